@@ -1,0 +1,281 @@
+"""The one command line: thin subcommands over library functions.
+
+Users see one line per error and exit status 2 on bad input; ``--debug`` shows
+the traceback. Heavy modules (torch, lightning, music21) are imported inside
+the commands so that ``musicvae --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import traceback
+from pathlib import Path
+
+from musicvae.errors import MusicVAEError
+
+# ---------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------
+
+
+def cmd_configs(args: argparse.Namespace) -> None:
+    from musicvae.config import dump_toml, registered_configs
+
+    for name, config in registered_configs().items():
+        if args.show:
+            print(f"# {name}\n{dump_toml(config)}")
+        else:
+            model = config.model
+            print(f"{name:20s} {config.kind:8s} data={config.data} z={model.z_dim} kl_weight={model.kl_weight}")
+
+
+def cmd_data_build(args: argparse.Namespace) -> None:
+    from musicvae.data.melody import build_melody_dataset, format_report
+    from musicvae.data.recipes import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    report = build_melody_dataset(recipe, workers=args.workers, force=args.force, progress=not args.quiet)
+    print(format_report(report))
+
+
+def _load_training_config(args: argparse.Namespace):
+    from musicvae.config import apply_overrides, get_config, load_instrument_config
+    from musicvae.errors import ConfigError
+    from musicvae.instrument import INSTRUMENT_FILE, resolve_instrument
+
+    folder = resolve_instrument(args.instrument)
+    if args.config:
+        config = get_config(args.config)
+    elif (folder / INSTRUMENT_FILE).is_file():
+        config = load_instrument_config(folder / INSTRUMENT_FILE)
+    else:
+        raise ConfigError(f"{folder} has no {INSTRUMENT_FILE}: give --config NAME (see `musicvae configs`)")
+    return folder, apply_overrides(config, args.set or [])
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from musicvae.card import training_card
+    from musicvae.data.melody import build_melody_dataset, format_report, load_melody_windows
+    from musicvae.data.recipes import load_recipe
+    from musicvae.errors import DataError
+    from musicvae.instrument import Instrument
+    from musicvae.training import train_model
+
+    folder, config = _load_training_config(args)
+    recipe = load_recipe(config.data)
+    rep = config.model.representation
+    data_report = ""
+    try:
+        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    except DataError:
+        # Users train on their own MIDI folder without a separate conversion step.
+        print(f"building dataset {recipe.name!r} first")
+        data_report = format_report(build_melody_dataset(recipe, progress=not args.quiet))
+        print(data_report)
+        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    valid = load_melody_windows(recipe, split="valid", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    if len(train) == 0:
+        raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
+    print(f"training {folder.name}: {len(train)} train / {len(valid)} valid windows of {rep.bars} bars")
+    run_dir = Path(args.run_dir or Path("runs") / folder.name)
+    model, summary = train_model(
+        config,
+        train,
+        valid,
+        out_dir=run_dir,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        accelerator=args.accelerator,
+        threads=args.threads,
+        max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
+        resume=args.resume,
+        progress=not args.quiet,
+        seed=args.seed,
+    )
+    if model is None:  # a non-zero DDP rank: rank 0 writes the instrument
+        return
+    command = "musicvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = {"train windows": len(train), "valid windows": len(valid), **summary}
+    card = training_card(folder.name, config, command=command, summary=summary, data_report=data_report)
+    path = Instrument(config=config, model=model).save(folder, card=card)
+    print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from musicvae import generate
+    from musicvae.instrument import Instrument
+    from musicvae.outputs import write_samples
+
+    instrument = Instrument.load(args.instrument)
+    sequences = generate.sample(instrument, n=args.n, temperature=args.temperature, seed=args.seed)
+    _print_written(write_samples(sequences, args.output, representation=instrument.config.model.representation,
+                                 bpm=args.bpm, plot=args.plot))
+
+
+def cmd_morph(args: argparse.Namespace) -> None:
+    from musicvae import generate
+    from musicvae.instrument import Instrument
+    from musicvae.outputs import write_morph
+
+    instrument = Instrument.load(args.instrument)
+    result = generate.morph(
+        instrument,
+        args.a,
+        args.b,
+        steps=args.steps,
+        bar=args.bar,
+        method="lerp" if args.lerp else "slerp",
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _print_written(write_morph(result.steps, args.output, representation=instrument.config.model.representation,
+                               bpm=args.bpm, per_step=args.per_step, plot=args.plot))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from musicvae.card import with_metrics
+    from musicvae.data.melody import load_melody_windows
+    from musicvae.data.recipes import load_recipe
+    from musicvae.evaluate import evaluate_melody, format_report
+    from musicvae.instrument import CARD_FILE, Instrument
+    from musicvae.io import atomic_write_text
+
+    instrument = Instrument.load(args.instrument).require_kind("melody")
+    rep = instrument.config.model.representation
+    recipe = load_recipe(args.data or instrument.config.data)
+    test = load_melody_windows(recipe, split=args.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    if args.max_windows and len(test) > args.max_windows:
+        test = test[:: max(1, len(test) // args.max_windows)][: args.max_windows]
+    report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=args.n_prior,
+                             seed=args.seed, progress=not args.quiet)
+    report = {"instrument": instrument.name, "data": recipe.name, "split": args.split, "windows": len(test), **report}
+    text = format_report(report)
+    print(json.dumps(report, indent=1, default=float) if args.json else text)
+    if args.card:
+        card_path = instrument.path / CARD_FILE
+        card = card_path.read_text() if card_path.is_file() else f"# {instrument.name}\n"
+        atomic_write_text(card_path, with_metrics(card, text, report))
+        print(f"updated {card_path}", file=sys.stderr)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from musicvae.demo import run_demo
+
+    _print_written(run_demo(Path(args.output), seed=args.seed))
+
+
+def _print_written(paths) -> None:
+    for path in paths:
+        print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="musicvae", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("configs", help="list the registered configs")
+    p.add_argument("--show", action="store_true", help="print each config as TOML")
+    p.set_defaults(func=cmd_configs)
+
+    data = sub.add_parser("data", help="dataset recipes and caches").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("build", help="build a recipe's cache (parallel, resumable, atomic)")
+    p.add_argument("recipe", help="recipe name in datasets/, a .toml path, or a folder of MIDI files")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument("--force", action="store_true", help="rebuild even if a fresh cache exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_data_build)
+
+    p = sub.add_parser("train", help="train an instrument folder")
+    p.add_argument("instrument", help="instrument folder (instruments/NAME) or name")
+    p.add_argument("--config", help="registered config to start from (default: the folder's instrument.toml)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. model.z_dim=64")
+    p.add_argument("--devices", default="auto", help="devices per node (auto, 1, 2, ...)")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, ...")
+    p.add_argument("--accelerator", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen from the load)")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--run-dir", help="checkpoints and logs (default: runs/NAME)")
+    p.add_argument("--seed", type=int, default=None, help="default: the config's train.seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="decode melodies from the prior")
+    p.add_argument("instrument")
+    p.add_argument("-n", type=int, default=8, help="how many (default 8)")
+    p.add_argument("--temperature", type=float, default=0.5, help="0 = argmax (default 0.5)")
+    p.add_argument("-o", "--output", default="out", help="output folder")
+    p.add_argument("--plot", action="store_true", help="also write a piano-roll PNG")
+    p.add_argument("--bpm", type=float, default=120.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("morph", help="interpolate between two MIDI melodies")
+    p.add_argument("instrument")
+    p.add_argument("a", help="MIDI file A")
+    p.add_argument("b", help="MIDI file B")
+    p.add_argument("--steps", type=int, default=5, help="outputs, endpoints included (default 5)")
+    p.add_argument("--bar", type=int, default=None, help="use the window at this bar (default: first usable)")
+    p.add_argument("--lerp", action="store_true", help="linear instead of spherical interpolation")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = argmax (default)")
+    p.add_argument("-o", "--output", default="morph.mid")
+    p.add_argument("--per-step", action="store_true", help="also write one file per step")
+    p.add_argument("--plot", metavar="PNG", help="write a piano-roll PNG of the steps")
+    p.add_argument("--bpm", type=float, default=120.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_morph)
+
+    p = sub.add_parser("evaluate", help="measure an instrument on held-out data")
+    p.add_argument("instrument")
+    p.add_argument("--split", default="test", choices=["test", "valid", "train"])
+    p.add_argument("--data", help="recipe to evaluate on (default: the instrument's)")
+    p.add_argument("--n-prior", type=int, default=1000, help="prior samples for feature overlap")
+    p.add_argument("--max-windows", type=int, default=0, help="evaluate on at most this many windows (0 = all)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--card", action="store_true", help="write the metrics into the instrument's card.md")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="play the shipped instruments into demo-output/")
+    p.add_argument("-o", "--output", default="demo-output")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``musicvae`` console script. Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except MusicVAEError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"musicvae: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("musicvae: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Atomic outputs: nothing half-written, one-line errors on unwritable paths."""
+
+import os
+
+import pytest
+
+from musicvae.errors import OutputError
+from musicvae.io import atomic_dir, atomic_write, atomic_write_text
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+
+    def fail(tmp):
+        tmp.write_text("partial")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fail)
+    assert not target.exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_replaces(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert os.listdir(target.parent) == ["out.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_folder_is_output_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_text(locked / "x.txt", "x")
+
+
+def test_output_in_an_uncreatable_folder_is_output_error():
+    with pytest.raises(OutputError, match="cannot create"):
+        atomic_write_text("/proc/musicvae-test/x.txt", "x")
+
+
+def test_output_under_a_file_is_output_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot create"):
+        atomic_write_text(blocker / "x.txt", "x")
+    with pytest.raises(OutputError, match="is a folder"):
+        atomic_write_text(tmp_path, "x")
+
+
+def test_atomic_dir_swaps_whole_folder(tmp_path):
+    target = tmp_path / "inst"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+        raise RuntimeError("fail mid-write")
+    assert sorted(os.listdir(target)) == ["a"]
+    assert sorted(os.listdir(tmp_path)) == ["inst"]
