@@ -104,12 +104,12 @@ class Instrument:
         weights = path / WEIGHTS_FILE
         if not weights.is_file():
             raise InstrumentError(f"instrument {path} has no {WEIGHTS_FILE}; train it with: musicvae train {path}")
-        from safetensors import SafetensorsError
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             tensors = load_file(str(weights), device=str(device))
-        except (SafetensorsError, OSError, RuntimeError) as error:
+        except (SafetensorError, OSError, RuntimeError) as error:
             raise InstrumentError(f"{weights} is not a readable safetensors file ({error})") from None
         state = {k: v for k, v in tensors.items() if not k.startswith(_EXTRA_PREFIX)}
         extras = {k[len(_EXTRA_PREFIX) :]: v for k, v in tensors.items() if k.startswith(_EXTRA_PREFIX)}

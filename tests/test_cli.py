@@ -1,0 +1,135 @@
+"""The CLI end to end on a tiny instrument: outputs written, bad input gives one line and exit 2."""
+
+import subprocess
+import sys
+
+import pretty_midi
+import pytest
+
+from musicvae.cli import main
+from tests.test_instrument import make_instrument
+
+
+def write_midi(path, notes, *, bpm=120.0, drum=False, time_signature=(4, 4), program=0):
+    """Write ``notes`` = [(pitch, start_beat, end_beat)] as a real MIDI file."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(*time_signature, 0.0))
+    inst = pretty_midi.Instrument(program=program, is_drum=drum)
+    beat = 60.0 / bpm
+    for pitch, start, end in notes:
+        inst.notes.append(pretty_midi.Note(velocity=90, pitch=pitch, start=start * beat, end=end * beat))
+    midi.instruments.append(inst)
+    midi.write(str(path))
+    return path
+
+
+def scale(root=60, beats=8):
+    return [(root + [0, 2, 4, 5, 7, 9, 11, 12][i % 8], i * 1.0, i * 1.0 + 0.75) for i in range(beats)]
+
+
+@pytest.fixture(scope="module")
+def instrument(tmp_path_factory):
+    return make_instrument(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture
+def tunes(tmp_path):
+    a = write_midi(tmp_path / "a.mid", scale(60))
+    b = write_midi(tmp_path / "b.mid", scale(67)[::-1])
+    return a, b
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_morph_writes_midi_and_plot(capsys, tmp_path, instrument, tunes):
+    out = tmp_path / "o" / "morph.mid"
+    code, stdout, err = run(capsys, "morph", instrument, *tunes, "--steps", "3", "-o", out,
+                            "--plot", tmp_path / "o" / "m.png", "--per-step")
+    assert code == 0, err
+    midi = pretty_midi.PrettyMIDI(str(out))
+    # three 2-bar steps at 120 BPM: the file is padded to the bar line, 3 * 4 s.
+    assert midi.get_end_time() == pytest.approx(12.0, abs=1e-3)
+    assert (tmp_path / "o" / "m.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.parent.glob("morph_step*.mid")) == [f"morph_step0{i}.mid" for i in range(3)]
+    assert stdout.count("wrote ") == 5
+
+
+def test_sample_writes_n_files(capsys, tmp_path, instrument):
+    code, stdout, err = run(capsys, "sample", instrument, "-n", "3", "-o", tmp_path / "s", "--seed", "1")
+    assert code == 0, err
+    assert len(list((tmp_path / "s").glob("sample_*.mid"))) == 3
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: (d / "x.mid").write_text("hello, not midi") and d / "x.mid", "not a midi file"),
+        (lambda d: d / "missing.mid", "no such file"),
+        (lambda d: write_midi(d / "drums.mid", scale(40), drum=True), "drum"),
+        (lambda d: write_midi(d / "empty.mid", []), "no notes"),
+        (lambda d: write_midi(d / "waltz.mid", scale(60, 12), time_signature=(3, 4)), "3/4"),
+        (lambda d: write_midi(d / "short.mid", scale(60, 3)), "too short"),
+    ],
+    ids=["not-midi", "missing", "drums", "empty", "three-four", "too-short"],
+)
+def test_bad_midi_is_one_line_exit_2(capsys, tmp_path, instrument, tunes, make, message):
+    bad = make(tmp_path)
+    code, stdout, err = run(capsys, "morph", instrument, bad, tunes[1], "-o", tmp_path / "m.mid")
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("musicvae: error:"), err
+    assert message in err.lower()
+    assert not (tmp_path / "m.mid").exists()
+
+
+def test_truncated_midi(capsys, tmp_path, instrument, tunes):
+    data = tunes[0].read_bytes()
+    (tmp_path / "cut.mid").write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "morph", instrument, tmp_path / "cut.mid", tunes[1], "-o", tmp_path / "m.mid")
+    assert code == 2 and err.startswith("musicvae: error:") and err.count("\n") == 1
+
+
+def test_polyphony_and_out_of_range_warn_but_work(capsys, tmp_path, instrument, tunes):
+    chords = [(p, i, i + 1) for i in range(8) for p in (48 + i, 52 + i, 55 + i)] + [(110, 0, 1)]
+    poly = write_midi(tmp_path / "poly.mid", chords)
+    code, _, err = run(capsys, "morph", instrument, poly, tunes[1], "-o", tmp_path / "m.mid")
+    assert code == 0
+    assert "top line" in err and "outside midi pitch 21..108" in err.lower()
+
+
+def test_tempo_changes_do_not_change_the_window(capsys, tmp_path, instrument):
+    # The same notes at 90 and at 150 BPM, one with a tempo change: the morph's endpoints are identical.
+    slow = write_midi(tmp_path / "slow.mid", scale(60), bpm=90)
+    fast = write_midi(tmp_path / "fast.mid", scale(60), bpm=150)
+    code, _, err = run(capsys, "morph", instrument, slow, fast, "--steps", "2", "-o", tmp_path / "m.mid",
+                       "--per-step")
+    assert code == 0, err
+    one = pretty_midi.PrettyMIDI(str(tmp_path / "m_step00.mid")).instruments[0].notes
+    two = pretty_midi.PrettyMIDI(str(tmp_path / "m_step01.mid")).instruments[0].notes
+    assert [(n.pitch, n.start) for n in one] == [(n.pitch, n.start) for n in two]
+
+
+def test_unknown_config_key_and_instrument(capsys, tmp_path):
+    code, _, err = run(capsys, "train", tmp_path / "new", "--config", "2bar-small", "--set", "model.zdim=3")
+    assert code == 2 and "unknown config key 'model.zdim'" in err and "z_dim" in err
+    code, _, err = run(capsys, "sample", tmp_path / "nothing")
+    assert code == 2 and "no instrument at" in err
+
+
+def test_unwritable_output(capsys, tmp_path, instrument, tunes):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, "morph", instrument, *tunes, "-o", blocker / "m.mid")
+    assert code == 2 and "cannot create" in err
+
+
+def test_debug_shows_traceback_and_console_script_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "cli.py", "--debug", "sample", str(tmp_path / "none")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "no instrument at" in result.stderr
+    result = subprocess.run([sys.executable, "cli.py", "configs"], capture_output=True, text=True)
+    assert result.returncode == 0 and "2bar-small" in result.stdout
