@@ -32,7 +32,9 @@ def _model(instrument: Instrument):
     return instrument.require_kind("melody").model
 
 
-def sample(instrument: Instrument, *, n: int = 8, temperature: float = DEFAULT_TEMPERATURE, seed: int | None = None) -> np.ndarray:
+def sample(
+    instrument: Instrument, *, n: int = 8, temperature: float = DEFAULT_TEMPERATURE, seed: int | None = None
+) -> np.ndarray:
     """Decode ``n`` latents drawn from the prior N(0, I).
 
     Returns
@@ -59,14 +61,13 @@ def encode(instrument: Instrument, windows: np.ndarray) -> tuple[np.ndarray, np.
     return mu.numpy(), sigma.numpy()
 
 
-def decode(
-    instrument: Instrument, z: np.ndarray, *, temperature: float = 0.0, seed: int | None = None
-) -> np.ndarray:
+def decode(instrument: Instrument, z: np.ndarray, *, temperature: float = 0.0, seed: int | None = None) -> np.ndarray:
     """Decode latents [N, Z] into event sequences [N, T] (argmax when temperature is 0)."""
     model = _model(instrument)
     with torch.inference_mode():
-        out = model.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32), temperature=temperature,
-                           generator=_generator(seed))
+        out = model.decode(
+            torch.as_tensor(np.asarray(z), dtype=torch.float32), temperature=temperature, generator=_generator(seed)
+        )
     return out.numpy()
 
 

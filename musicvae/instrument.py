@@ -81,7 +81,9 @@ class Instrument:
     def require_kind(self, kind: str) -> Instrument:
         """Return self, or raise InstrumentError if this instrument is of another kind."""
         if self.kind != kind:
-            raise InstrumentError(f"instrument {self.name!r} is a {self.kind} instrument; this command needs a {kind} one")
+            raise InstrumentError(
+                f"instrument {self.name!r} is a {self.kind} instrument; this command needs a {kind} one"
+            )
         return self
 
     @classmethod
@@ -143,11 +145,14 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], *, where: Path
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
     if missing or unexpected or wrong:
+        def first(keys: list[str]) -> str:
+            return keys[0] + (f" and {len(keys) - 1} more" if len(keys) > 1 else "")
+
         parts = []
         if missing:
-            parts.append(f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+            parts.append(f"missing {first(missing)}")
         if unexpected:
-            parts.append(f"unexpected {unexpected[0]}" + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""))
+            parts.append(f"unexpected {first(unexpected)}")
         if wrong:
             k = wrong[0]
             parts.append(f"{k} is {tuple(state[k].shape)}, config needs {tuple(expected[k].shape)}")

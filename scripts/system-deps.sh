@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # python3-venv: `python3 -m venv` on Debian's own Python.
-PACKAGES=(python3-venv)
+# libfluidsynth3 + fluid-soundfont-gm: rendering notes from SoundFonts (pyfluidsynth, FluidR3_GM.sf2).
+PACKAGES=(python3-venv libfluidsynth3 fluid-soundfont-gm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
