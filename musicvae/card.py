@@ -65,7 +65,7 @@ def with_metrics(card: str, metrics_text: str, report: dict) -> str:
             "<details><summary>raw JSON</summary>",
             "",
             "```json",
-            json.dumps(report, indent=1, default=float),
+            json.dumps(_compact(report), indent=1, default=float),
             "```",
             "</details>",
             METRICS_END,
@@ -76,6 +76,19 @@ def with_metrics(card: str, metrics_text: str, report: dict) -> str:
         _, tail = rest.split(METRICS_END, 1)
         return head + block + tail
     return card.rstrip() + "\n\n## Metrics\n\n" + block + "\n"
+
+
+def _compact(value: object) -> object:
+    """Round floats and write long number lists on one line, so a card stays readable (512-d KL lists)."""
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, list) and len(value) > 12 and all(isinstance(v, (int, float)) for v in value):
+        return " ".join(f"{v:.3g}" for v in value)
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
 
 
 def _fmt(value: object) -> str:

@@ -61,3 +61,12 @@ def test_atomic_dir_swaps_whole_folder(tmp_path):
         raise RuntimeError("fail mid-write")
     assert sorted(os.listdir(target)) == ["a"]
     assert sorted(os.listdir(tmp_path)) == ["inst"]
+
+
+def test_atomic_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "x.txt", "x")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
