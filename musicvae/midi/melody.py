@@ -1,0 +1,519 @@
+"""Monophonic melodies <-> MusicVAE's 90-class event sequences, and melody extraction from MIDI.
+
+An event sequence has one integer per grid step (16 per 4/4 bar):
+
+- ``NO_EVENT`` (0): nothing happens; the sounding note is held, or a rest continues;
+- ``NOTE_OFF`` (1): the sounding note stops;
+- ``FIRST_PITCH_CLASS`` + (pitch - min_pitch) (2..89): a new note starts (and ends the previous one).
+
+Notes live on the same grid as :class:`StepNote` (start and end in steps, end
+exclusive). Everything here is a pure function of its arguments; pitch range
+and grid come in as plain ints (see :class:`musicvae.config.MelodyRepresentation`)
+so that this module never imports the config.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from musicvae.errors import InputError, NoWindowError
+
+NO_EVENT = 0
+NOTE_OFF = 1
+FIRST_PITCH_CLASS = 2
+
+#: An overlap of at most this many steps between consecutive notes is legato, not polyphony.
+_LEGATO_STEPS = 1
+#: Onsets further than this (in steps) from the grid count as "off the grid" in warnings.
+_OFF_GRID_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class StepNote:
+    """A note on the step grid: ``start`` and ``end`` are step indices, ``end`` exclusive."""
+
+    pitch: int
+    start: int
+    end: int
+    velocity: int = 80
+
+
+# ---------------------------------------------------------------------------
+# MIDI files -> step notes
+# ---------------------------------------------------------------------------
+
+
+def read_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
+    """Read a MIDI file, turning every way it can fail into a one-line :class:`InputError`.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, is not a MIDI file, is truncated or corrupt, or holds no notes.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a MIDI file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(4)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    if header != b"MThd":
+        raise InputError(f"{path}: not a MIDI file (it does not start with a MIDI header)")
+    try:
+        # pretty_midi warns about meta events on non-zero tracks, which is harmless for us.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            midi = pretty_midi.PrettyMIDI(str(path))
+    except Exception as error:  # mido and pretty_midi raise many types for corrupt files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: unreadable or truncated MIDI file ({reason})") from None
+    if not any(instrument.notes for instrument in midi.instruments):
+        raise InputError(f"{path}: the MIDI file has no notes")
+    return midi
+
+
+def quarter_positions(midi: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
+    """Quarter-note positions of ``times`` (seconds), following the file's tempo map exactly.
+
+    Parameters
+    ----------
+    midi : pretty_midi.PrettyMIDI
+    times : np.ndarray of float, shape [N]
+
+    Returns
+    -------
+    np.ndarray of float, shape [N]
+    """
+    change_times, tempi = midi.get_tempo_changes()
+    if len(change_times) == 0:
+        change_times, tempi = np.zeros(1), np.full(1, 120.0)
+    # Quarter position of each tempo change: integrate the piecewise-constant tempo.
+    change_quarters = np.concatenate([[0.0], np.cumsum(np.diff(change_times) * tempi[:-1] / 60.0)])
+    index = np.clip(np.searchsorted(change_times, times, side="right") - 1, 0, None)
+    return change_quarters[index] + (times - change_times[index]) * tempi[index] / 60.0
+
+
+def midi_to_step_notes(midi: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 16) -> tuple[list[StepNote], list[str]]:
+    """Quantise the pitched notes of a MIDI file to the step grid.
+
+    Bars are aligned to time 0 (MIDI files start on a bar line). Onsets and
+    offsets are converted to quarter notes through the file's tempo map, so tempo
+    and tempo changes do not change the result, then rounded to the grid; a note
+    is at least one step long.
+
+    Parameters
+    ----------
+    midi : pretty_midi.PrettyMIDI
+    steps_per_bar : int, keyword-only
+        Grid steps per 4/4 bar.
+
+    Returns
+    -------
+    notes : list of StepNote
+        Notes of every non-drum instrument, sorted by (start, -pitch); possibly polyphonic.
+    warnings : list of str
+        Human-readable remarks (e.g. how many onsets were off the grid).
+
+    Raises
+    ------
+    InputError
+        If a time signature is not a 4-quarter bar (4/4, 2/2), or there are no pitched notes.
+    """
+    for signature in midi.time_signature_changes:
+        if signature.numerator != signature.denominator:
+            meter = f"{signature.numerator}/{signature.denominator}"
+            raise InputError(
+                f"{meter} input: 2-bar and 16-bar models need 4/4 (or 2/2) bars; convert the file to 4/4 first"
+            )
+    pitched = [note for instrument in midi.instruments if not instrument.is_drum for note in instrument.notes]
+    if not pitched:
+        if any(instrument.notes for instrument in midi.instruments):
+            raise InputError("only drum tracks: a melody needs pitched (non-drum) notes")
+        raise InputError("no notes in the MIDI file")
+    steps_per_quarter = steps_per_bar / 4
+    starts = quarter_positions(midi, np.array([n.start for n in pitched])) * steps_per_quarter
+    ends = quarter_positions(midi, np.array([n.end for n in pitched])) * steps_per_quarter
+    start_steps = np.rint(starts).astype(np.int64)
+    end_steps = np.maximum(np.rint(ends).astype(np.int64), start_steps + 1)
+    notes = [
+        StepNote(int(n.pitch), int(s), int(e), int(n.velocity))
+        for n, s, e in zip(pitched, start_steps.tolist(), end_steps.tolist())
+    ]
+    notes.sort(key=lambda n: (n.start, -n.pitch, n.end))
+    messages = []
+    off_grid = int(np.count_nonzero(np.abs(starts - start_steps) > _OFF_GRID_TOLERANCE))
+    if off_grid:
+        messages.append(f"{off_grid} of {len(notes)} note onsets were off the {steps_per_bar}-steps-per-bar grid")
+    return notes, messages
+
+
+def top_line(notes: list[StepNote]) -> tuple[list[StepNote], bool]:
+    """Skyline reduction of possibly polyphonic notes to one melody.
+
+    At each onset the highest starting note wins; a note starting under a
+    higher note that is still sounding is dropped; a melody note is cut where
+    the next melody note starts. Overlaps of at most one step count as legato.
+
+    Returns
+    -------
+    line : list of StepNote
+        Monophonic notes sorted by start.
+    polyphonic : bool
+        Whether any note was dropped or cut by more than the legato tolerance.
+    """
+    line: list[StepNote] = []
+    polyphonic = False
+    for note in sorted(notes, key=lambda n: (n.start, -n.pitch, -n.end)):
+        if line:
+            previous = line[-1]
+            if note.start == previous.start:
+                polyphonic = polyphonic or note.pitch != previous.pitch
+                continue
+            overlap = previous.end - note.start
+            if overlap > _LEGATO_STEPS:
+                polyphonic = polyphonic or note.pitch != previous.pitch
+                if previous.pitch >= note.pitch:
+                    continue  # under a sustained upper note
+            if overlap > 0:
+                line[-1] = replace(previous, end=note.start)
+        line.append(note)
+    return line, polyphonic
+
+
+def clip_range(notes: list[StepNote], *, min_pitch: int = 21, max_pitch: int = 108) -> tuple[list[StepNote], int]:
+    """Drop notes outside ``min_pitch..max_pitch`` (inclusive); return the kept notes and how many were dropped."""
+    kept = [n for n in notes if min_pitch <= n.pitch <= max_pitch]
+    return kept, len(notes) - len(kept)
+
+
+def split_melodies(notes: list[StepNote], *, steps_per_bar: int = 16, gap_bars: int = 1) -> list[list[StepNote]]:
+    """Cut a monophonic line into melodies wherever at least ``gap_bars`` bars of silence follow a note.
+
+    This is MusicVAE's melody extraction rule: a melody ends after one silent bar.
+    """
+    gap = gap_bars * steps_per_bar
+    melodies: list[list[StepNote]] = []
+    current: list[StepNote] = []
+    end = 0
+    for note in sorted(notes, key=lambda n: n.start):
+        if current and note.start - end >= gap:
+            melodies.append(current)
+            current = []
+        end = max(end, note.end) if current else note.end
+        current.append(note)
+    if current:
+        melodies.append(current)
+    return melodies
+
+
+# ---------------------------------------------------------------------------
+# Step notes <-> events
+# ---------------------------------------------------------------------------
+
+
+def encode(
+    notes: list[StepNote], *, num_steps: int, start_step: int = 0, min_pitch: int = 21, max_pitch: int = 108
+) -> np.ndarray:
+    """Encode monophonic notes as an event sequence.
+
+    Only notes starting inside ``[start_step, start_step + num_steps)`` are
+    written; a note is cut where the next one starts (its onset replaces the
+    note-off), and at equal onsets the highest note is kept.
+
+    Returns
+    -------
+    events : np.ndarray, int64, shape [num_steps]
+
+    Raises
+    ------
+    InputError
+        If a note lies outside ``min_pitch..max_pitch`` (use :func:`clip_range` first).
+    """
+    events = np.zeros(num_steps, dtype=np.int64)
+    ordered = sorted(notes, key=lambda n: (n.start, -n.pitch))
+    for i, note in enumerate(ordered):
+        if not min_pitch <= note.pitch <= max_pitch:
+            raise InputError(f"pitch {note.pitch} is outside the range {min_pitch}..{max_pitch}")
+        if i and ordered[i - 1].start == note.start:
+            continue
+        start = note.start - start_step
+        end = note.end - start_step
+        if i + 1 < len(ordered):
+            end = min(end, ordered[i + 1].start - start_step)
+        if start < 0 or start >= num_steps or end <= start:
+            continue
+        events[start] = note.pitch - min_pitch + FIRST_PITCH_CLASS
+        if end < num_steps:
+            events[end] = NOTE_OFF  # a following onset at this step overwrites it
+    return events
+
+
+def decode(events: np.ndarray, *, min_pitch: int = 21, velocity: int = 80) -> list[StepNote]:
+    """Notes of an event sequence (steps relative to its start).
+
+    A note ends at the next note-off or onset; a final note without a note-off
+    ends at the end of the sequence.
+
+    Parameters
+    ----------
+    events : array-like of int, shape [T]
+    """
+    notes: list[StepNote] = []
+    pitch, start = -1, 0
+    values = np.asarray(events).tolist()
+    for step, value in enumerate(values):
+        if value == NO_EVENT:
+            continue
+        if value < 0:
+            raise InputError(f"invalid melody event {value} at step {step}")
+        if pitch >= 0:
+            notes.append(StepNote(pitch, start, step, velocity))
+            pitch = -1
+        if value >= FIRST_PITCH_CLASS:
+            pitch, start = value - FIRST_PITCH_CLASS + min_pitch, step
+    if pitch >= 0:
+        notes.append(StepNote(pitch, start, len(values), velocity))
+    return notes
+
+
+def melody_start_bar(notes: list[StepNote], *, steps_per_bar: int = 16) -> int:
+    """Index of the bar containing the first onset (where :func:`melody_events` starts)."""
+    if not notes:
+        raise InputError("no notes")
+    return min(n.start for n in notes) // steps_per_bar
+
+
+def melody_events(
+    notes: list[StepNote], *, steps_per_bar: int = 16, min_pitch: int = 21, max_pitch: int = 108
+) -> np.ndarray:
+    """Encode a whole melody from the bar of its first onset to the bar line after its last note.
+
+    The start bar is :func:`melody_start_bar`.
+
+    Returns
+    -------
+    events : np.ndarray, int64, shape [bars * steps_per_bar]
+    """
+    first = melody_start_bar(notes, steps_per_bar=steps_per_bar) * steps_per_bar
+    last = max(n.end for n in notes)
+    num_steps = math.ceil(last / steps_per_bar) * steps_per_bar - first
+    return encode(notes, num_steps=num_steps, start_step=first, min_pitch=min_pitch, max_pitch=max_pitch)
+
+
+# ---------------------------------------------------------------------------
+# Windows and transposition
+# ---------------------------------------------------------------------------
+
+
+def dedupe_windows(windows: np.ndarray) -> np.ndarray:
+    """Drop repeated rows, keeping the first occurrence of each, in order.
+
+    Parameters
+    ----------
+    windows : np.ndarray, shape [N, T]
+
+    Returns
+    -------
+    np.ndarray, shape [M, T], M <= N, same dtype
+    """
+    windows = np.ascontiguousarray(windows)
+    if len(windows) < 2:
+        return windows.copy()
+    # Viewing each row as one opaque byte string lets np.unique compare whole rows at C speed.
+    rows = windows.view(np.dtype((np.void, windows.dtype.itemsize * windows.shape[1]))).ravel()
+    _, first = np.unique(rows, return_index=True)
+    return windows[np.sort(first)]
+
+
+def slice_windows(events: np.ndarray, *, window_steps: int, hop_steps: int, steps_per_bar: int = 16) -> np.ndarray:
+    """Bar-aligned windows of an event sequence that starts on a bar line.
+
+    Windows that contain no onset are dropped and duplicates removed (first
+    occurrence kept). A window starting inside a held note begins with
+    ``NO_EVENT``, read as a rest.
+
+    Parameters
+    ----------
+    events : np.ndarray, shape [T]
+    window_steps, hop_steps : int, keyword-only
+        Window length and hop in steps; the hop must be a whole number of bars.
+
+    Returns
+    -------
+    windows : np.ndarray, uint8, shape [N, window_steps]
+    """
+    if hop_steps <= 0 or hop_steps % steps_per_bar:
+        raise InputError(f"hop of {hop_steps} steps is not a whole number of {steps_per_bar}-step bars")
+    events = np.asarray(events)
+    count = (len(events) - window_steps) // hop_steps + 1 if len(events) >= window_steps else 0
+    index = np.arange(count)[:, None] * hop_steps + np.arange(window_steps)[None, :]
+    windows = events[index].astype(np.uint8)
+    windows = windows[(windows >= FIRST_PITCH_CLASS).any(axis=1)]
+    return dedupe_windows(windows)
+
+
+def transpose_windows(windows: np.ndarray, shifts: np.ndarray | int, *, num_classes: int = 90) -> np.ndarray:
+    """Transpose each row's pitch classes by its own shift, in one vectorised step.
+
+    A row whose shifted pitches would leave the vocabulary is returned
+    untransposed (its shift becomes 0), so the output never holds an invalid class.
+
+    Parameters
+    ----------
+    windows : np.ndarray, shape [N, T]
+    shifts : np.ndarray of int, shape [N] (or a scalar)
+        Semitones per row.
+
+    Returns
+    -------
+    np.ndarray, shape [N, T], same dtype as ``windows``
+    """
+    windows = np.asarray(windows)
+    shifts = np.broadcast_to(np.asarray(shifts, dtype=np.int64), (len(windows),))
+    pitched = windows >= FIRST_PITCH_CLASS
+    wide = windows.astype(np.int64)
+    lowest = np.where(pitched, wide, num_classes).min(axis=1, initial=num_classes)
+    highest = np.where(pitched, wide, 0).max(axis=1, initial=0)
+    fits = (lowest + shifts >= FIRST_PITCH_CLASS) & (highest + shifts <= num_classes - 1)
+    applied = np.where(fits, shifts, 0)
+    return (wide + pitched * applied[:, None]).astype(windows.dtype)
+
+
+def transpose(events: np.ndarray, shift: int, *, num_classes: int = 90) -> np.ndarray | None:
+    """Transpose one event sequence by ``shift`` semitones; ``None`` if a pitch would leave the range."""
+    events = np.asarray(events)
+    pitched = events >= FIRST_PITCH_CLASS
+    if pitched.any():
+        shifted = events[pitched].astype(np.int64) + shift
+        if shifted.min() < FIRST_PITCH_CLASS or shifted.max() > num_classes - 1:
+            return None
+    out = events.copy()
+    out[pitched] = events[pitched] + shift
+    return out
+
+
+def window_at(events: np.ndarray, *, bar: int, window_steps: int, steps_per_bar: int = 16) -> np.ndarray:
+    """The window of ``window_steps`` starting at bar ``bar`` (0-based; messages count bars from 1).
+
+    Returns
+    -------
+    np.ndarray, shape [window_steps], same dtype as ``events``
+
+    Raises
+    ------
+    NoWindowError
+        If the sequence is too short for the window, or the window holds no onset.
+    """
+    events = np.asarray(events)
+    have, need = len(events) / steps_per_bar, window_steps / steps_per_bar
+    start = bar * steps_per_bar
+    if bar < 0:
+        raise NoWindowError(f"bar {bar + 1} does not exist; bars are counted from 1")
+    if start + window_steps > len(events):
+        if bar == 0:
+            raise NoWindowError(f"too short: {have:g} bars, needs {need:g}")
+        raise NoWindowError(f"too short: {have:g} bars, a {need:g}-bar window from bar {bar + 1} needs {bar + need:g}")
+    window = events[start : start + window_steps].copy()
+    if not (window >= FIRST_PITCH_CLASS).any():
+        raise NoWindowError(f"no notes in bars {bar + 1}–{bar + need:g}")
+    return window
+
+
+def first_window(events: np.ndarray, *, window_steps: int, steps_per_bar: int = 16) -> np.ndarray:
+    """The first bar-aligned window of ``window_steps`` that contains an onset.
+
+    Raises
+    ------
+    NoWindowError
+        If the sequence is shorter than the window or no window has a note.
+    """
+    events = np.asarray(events)
+    bars = (len(events) - window_steps) // steps_per_bar + 1 if len(events) >= window_steps else 0
+    for bar in range(bars):
+        start = bar * steps_per_bar
+        if (events[start : start + window_steps] >= FIRST_PITCH_CLASS).any():
+            return events[start : start + window_steps].copy()
+    if bars == 0:
+        return window_at(events, bar=0, window_steps=window_steps, steps_per_bar=steps_per_bar)
+    raise NoWindowError(f"no notes in any {window_steps / steps_per_bar:g}-bar window")
+
+
+# ---------------------------------------------------------------------------
+# Events <-> MIDI files
+# ---------------------------------------------------------------------------
+
+
+def events_to_midi(
+    events: np.ndarray,
+    *,
+    qpm: float = 120.0,
+    steps_per_bar: int = 16,
+    min_pitch: int = 21,
+    program: int = 0,
+    velocity: int = 80,
+) -> pretty_midi.PrettyMIDI:
+    """A one-track 4/4 MIDI file of one sequence [T], or of K sequences [K, T] played one after another.
+
+    The file lasts to the bar line after the last step (a sustain-off control
+    change marks it, since a MIDI file otherwise ends at its last note-off).
+    """
+    events = np.asarray(events)
+    if events.ndim == 1:
+        events = events[None, :]
+    if events.ndim != 2:
+        raise InputError(f"expected events of shape [T] or [K, T], got shape {list(events.shape)}")
+    step_seconds = 60.0 / qpm * 4 / steps_per_bar
+    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    instrument = pretty_midi.Instrument(program=program, name="melody")
+    length = events.shape[1]
+    for k, sequence in enumerate(events):
+        for note in decode(sequence, min_pitch=min_pitch, velocity=velocity):
+            start, end = (k * length + note.start) * step_seconds, (k * length + note.end) * step_seconds
+            instrument.notes.append(pretty_midi.Note(velocity=velocity, pitch=note.pitch, start=start, end=end))
+    total_steps = math.ceil(events.size / steps_per_bar) * steps_per_bar
+    instrument.control_changes.append(pretty_midi.ControlChange(number=64, value=0, time=total_steps * step_seconds))
+    midi.instruments.append(instrument)
+    return midi
+
+
+def midi_file_events(
+    path: str | Path, *, steps_per_bar: int = 16, min_pitch: int = 21, max_pitch: int = 108
+) -> tuple[np.ndarray, list[str]]:
+    """A MIDI file's melody as one event sequence from step 0, padded to a bar line.
+
+    read -> quantise -> top line (warns if the input was polyphonic) -> drop
+    out-of-range notes (warns with the count) -> encode.
+
+    Returns
+    -------
+    events : np.ndarray, int64, shape [bars * steps_per_bar]
+    warnings : list of str
+
+    Raises
+    ------
+    InputError
+        For unreadable files, odd meters, drums only, or when no note in range remains.
+    """
+    notes, messages = midi_to_step_notes(read_midi(path), steps_per_bar=steps_per_bar)
+    line, polyphonic = top_line(notes)
+    if polyphonic:
+        messages.append("polyphonic input: using its top line")
+    kept, dropped = clip_range(line, min_pitch=min_pitch, max_pitch=max_pitch)
+    if dropped:
+        messages.append(f"{dropped} notes outside MIDI pitch {min_pitch}..{max_pitch} dropped")
+    if not kept:
+        raise InputError(f"{path}: no notes left within MIDI pitch {min_pitch}..{max_pitch}")
+    num_steps = math.ceil(max(n.end for n in kept) / steps_per_bar) * steps_per_bar
+    events = encode(kept, num_steps=num_steps, min_pitch=min_pitch, max_pitch=max_pitch)
+    return events, messages
