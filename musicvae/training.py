@@ -1,0 +1,511 @@
+"""Lightning training of the melody model: loss, schedules, augmentation, trainer factory.
+
+Import this module lazily (it imports ``lightning``); commands that do not train
+must start fast. :func:`train_model` is the entry point: it seeds, builds the
+model through :mod:`musicvae.builders`, and runs a :class:`lightning.Trainer`
+with a progress bar, checkpoints (``last.ckpt`` and the best by validation
+loss), CSV logs, resume, a wall-clock limit, and DDP across devices or nodes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from musicvae.builders import build_model
+from musicvae.config import AccompanistConfig, InstrumentConfig, SequenceVAEConfig, SpectrogramVAEConfig, to_dict
+from musicvae.errors import ConfigError, InputError
+from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
+
+#: Validation runs on at most this many windows (a fixed random subset), so it stays cheap.
+MAX_VAL_WINDOWS = 2048
+
+#: First melody class that is a pitch (0 = no event, 1 = note off).
+FIRST_PITCH_CLASS = 2
+
+
+# ---------------------------------------------------------------------------
+# Schedules and augmentation (pure functions)
+# ---------------------------------------------------------------------------
+
+
+def learning_rate_at(step: int, *, lr: float, min_lr: float, decay: float) -> float:
+    """MusicVAE's learning rate: ``(lr - min_lr) * decay**step + min_lr``."""
+    return (lr - min_lr) * decay**step + min_lr
+
+
+def sampling_probability(step: int, rate: float) -> float:
+    """Scheduled-sampling probability ``1 - k / (k + exp(step / k))`` for ``k = rate``; 0 when ``rate <= 0``."""
+    if rate <= 0:
+        return 0.0
+    # exp overflows a float beyond ~709; the probability is 1 long before that.
+    return 1.0 - rate / (rate + math.exp(min(step / rate, 700.0)))
+
+
+def transpose_events(
+    events: Tensor, max_shift: int, *, num_classes: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """Shift every sequence's pitches by a random number of semitones that keeps it in range.
+
+    Each sequence draws its shift uniformly from the integers in
+    ``[-max_shift, max_shift]`` for which every one of its pitches stays a
+    valid class; 0 is always allowed, so no sequence is ever dropped.
+
+    Parameters
+    ----------
+    events : LongTensor [B, T]
+        Melody classes (0 no event, 1 note off, 2.. pitches).
+    max_shift : int
+        Largest shift in semitones; 0 returns ``events`` unchanged.
+    num_classes : int
+        Vocabulary size C (the highest pitch class is C - 1).
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    LongTensor [B, T]
+    """
+    if max_shift <= 0:
+        return events
+    is_pitch = events >= FIRST_PITCH_CLASS
+    lowest = torch.where(is_pitch, events, num_classes).amin(dim=1)  # C when there is no pitch
+    highest = torch.where(is_pitch, events, -1).amax(dim=1)  # -1 when there is no pitch
+    low = torch.clamp(FIRST_PITCH_CLASS - lowest, min=-max_shift)
+    high = torch.clamp(num_classes - 1 - highest, max=max_shift)
+    draw = torch.rand(events.shape[0], generator=generator, device=events.device)
+    shift = torch.minimum(low + (draw * (high - low + 1)).long(), high)
+    return torch.where(is_pitch, events + shift.unsqueeze(1), events)
+
+
+# ---------------------------------------------------------------------------
+# Threads
+# ---------------------------------------------------------------------------
+
+
+def choose_threads(requested: int | None = None, *, processes: int = 1) -> int:
+    """Pick and set PyTorch's intra-op thread count.
+
+    Intra-op threads thrash when other processes share the cores (2 threads on
+    2 busy cores ran 13x slower than 1 in a trial), so by default only the
+    cores the load average leaves idle are used, shared among ``processes``.
+
+    Parameters
+    ----------
+    requested : int, optional
+        Use exactly this many threads.
+    processes : int
+        Training processes on this machine (DDP on CPU) sharing the cores.
+
+    Returns
+    -------
+    int
+        The thread count set with :func:`torch.set_num_threads`.
+    """
+    cpus = os.cpu_count() or 1
+    if requested is not None:
+        if requested < 1:
+            raise ConfigError(f"threads must be at least 1, got {requested}")
+        threads = requested
+    else:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # not available on every platform
+            load = 0.0
+        idle = min(cpus, max(1, cpus - round(load)))
+        threads = max(1, idle // max(1, processes))
+    torch.set_num_threads(threads)
+    return threads
+
+
+# ---------------------------------------------------------------------------
+# Lightning module
+# ---------------------------------------------------------------------------
+
+
+class SequenceVAEModule(lightning.LightningModule):
+    """Trains a :class:`~musicvae.models.sequence_vae.SequenceVAE` the MusicVAE way.
+
+    ``loss = mean_b(sum_t CE) + beta * mean_b(max(KL - free_bits * ln 2, 0))``
+    with ``beta = (1 - beta_rate**step) * kl_weight``. ``val/loss`` uses the
+    final beta (``kl_weight``) so that it is comparable across the run and can
+    pick the best checkpoint; ``train/loss`` is the scheduled objective.
+
+    Parameters
+    ----------
+    config : InstrumentConfig
+        Its ``model`` must be a :class:`SequenceVAEConfig`.
+    model : nn.Module, optional
+        The model to train; built from ``config`` when omitted.
+    """
+
+    def __init__(self, config: InstrumentConfig, model: nn.Module | None = None) -> None:
+        super().__init__()
+        if not isinstance(config.model, SequenceVAEConfig):
+            raise ConfigError(f"SequenceVAEModule trains melody models, not {type(config.model).__name__}")
+        self.config = config
+        self.model = model if model is not None else build_model(config.model)
+        # Plain dicts only, so that checkpoints load with ``weights_only=True``.
+        self.save_hyperparameters({"config": to_dict(config)})
+
+    def _losses(self, events: Tensor, *, sample_prob: float, generator: torch.Generator | None, beta: float):
+        out = self.model(events, sample_prob=sample_prob, generator=generator, sample_z=True)
+        logits = out["logits"]
+        batch, steps, classes = logits.shape
+        ce = F.cross_entropy(logits.reshape(-1, classes).float(), events.reshape(-1), reduction="none")
+        recon = ce.view(batch, steps).sum(dim=1).mean()
+        kl = kl_divergence(out["mu"].float(), out["sigma"].float())
+        kl_cost = free_bits_kl(kl, self.config.model.free_bits).mean()
+        # beta * kl_cost stays in the graph even at beta = 0, so DDP sees every parameter used.
+        loss = recon + beta * kl_cost
+        accuracy = (logits.argmax(dim=-1) == events).float().mean()
+        return loss, {"recon": recon, "kl": kl.mean(), "kl_cost": kl_cost, "accuracy": accuracy}
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        model_cfg, train_cfg = self.config.model, self.config.train
+        events = transpose_events(batch.long(), train_cfg.transpose, num_classes=self.model.num_classes)
+        step = self.global_step
+        beta = beta_schedule(step, max_beta=model_cfg.kl_weight, rate=model_cfg.beta_rate)
+        sample_prob = sampling_probability(step, train_cfg.sampling_rate)
+        loss, parts = self._losses(events, sample_prob=sample_prob, generator=None, beta=beta)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/recon", parts["recon"])
+        self.log("train/kl", parts["kl"], prog_bar=True)
+        self.log("train/accuracy", parts["accuracy"], prog_bar=True)
+        self.log("train/beta", beta)
+        self.log("train/sample_prob", sample_prob)
+        self.log("lr", self.optimizers().param_groups[0]["lr"])
+        return loss
+
+    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        events = batch.long()
+        # A fixed generator per batch makes the posterior samples, hence the
+        # validation ELBO, identical from one validation run to the next.
+        generator = torch.Generator(device=events.device).manual_seed(batch_idx)
+        loss, parts = self._losses(events, sample_prob=0.0, generator=generator, beta=self.config.model.kl_weight)
+        size = events.shape[0]
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=size)
+        self.log("val/recon", parts["recon"], sync_dist=True, batch_size=size)
+        self.log("val/kl", parts["kl"], sync_dist=True, batch_size=size)
+        self.log("val/accuracy", parts["accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.config.train
+        optimizer = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate)
+
+        def factor(step: int) -> float:  # LambdaLR multiplies the base lr by this
+            lr = learning_rate_at(step, lr=cfg.learning_rate, min_lr=cfg.min_learning_rate, decay=cfg.decay_rate)
+            return lr / cfg.learning_rate
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+class WindowDataset(Dataset):
+    """Rows of a (possibly memory-mapped) uint8 array [N, T], fetched a whole batch at a time."""
+
+    def __init__(self, windows: np.ndarray) -> None:
+        self.windows = windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return torch.from_numpy(np.array(self.windows[index], dtype=np.uint8))
+
+    def __getitems__(self, indices: list[int]) -> Tensor:
+        # One fancy-index per batch instead of one Python call per row; sorted
+        # indices read a memory map in order (the order inside a batch is irrelevant).
+        return torch.from_numpy(np.ascontiguousarray(self.windows[np.sort(np.asarray(indices))], dtype=np.uint8))
+
+
+def _collate_batch(batch: Tensor) -> Tensor:
+    return batch
+
+
+def _check_windows(windows: np.ndarray, name: str, *, steps: int, num_classes: int) -> np.ndarray:
+    windows = np.asarray(windows) if not isinstance(windows, np.ndarray) else windows
+    if windows.ndim != 2 or windows.shape[1] != steps:
+        raise InputError(f"{name} windows have shape {windows.shape}; the model needs [N, {steps}]")
+    if len(windows) == 0:
+        raise InputError(
+            f"no {name} windows: build the dataset first, or use a recipe that yields {steps}-step windows"
+        )
+    if windows.dtype != np.uint8:
+        if windows.min() < 0 or windows.max() >= num_classes:
+            raise InputError(f"{name} windows hold classes outside 0..{num_classes - 1}")
+        windows = windows.astype(np.uint8)
+    return windows
+
+
+# ---------------------------------------------------------------------------
+# Callbacks
+# ---------------------------------------------------------------------------
+
+
+class _RunClock(Callback):
+    """Measures training time and throughput; stops after ``max_minutes`` of this session.
+
+    Lightning's own ``max_time`` counts the time of earlier sessions restored
+    from a checkpoint; a resumed run here gets its full budget again. On Ctrl-C
+    or SIGTERM (single process) it writes ``last.ckpt`` first, so ``resume`` continues.
+    """
+
+    def __init__(self, max_minutes: float | None, last_path: Path) -> None:
+        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.last_path = last_path
+        self.start = self.val_seconds = 0.0
+        self.val_start = self.end = 0.0
+        self.first_step = self.sequences = 0
+        self.stopped_by_time = False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # After a checkpoint is restored, so a resumed run counts only its own steps.
+        self.start = time.monotonic()
+        self.first_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.sequences += len(batch) * trainer.world_size
+        if self.max_seconds is not None:
+            over = time.monotonic() - self.start >= self.max_seconds
+            over = trainer.strategy.broadcast(over)  # rank 0 decides, so every rank stops together
+            if over:
+                self.stopped_by_time = True
+                trainer.should_stop = True
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.val_start = time.monotonic()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.val_seconds += time.monotonic() - self.val_start
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.end = time.monotonic()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        # Ctrl-C or a scheduler's SIGTERM: keep the work done. Only single-process
+        # runs, since saving is collective under DDP and the other ranks may be gone.
+        stopped = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
+        if stopped and trainer.world_size == 1 and trainer.global_step > 0:
+            trainer.save_checkpoint(self.last_path, weights_only=False)
+
+
+# ---------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------
+
+
+def _processes_per_node(devices: Any) -> int:
+    if isinstance(devices, int):
+        return max(1, devices)
+    if isinstance(devices, str) and devices.strip().isdigit():
+        return max(1, int(devices))
+    if isinstance(devices, (list, tuple)):
+        return max(1, len(devices))
+    return 1
+
+
+def _load_module_weights(module: SequenceVAEModule, path: Path) -> None:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    module.load_state_dict(checkpoint["state_dict"])
+
+
+def train_model(
+    config: InstrumentConfig,
+    train_windows: np.ndarray,
+    valid_windows: np.ndarray,
+    *,
+    out_dir: str | Path,
+    devices: int | str | list[int] = "auto",
+    num_nodes: int = 1,
+    strategy: str = "auto",
+    accelerator: str = "auto",
+    threads: int | None = None,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    seed: int | None = None,
+) -> tuple[nn.Module | None, dict[str, Any]]:
+    """Train a melody model on event windows with Lightning.
+
+    Parameters
+    ----------
+    config : InstrumentConfig
+        Model and training settings (``config.model`` a :class:`SequenceVAEConfig`).
+    train_windows, valid_windows : ndarray [N, T] of uint8
+        Melody event windows (T = bars * steps_per_bar).
+    out_dir : path
+        Receives ``checkpoints/`` (``last.ckpt``, ``best-step=N.ckpt``) and ``logs/version_K/metrics.csv``.
+    devices, num_nodes, strategy, accelerator
+        Passed to :class:`lightning.Trainer` (e.g. ``devices=2, strategy="ddp"``;
+        on CPU DDP uses the gloo backend).
+    threads : int, optional
+        PyTorch intra-op threads per process; default from the load (:func:`choose_threads`).
+    max_steps : int, optional
+        Total optimizer steps (counting resumed ones); default ``config.train.max_steps``.
+    max_minutes : float, optional
+        Wall-clock limit of this session; the run then stops and saves ``last.ckpt``.
+    resume : bool
+        Continue from ``out_dir/checkpoints/last.ckpt`` (step count, optimizer, schedules).
+    progress : bool
+        Show a progress bar.
+    seed : int, optional
+        Default ``config.train.seed``.
+
+    Returns
+    -------
+    model : nn.Module or None
+        The best checkpoint by ``val/loss`` (else the last), in eval mode, on
+        CPU; None on DDP ranks other than 0 (rank 0 writes the instrument).
+    summary : dict
+        ``steps``, ``minutes``, ``sequences_per_second``, ``val`` (final metrics
+        of the returned model), checkpoint paths, ``threads``, ``world_size``,
+        ``stopped_by``.
+
+    Raises
+    ------
+    InputError
+        Windows of the wrong shape or empty; ``resume`` without a checkpoint, or
+        a fresh run into a folder that already holds one.
+    ConfigError
+        A config this trainer cannot train.
+    """
+    rep, train_cfg = getattr(config.model, "representation", None), config.train
+    if isinstance(config.model, AccompanistConfig):  # chorale windows [N, 4, T]
+        from musicvae.training_chorale import check_chorale_windows
+
+        train_windows = check_chorale_windows(train_windows, "training", representation=rep)
+        valid_windows = check_chorale_windows(valid_windows, "validation", representation=rep)
+    elif isinstance(config.model, SequenceVAEConfig):
+        train_windows = _check_windows(train_windows, "training", steps=rep.steps, num_classes=rep.num_classes)
+        valid_windows = _check_windows(valid_windows, "validation", steps=rep.steps, num_classes=rep.num_classes)
+    elif isinstance(config.model, SpectrogramVAEConfig):  # SpectrogramSet of notes
+        from musicvae.training_timbre import check_spectrogram_set
+
+        train_windows = check_spectrogram_set(train_windows, "training", config.model)
+        valid_windows = check_spectrogram_set(valid_windows, "validation", config.model)
+    else:
+        kind = type(config.model).__name__
+        raise ConfigError(f"train_model trains melody, accompanist and timbre models, not {kind}")
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    last_path = ckpt_dir / "last.ckpt"
+    if resume and not last_path.is_file():
+        raise InputError(f"nothing to resume: {last_path} does not exist")
+    if not resume and last_path.exists():
+        raise InputError(f"{out_dir} already holds a training run; pass resume to continue it, or use a new folder")
+
+    seed = train_cfg.seed if seed is None else seed
+    lightning.seed_everything(seed, workers=True, verbose=False)
+    on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    processes = 1 if on_cuda else _processes_per_node(devices)
+    n_threads = choose_threads(threads, processes=processes)
+    max_steps = train_cfg.max_steps if max_steps is None else max_steps
+
+    if isinstance(config.model, AccompanistConfig):
+        from musicvae.training_chorale import AccompanistModule
+
+        module = AccompanistModule(config)
+    elif isinstance(config.model, SpectrogramVAEConfig):
+        from musicvae.training_timbre import SpectrogramVAEModule
+
+        module = SpectrogramVAEModule(config)
+    else:
+        module = SequenceVAEModule(config)
+    make_dataset = getattr(module, "make_dataset", WindowDataset)
+    clock = _RunClock(max_minutes, last_path)
+    monitor, mode = getattr(module, "monitor", ("val/loss", "min"))
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best-{step}", monitor=monitor, mode=mode, save_top_k=1, save_last=True
+    )
+    callbacks: list[Callback] = [best, clock]
+    if progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=1 if sys.stderr.isatty() else 50))
+    trainer = lightning.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        precision="bf16-mixed" if on_cuda and torch.cuda.is_bf16_supported() else "32-true",
+        max_steps=max_steps,
+        max_epochs=-1,
+        val_check_interval=train_cfg.val_every,
+        check_val_every_n_epoch=None,  # count val_every across epochs
+        num_sanity_val_steps=0,
+        gradient_clip_val=train_cfg.grad_clip if train_cfg.grad_clip > 0 else None,
+        gradient_clip_algorithm="norm",
+        logger=CSVLogger(out_dir, name="logs"),
+        log_every_n_steps=max(1, min(50, train_cfg.val_every)),
+        callbacks=callbacks,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+    )
+
+    batch_size = train_cfg.batch_size
+    world = trainer.world_size
+    train_loader = DataLoader(
+        make_dataset(train_windows),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(train_windows) // world >= batch_size,
+        collate_fn=_collate_batch,
+        num_workers=0,
+    )
+    if len(valid_windows) > MAX_VAL_WINDOWS:
+        # A fixed random subset: representative of every piece, and cheap.
+        keep = np.random.default_rng(seed).choice(len(valid_windows), MAX_VAL_WINDOWS, replace=False)
+        valid_windows = valid_windows[np.sort(keep)]
+    val_loader = DataLoader(
+        make_dataset(valid_windows), batch_size=batch_size, shuffle=False, collate_fn=_collate_batch, num_workers=0
+    )
+
+    with warnings.catch_warnings():
+        # num_workers=0 is deliberate: a batch is one array slice, far cheaper than a worker round trip.
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+        trainer.fit(module, train_loader, val_loader, ckpt_path=last_path if resume else None)
+        # Lightning writes last.ckpt only when it validates; this one holds the final step.
+        trainer.save_checkpoint(last_path, weights_only=False)
+        best_path = Path(best.best_model_path) if best.best_model_path else None
+        if best_path is not None and best_path.is_file():
+            _load_module_weights(module, best_path)
+        metrics = trainer.validate(module, val_loader, verbose=False)
+
+    train_seconds = max(1e-9, clock.end - clock.start - clock.val_seconds)
+    # Under DDP every rank runs this function; only rank 0 hands back the model to save.
+    model = module.model.to("cpu").eval() if trainer.global_rank == 0 else None
+    summary = {
+        "steps": trainer.global_step,
+        "steps_this_run": trainer.global_step - clock.first_step,
+        "minutes": (clock.end - clock.start) / 60.0,
+        "sequences_per_second": clock.sequences / train_seconds,
+        "val": {k.split("/", 1)[1]: float(v) for k, v in (metrics[0] if metrics else {}).items()},
+        "weights": "best" if best_path is not None and best_path.is_file() else "last",
+        "best_checkpoint": str(best_path) if best_path is not None else None,
+        "last_checkpoint": str(last_path),
+        "log_dir": trainer.logger.log_dir if trainer.logger is not None else None,
+        "threads": n_threads,
+        "world_size": world,
+        "stopped_by": "max_minutes" if clock.stopped_by_time else "max_steps",
+    }
+    return model, summary
