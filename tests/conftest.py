@@ -1,0 +1,17 @@
+"""Suite-wide settings: one torch thread, a private cache folder.
+
+PyTorch's default of one thread per core thrashes when the 2-core CI machine runs
+anything else (2 threads under load ran 13x slower than 1 in a trial), and tests
+measure correctness, not speed.
+"""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
