@@ -35,8 +35,21 @@ def cmd_configs(args: argparse.Namespace) -> None:
 def cmd_data_build(args: argparse.Namespace) -> None:
     from musicvae.data.melody import build_melody_dataset, format_report
     from musicvae.data.recipes import load_recipe
+    from musicvae.data.timbre import recipe_kind
 
+    if recipe_kind(args.recipe) == "timbre":
+        from musicvae.data.timbre import build_timbre_dataset, format_timbre_report
+
+        report = build_timbre_dataset(args.recipe, workers=args.workers, force=args.force, progress=not args.quiet)
+        print(format_timbre_report(report))
+        return
     recipe = load_recipe(args.recipe)
+    if recipe.kind == "chorale":
+        from musicvae.data import chorale
+
+        report = chorale.build_chorale_dataset(recipe, workers=args.workers, force=args.force, progress=not args.quiet)
+        print(chorale.format_report(report))
+        return
     report = build_melody_dataset(recipe, workers=args.workers, force=args.force, progress=not args.quiet)
     print(format_report(report))
 
@@ -65,18 +78,26 @@ def cmd_train(args: argparse.Namespace) -> None:
     from musicvae.training import train_model
 
     folder, config = _load_training_config(args)
+    if config.kind == "timbre":
+        _train_timbre(args, folder, config)
+        return
     recipe = load_recipe(config.data)
     rep = config.model.representation
     data_report = ""
-    try:
-        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    except DataError:
-        # Users train on their own MIDI folder without a separate conversion step.
-        print(f"building dataset {recipe.name!r} first")
-        data_report = format_report(build_melody_dataset(recipe, progress=not args.quiet))
-        print(data_report)
-        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    valid = load_melody_windows(recipe, split="valid", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    if config.kind == "accompanist":
+        from musicvae.data.chorale import training_windows
+
+        train, valid, data_report = training_windows(recipe, bars=rep.bars, progress=not args.quiet)
+    else:
+        try:
+            train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+        except DataError:
+            # Users train on their own MIDI folder without a separate conversion step.
+            print(f"building dataset {recipe.name!r} first")
+            data_report = format_report(build_melody_dataset(recipe, progress=not args.quiet))
+            print(data_report)
+            train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+        valid = load_melody_windows(recipe, split="valid", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
     if len(train) == 0:
         raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
     print(f"training {folder.name}: {len(train)} train / {len(valid)} valid windows of {rep.bars} bars")
@@ -102,7 +123,47 @@ def cmd_train(args: argparse.Namespace) -> None:
     command = "musicvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = {"train windows": len(train), "valid windows": len(valid), **summary}
     card = training_card(folder.name, config, command=command, summary=summary, data_report=data_report)
-    path = Instrument(config=config, model=model).save(folder, card=card)
+    path = Instrument(config=config, model=model).save(folder, card=card, half=args.half)
+    print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
+
+
+def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
+    """``musicvae train`` for a timbre instrument: notes -> spectrograms -> Lightning -> family mean latents."""
+    from musicvae.builders import build_spectrogram
+    from musicvae.card import training_card
+    from musicvae.data.timbre import build_timbre_dataset, format_timbre_report, load_timbre_notes
+    from musicvae.errors import DataError
+    from musicvae.instrument import Instrument
+    from musicvae.training import train_model
+    from musicvae.training_timbre import family_mean_latents, spectrogram_set
+
+    data_report = ""
+    try:
+        train = load_timbre_notes(config.data, split="train")
+    except DataError:
+        print(f"building dataset {config.data!r} first")
+        data_report = format_timbre_report(build_timbre_dataset(config.data, progress=not args.quiet))
+        print(data_report)
+        train = load_timbre_notes(config.data, split="train")
+    valid = load_timbre_notes(config.data, split="valid")
+    spectrogram = build_spectrogram(config)
+    train_set, valid_set = spectrogram_set(train, spectrogram), spectrogram_set(valid, spectrogram)
+    print(f"training {folder.name}: {len(train_set)} train / {len(valid_set)} valid notes "
+          f"({', '.join(train.families)}), spectrograms {tuple(train_set.spec.shape[1:])}")
+    model, summary = train_model(
+        config, train_set, valid_set, out_dir=Path(args.run_dir or Path("runs") / folder.name),
+        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator,
+        threads=args.threads, max_steps=args.max_steps, max_minutes=args.max_minutes, resume=args.resume,
+        progress=not args.quiet, seed=args.seed,
+    )
+    if model is None:  # a non-zero DDP rank: rank 0 writes the instrument
+        return
+    # The blend endpoints: each family's mean latent over its (clean) training notes.
+    extras = family_mean_latents(model, train_set, train.families)
+    command = "musicvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = {"train notes": len(train_set), "valid notes": len(valid_set), **summary}
+    card = training_card(folder.name, config, command=command, summary=summary, data_report=data_report)
+    path = Instrument(config=config, model=model, extras=extras).save(folder, card=card, half=args.half)
     print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
 
 
@@ -147,23 +208,72 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from musicvae.instrument import CARD_FILE, Instrument
     from musicvae.io import atomic_write_text
 
-    instrument = Instrument.load(args.instrument).require_kind("melody")
-    rep = instrument.config.model.representation
-    recipe = load_recipe(args.data or instrument.config.data)
-    test = load_melody_windows(recipe, split=args.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    if args.max_windows and len(test) > args.max_windows:
-        test = test[:: max(1, len(test) // args.max_windows)][: args.max_windows]
-    report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=args.n_prior,
-                             seed=args.seed, progress=not args.quiet)
-    report = {"instrument": instrument.name, "data": recipe.name, "split": args.split, "windows": len(test), **report}
-    text = format_report(report)
+    instrument = Instrument.load(args.instrument)
+    if instrument.kind == "timbre":
+        from musicvae.evaluate_timbre import evaluate_instrument, format_timbre_metrics
+
+        report = evaluate_instrument(instrument, data=args.data, n_prior=min(args.n_prior, 100),
+                                     max_test=args.max_windows, seed=args.seed, progress=not args.quiet)
+        text = format_timbre_metrics(report)
+    elif instrument.kind == "accompanist":
+        from musicvae import evaluate_chorale
+
+        report = evaluate_chorale.evaluate_instrument(instrument, data=args.data, split=args.split,
+                                                      max_chorales=args.max_windows, progress=not args.quiet)
+        text = evaluate_chorale.format_report(report)
+    else:
+        instrument.require_kind("melody")
+        rep = instrument.config.model.representation
+        recipe = load_recipe(args.data or instrument.config.data)
+        test = load_melody_windows(recipe, split=args.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+        if args.max_windows and len(test) > args.max_windows:
+            test = test[:: max(1, len(test) // args.max_windows)][: args.max_windows]
+        report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=args.n_prior,
+                                 seed=args.seed, progress=not args.quiet)
+        report = {"instrument": instrument.name, "data": recipe.name, "split": args.split, "windows": len(test),
+                  **report}
+        text = format_report(report)
     print(json.dumps(report, indent=1, default=float) if args.json else text)
     if args.card:
         card_path = instrument.path / CARD_FILE
         card = card_path.read_text() if card_path.is_file() else f"# {instrument.name}\n"
         atomic_write_text(card_path, with_metrics(card, text, report))
         print(f"updated {card_path}", file=sys.stderr)
+
+
+def cmd_harmonize(args: argparse.Namespace) -> None:
+    from musicvae.chorale_outputs import write_harmonization
+    from musicvae.harmonize import harmonize
+    from musicvae.instrument import Instrument
+
+    instrument = Instrument.load(args.instrument)
+    result = harmonize(instrument, args.melody, variations=args.variations, temperature=args.temperature,
+                       z_scale=args.z_scale, pickup=args.pickup, voice_leading=not args.raw,
+                       transpositions=args.transpositions, seed=args.seed)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _print_written(write_harmonization(result, args.output, musicxml=args.musicxml, plot=args.plot,
+                                       steps_per_bar=instrument.config.model.representation.steps_per_bar,
+                                       title=Path(args.melody).stem))
+
+
+def cmd_blend(args: argparse.Namespace) -> None:
+    from musicvae import blend
+    from musicvae.instrument import Instrument
+
+    instrument = Instrument.load(args.instrument).require_kind("timbre")
+    method = "lerp" if args.lerp else "slerp"
+    source, target = args.source or "flute", args.target or "guitar"
+    if args.midi:
+        audio = blend.play_midi(instrument, args.midi, morph=args.morph, source=source, target=target, method=method)
+        _print_written([blend.write_audio(audio, args.output, sample_rate=blend.sample_rate(instrument))])
+        return
+    result = blend.blend(instrument, pitch=args.pitch, steps=args.steps, source=source, target=target,
+                         velocity=args.velocity, method=method)
+    for note in result.notes:
+        print(f"read {note}", file=sys.stderr)
+    _print_written(blend.write_blend(result, args.output, per_step=args.per_step, plot=args.plot))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -213,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--run-dir", help="checkpoints and logs (default: runs/NAME)")
     p.add_argument("--seed", type=int, default=None, help="default: the config's train.seed")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -241,17 +352,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=cmd_morph)
 
+    p = sub.add_parser("harmonize", help="harmonise a soprano melody (MIDI or MusicXML) in four parts")
+    p.add_argument("instrument", help="an accompanist instrument, e.g. bach-accompanist")
+    p.add_argument("melody", help="MIDI or MusicXML file (4/4; polyphony is reduced to the top line)")
+    p.add_argument("-o", "--output", default="chorale.mid", help="MIDI file with tracks S, A, T, B")
+    p.add_argument("--musicxml", metavar="FILE", help="also write MusicXML")
+    p.add_argument("--variations", type=int, default=1, help="harmonisations (1 = the most likely; default 1)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = most likely tokens (default)")
+    p.add_argument("--z-scale", type=float, default=2.0, help="how far variations stray from the mean (default 2)")
+    p.add_argument("--pickup", type=float, default=None, metavar="QUARTERS",
+                   help="quarter notes before the first bar line (default: from the file; MIDI has none)")
+    p.add_argument("--raw", action="store_true", help="per-step argmax, without voice-leading decoding")
+    p.add_argument("--transpositions", type=int, default=2, metavar="K",
+                   help="also harmonise K semitones up and down and average (default 2; 0 = off)")
+    p.add_argument("--plot", metavar="PNG", help="write a piano roll of the four voices")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_harmonize)
+
     p = sub.add_parser("evaluate", help="measure an instrument on held-out data")
     p.add_argument("instrument")
     p.add_argument("--split", default="test", choices=["test", "valid", "train"])
     p.add_argument("--data", help="recipe to evaluate on (default: the instrument's)")
-    p.add_argument("--n-prior", type=int, default=1000, help="prior samples for feature overlap")
-    p.add_argument("--max-windows", type=int, default=0, help="evaluate on at most this many windows (0 = all)")
+    p.add_argument("--n-prior", type=int, default=1000,
+                   help="prior samples for feature overlap (timbre: at most 100, each pitch-checked with pYIN)")
+    p.add_argument("--max-windows", type=int, default=0,
+                   help="evaluate on at most this many windows, or chorales for an accompanist (0 = all)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--card", action="store_true", help="write the metrics into the instrument's card.md")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("blend", help="blend two timbres (flute -> guitar), or play a MIDI melody with a blend")
+    p.add_argument("instrument", help="a timbre instrument, e.g. flute-guitar")
+    p.add_argument("--pitch", type=int, default=None, help="MIDI pitch of the notes (default: --from's, else 60)")
+    p.add_argument("--steps", type=int, default=5, help="outputs, endpoints included (default 5)")
+    p.add_argument("--from", dest="source", metavar="FAMILY|WAV", help="start: a family (default flute) or a note file")
+    p.add_argument("--to", dest="target", metavar="FAMILY|WAV", help="end: a family (default guitar) or a note file")
+    p.add_argument("--velocity", type=int, default=100)
+    p.add_argument("--midi", metavar="MID", help="play this MIDI melody with the blended instrument instead")
+    p.add_argument("--morph", default="0.5", help="blend amount 0..1 for --midi, or automation 0:0,4:1 (s:amount)")
+    p.add_argument("--lerp", action="store_true", help="linear instead of spherical interpolation")
+    p.add_argument("-o", "--output", default="blend.wav", help="WAV/FLAC/OGG file (default blend.wav)")
+    p.add_argument("--per-step", action="store_true", help="also write one file per step")
+    p.add_argument("--plot", metavar="PNG", help="write a spectrogram strip of the steps")
+    p.set_defaults(func=cmd_blend)
 
     p = sub.add_parser("demo", help="play the shipped instruments into demo-output/")
     p.add_argument("-o", "--output", default="demo-output")

@@ -120,13 +120,25 @@ class Instrument:
         model.to(device).eval()
         return cls(config=config, model=model, extras=extras, path=path)
 
-    def save(self, path: str | Path, *, card: str | None = None) -> Path:
-        """Write the instrument folder atomically; keeps an existing ``card.md`` unless ``card`` is given."""
+    def save(self, path: str | Path, *, card: str | None = None, half: bool = False) -> Path:
+        """Write the instrument folder atomically; keeps an existing ``card.md`` unless ``card`` is given.
+
+        Parameters
+        ----------
+        path : str or Path
+            Instrument folder (or a name under ``instruments/``).
+        card : str, optional, keyword-only
+            Text of ``card.md``.
+        half : bool, keyword-only
+            Store floating-point weights as float16 (half the size, so that the
+            shipped instruments fit the repository's budget); :meth:`load`
+            casts them back to the model's float32. Extras stay as they are.
+        """
         from safetensors.torch import save_file
 
         path = resolve_instrument(path)
         old_card = (path / CARD_FILE).read_text() if (path / CARD_FILE).is_file() else None
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        tensors = {k: _stored(v, half=half) for k, v in self.model.state_dict().items()}
         tensors.update({_EXTRA_PREFIX + k: v.detach().cpu().contiguous() for k, v in self.extras.items()})
         with atomic_dir(path) as tmp:
             (tmp / INSTRUMENT_FILE).write_text(dump_toml(self.config))
@@ -136,6 +148,15 @@ class Instrument:
                 (tmp / CARD_FILE).write_text(text)
         self.path = path
         return path
+
+
+def _stored(tensor: torch.Tensor, *, half: bool) -> torch.Tensor:
+    tensor = tensor.detach().cpu().contiguous()
+    if half and tensor.is_floating_point():
+        if tensor.abs().max() > torch.finfo(torch.float16).max:
+            raise InstrumentError("weights exceed float16's range; save them without half precision")
+        return tensor.half()
+    return tensor
 
 
 def _load_state(model: nn.Module, state: dict[str, torch.Tensor], *, where: Path) -> None:
@@ -157,4 +178,5 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], *, where: Path
             k = wrong[0]
             parts.append(f"{k} is {tuple(state[k].shape)}, config needs {tuple(expected[k].shape)}")
         raise InstrumentError(f"{where}: weights do not match instrument.toml ({'; '.join(parts)})")
+    # load_state_dict copies into the model's own dtype, so float16-stored weights come back as float32.
     model.load_state_dict(state)

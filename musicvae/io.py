@@ -56,16 +56,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp makes 0600 files; give the result the mode a plain open() would (the user's umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        _chmod_like_open(tmp_path)
         os.replace(tmp_path, path)
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _chmod_like_open(path: Path) -> None:
+    """Give ``path`` the mode a plain open()/mkdir() would: mkstemp/mkdtemp make private 0600/0700 entries."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -91,6 +95,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         yield tmp
+        _chmod_like_open(tmp)
+        for child in tmp.rglob("*"):
+            _chmod_like_open(child)
         if path.exists():
             old = path.with_name(f".{path.name}-old-{os.getpid()}")
             os.replace(path, old)

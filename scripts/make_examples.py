@@ -33,7 +33,7 @@ def main() -> None:
         melody = events[offsets[m] : offsets[m + 1]][: BARS * 16]
         if len(melody) == BARS * 16 and (melody[:32] >= FIRST_PITCH_CLASS).sum() >= 6:
             chosen[collection] = (piece_id, melody)
-    for name, (collection, (piece_id, melody)) in zip(("folk_a", "folk_b"), sorted(chosen.items(), reverse=True)):
+    for name, (_collection, (piece_id, melody)) in zip(("folk_a", "folk_b"), sorted(chosen.items(), reverse=True)):
         path = write_midi(events_to_midi(melody, qpm=120.0), repo_root() / "examples" / f"{name}.mid")
         print(f"wrote {path} ({piece_id})")
 

@@ -92,3 +92,16 @@ def test_wrong_kind_is_refused(tmp_path):
         inst.require_kind("timbre")
     assert inst.require_kind("melody") is inst
     assert np.isfinite(inst.config.model.kl_weight)
+
+
+def test_half_precision_weights_halve_the_file_and_load_as_float32(tmp_path):
+    config = tiny()
+    model = build_model(config).eval()
+    full = Instrument(config=config, model=model).save(tmp_path / "full")
+    half = Instrument(config=config, model=model).save(tmp_path / "half", half=True)
+    full_size = (full / "weights.safetensors").stat().st_size
+    assert (half / "weights.safetensors").stat().st_size < 0.6 * full_size
+    loaded = Instrument.load(half)
+    for name, tensor in loaded.model.state_dict().items():
+        assert tensor.dtype == model.state_dict()[name].dtype
+        assert torch.allclose(tensor, model.state_dict()[name], atol=1e-3, rtol=1e-3)

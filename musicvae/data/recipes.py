@@ -25,13 +25,13 @@ import io
 import json
 import os
 import re
+import tomllib
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 import musicvae
 from musicvae.config import RecipeConfig, SourceConfig, SplitConfig, from_dict, to_dict

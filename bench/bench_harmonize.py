@@ -1,0 +1,118 @@
+"""Latency of harmonising a 16-bar melody with the accompanist, against the nearest-neighbour baseline.
+
+Both systems run the same path on one CPU thread: the melody's 13 four-bar
+windows (one-bar hop), probabilities averaged over the overlaps, then the lower
+voices chosen. The model runs as ``musicvae harmonize`` does by default: its
+transposition ensemble (the windows also moved 1 and 2 semitones up and down,
+one batch of 65) and the voice-leading decoding; the baseline by argmax. The melody is the shipped held-out
+chorale soprano (examples/chorale_soprano.musicxml, 16 bars), read once: file
+parsing is not timed. Target: model p99 < 50 ms.
+
+The model is instruments/bach-accompanist when it is trained, else a fresh
+model of the same size (same latency). The baseline searches the training
+windows with every in-range transposition (about 27,000) when the
+bach-chorales dataset is built, else as many random windows.
+
+Run: ``python bench/bench_harmonize.py [--runs 200] [--threads 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from musicvae.builders import build_model  # noqa: E402
+from musicvae.config import get_config  # noqa: E402
+from musicvae.errors import MusicVAEError  # noqa: E402
+from musicvae.evaluate_chorale import NearestNeighbour  # noqa: E402
+from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, harmonize_tokens, model_predictor, read_melody  # noqa: E402
+from musicvae.io import repo_root  # noqa: E402
+from musicvae.midi import chorale as codec  # noqa: E402
+
+MELODY = repo_root() / "examples" / "chorale_soprano.musicxml"
+
+
+def _model():
+    from musicvae.instrument import Instrument
+
+    try:
+        instrument = Instrument.load("bach-accompanist")
+        return instrument.model, instrument.config, "instruments/bach-accompanist"
+    except MusicVAEError:
+        config = get_config("minibach-small")
+        torch.manual_seed(0)
+        return build_model(config).eval(), config, "untrained minibach-small (same size)"
+
+
+def _train_windows(config) -> tuple[np.ndarray, str]:
+    from musicvae.data.chorale import load_chorale_windows
+
+    try:
+        train = load_chorale_windows(config.data, split="train")
+        augmented = codec.augment_windows(train, ranges=codec.VOICE_RANGES, max_shift=config.train.transpose)
+        return augmented, f"{len(augmented)} training windows (every in-range transposition)"
+    except MusicVAEError:
+        rng = np.random.default_rng(0)
+        windows = np.stack([rng.integers(codec.FIRST_PITCH, codec.num_classes(r), (27_000, 64))
+                            for r in codec.VOICE_RANGES], axis=1).astype(np.uint8)
+        return windows, "27000 random windows (bach-chorales is not built)"
+
+
+def _time(function, runs: int) -> np.ndarray:
+    function()  # warm up
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - began)
+    return np.array(times) * 1000.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--transpositions", type=int, default=DEFAULT_TRANSPOSITIONS,
+                        help="transposition ensemble, as harmonize's --transpositions (default %(default)s)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model, config, model_name = _model()
+    melody = read_melody(MELODY)
+    low, high = codec.VOICE_RANGES[0]
+    soprano = codec.encode_voice(melody.pitches, melody.onsets, low=low, high=high)
+    predictor = model_predictor(model, transpositions=args.transpositions)
+    train, train_name = _train_windows(config)
+    neighbour = NearestNeighbour(train)
+
+    def ours() -> None:
+        harmonize_tokens(soprano, predictor, voice_leading=True)
+
+    def baseline() -> None:
+        harmonize_tokens(soprano, neighbour, voice_leading=False)
+
+    print(f"melody: {MELODY.name}, {len(soprano) // 16} bars; {args.threads} thread(s); {args.runs} runs each")
+    print(f"model: {model_name}, transposition ensemble +-{args.transpositions}; "
+          f"baseline: nearest neighbour over {train_name}")
+    results = {}
+    for name, function, runs in (("accompanist", ours, args.runs), ("nearest neighbour", baseline,
+                                                                      max(20, args.runs // 10))):
+        ms = _time(function, runs)
+        results[name] = ms
+        print(f"{name:18s} p50 {np.percentile(ms, 50):7.2f} ms   p99 {np.percentile(ms, 99):7.2f} ms   ({runs} runs)")
+    ours_p50 = np.percentile(results["accompanist"], 50)
+    ratio = np.percentile(results["nearest neighbour"], 50) / ours_p50
+    p99 = np.percentile(results["accompanist"], 99)
+    print(f"ratio (nearest neighbour p50 / accompanist p50): {ratio:.1f}x")
+    print(f"target p99 < 50 ms: {'met' if p99 < 50 else 'MISSED'} ({p99:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,464 @@
+"""Chorale datasets: put every four-voice Bach chorale on the step grid once, then cut windows fast.
+
+``build_chorale_dataset`` parses the chorales (music21 corpus files) in
+parallel, keeps the 4/4 ones with four named voices, and stores each chorale's
+pitch/onset grid, not its windows, so that windows of any length and any voice
+ranges are cut at load time by :func:`load_chorale_split`.
+
+Cache layout (``cache_root()/<name>-<hash12>/``, the hash covering the recipe
+and :data:`CODE_VERSION`):
+
+- ``chorales.npz``: ``pitches`` int8 [4, S] (every chorale's grid concatenated,
+  -1 = rest), ``onsets`` bool [4, S], ``offsets`` int64 [P + 1], ``piece_ids``
+  str [P], ``piece_split`` uint8 [P] (index into :data:`SPLITS`), ``status`` and
+  ``detail`` str [P] (``"ok"`` or why a piece was skipped), ``stats`` int64 [P, 3]
+  (notes, notes moved to the grid, pickup steps);
+- ``meta.json``: recipe hash, code version and the build report.
+
+A build keeps finished chunks of :data:`CHUNK_PIECES` chorales under
+``.partial-<name>-<hash12>/``, so a killed build resumes; the final folder is
+written under a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.config import RecipeConfig
+from musicvae.data.recipes import cache_path, load_recipe, recipe_hash, split_of
+from musicvae.errors import DataError, InputError
+from musicvae.midi import chorale as codec
+
+#: Bump whenever extraction changes what a build produces: old caches then stop matching.
+CODE_VERSION = "chorale-1"
+SPLITS = ("train", "valid", "test")
+CHUNK_PIECES = 25
+#: The music21 corpus collection whose Riemenschneider chorales a ``music21-corpus`` source names.
+CHORALE_COLLECTION = "bach"
+
+
+@dataclass(frozen=True)
+class ChoraleWindows:
+    """Token windows of one split, with where each came from.
+
+    Attributes
+    ----------
+    windows : np.ndarray [N, 4, T] uint8
+        Per-voice tokens (see :mod:`musicvae.midi.chorale`).
+    piece : np.ndarray [N] int32
+        Index into ``piece_ids``.
+    start : np.ndarray [N] int32
+        First grid step of the window in its chorale.
+    piece_ids : np.ndarray [P] str
+    dropped : int
+        Windows left out because a note lay outside its voice range.
+    """
+
+    windows: np.ndarray
+    piece: np.ndarray
+    start: np.ndarray
+    piece_ids: np.ndarray
+    dropped: int = 0
+
+
+# ---------------------------------------------------------------------------
+# Pieces
+# ---------------------------------------------------------------------------
+
+
+def list_chorales(recipe: RecipeConfig) -> list[str]:
+    """The corpus ids of a chorale recipe's pieces, sorted, each source capped at its ``max_files``."""
+    ids: list[str] = []
+    for i, source in enumerate(recipe.sources):
+        if source.type != "music21-corpus" or tuple(source.collections) != (CHORALE_COLLECTION,):
+            raise DataError(
+                f"{recipe.name}: chorale source {i + 1} must be type = 'music21-corpus' with "
+                f"collections = ['{CHORALE_COLLECTION}'] (the Riemenschneider chorales)"
+            )
+        found = codec.bach_chorale_ids()
+        ids += found[: source.max_files] if source.max_files > 0 else found
+    return sorted(set(ids))
+
+
+def extract_chorale(piece_id: str, *, steps_per_bar: int) -> dict:
+    """One chorale on the grid, or why it was skipped ("excluded", "meter", "voices", "parse error")."""
+    result = {"id": piece_id, "status": "ok", "detail": "", "pitches": None, "onsets": None, "stats": [0, 0, 0]}
+    if piece_id in codec.EXCLUDED_CHORALES:
+        return {**result, "status": "excluded", "detail": "five voices"}
+    try:
+        score = codec.parse_corpus_chorale(piece_id)
+        grid = codec.score_grid(score, steps_per_bar=steps_per_bar)
+    except InputError as error:
+        status = "meter" if "only 4/4" in str(error) else "voices"
+        odd = [ts for ts in codec.time_signatures(score) if ts != "4/4"] if status == "meter" else []
+        detail = ", ".join(odd) if odd else str(error)
+        return {**result, "status": status, "detail": detail}
+    except Exception as error:  # one unreadable file must not stop the build
+        return {**result, "status": "parse error", "detail": f"{type(error).__name__}: {error}"[:200]}
+    notes = int(grid.onsets.sum())
+    return {
+        **result,
+        "pitches": grid.pitches.astype(np.int8),
+        "onsets": grid.onsets,
+        "stats": [notes, grid.off_grid, grid.pickup_steps],
+    }
+
+
+# ---------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------
+
+
+def chorale_hash(recipe: RecipeConfig) -> str:
+    """The recipe's hash (recipe text and sources) combined with this module's :data:`CODE_VERSION`."""
+    return hashlib.sha256(f"{recipe_hash(recipe)}\0{CODE_VERSION}".encode()).hexdigest()
+
+
+def _read_meta(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _mapper(function, items: list, workers: int):
+    """An ordered iterator of ``function(item)``: in this process for 1 worker, else a process pool."""
+    if workers <= 1 or len(items) < 2:
+        yield map(function, items)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers) as pool:
+        yield pool.imap(function, items, chunksize=2)
+
+
+def _save_chunk(path: Path, results: list[dict]) -> None:
+    ok = [r for r in results if r["status"] == "ok"]
+    arrays = {
+        "pitches": np.concatenate([r["pitches"] for r in ok], axis=1) if ok else np.zeros((4, 0), np.int8),
+        "onsets": np.concatenate([r["onsets"] for r in ok], axis=1) if ok else np.zeros((4, 0), bool),
+        "lengths": np.array([r["pitches"].shape[1] if r["status"] == "ok" else 0 for r in results], np.int64),
+        "piece_ids": np.array([r["id"] for r in results], dtype=str),
+        "status": np.array([r["status"] for r in results], dtype=str),
+        "detail": np.array([r["detail"] for r in results], dtype=str),
+        "stats": np.array([r["stats"] for r in results], np.int64).reshape(-1, 3),
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(temporary, path)  # a chunk is complete or absent, never half-written
+
+
+def _assemble(chunk_files: list[Path], recipe: RecipeConfig) -> dict[str, np.ndarray]:
+    parts = [dict(np.load(f)) for f in chunk_files]
+    lengths = np.concatenate([p["lengths"] for p in parts])
+    piece_ids = np.concatenate([p["piece_ids"] for p in parts])
+    return {
+        "pitches": np.concatenate([p["pitches"] for p in parts], axis=1).astype(np.int8),
+        "onsets": np.concatenate([p["onsets"] for p in parts], axis=1).astype(bool),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "piece_ids": piece_ids,
+        "piece_split": np.array([SPLITS.index(split_of(str(i), recipe.split)) for i in piece_ids], np.uint8),
+        "status": np.concatenate([p["status"] for p in parts]),
+        "detail": np.concatenate([p["detail"] for p in parts]),
+        "stats": np.concatenate([p["stats"] for p in parts]),
+    }
+
+
+def _report(data: dict[str, np.ndarray], recipe: RecipeConfig) -> dict:
+    status = data["status"].tolist()
+    counts = Counter(status)
+    used = data["status"] == "ok"
+    notes, off_grid, _ = data["stats"].sum(axis=0).tolist()
+    report = {
+        "name": recipe.name,
+        "pieces_read": len(status),
+        "pieces_used": counts.pop("ok", 0),
+        "pieces_skipped": dict(counts.most_common()),
+        "skipped_meters": dict(Counter(d for s, d in zip(status, data["detail"].tolist()) if s == "meter")),
+        "pickups": int(np.count_nonzero(used & (data["stats"][:, 2] > 0))),
+        "pieces_per_split": {s: int(np.count_nonzero(used & (data["piece_split"] == i))) for i, s in enumerate(SPLITS)},
+        "notes": notes,
+        "notes_off_grid": off_grid,
+        "windows": {},
+    }
+    for split in SPLITS:
+        chunk = _split_windows(data, split=split)
+        report["windows"][split] = len(chunk.windows)
+        report.setdefault("windows_out_of_range", {})[split] = chunk.dropped
+        if split == "train" and len(chunk.windows):
+            shifts = codec.valid_shifts(chunk.windows, ranges=codec.VOICE_RANGES, max_shift=12)
+            report["train_transpositions_per_window"] = round(float(shifts.sum(axis=1).mean()), 2)
+    return report
+
+
+def build_chorale_dataset(
+    recipe: RecipeConfig | str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Put every chorale of a recipe on the grid into a versioned cache (or reuse a matching one).
+
+    Parallel over chorales, resumable (finished chunks survive a killed build),
+    atomic (temporary folder + rename).
+
+    Parameters
+    ----------
+    recipe : RecipeConfig, recipe name or .toml path
+        A ``kind = "chorale"`` recipe.
+    cache_dir : path, optional, keyword-only
+        Root folder of caches (default ``$MUSICVAE_CACHE`` or ``~/.cache/musicvae``).
+    workers : int, optional, keyword-only
+        Processes (default ``min(2, cpu count)``); 1 runs in this process.
+    force : bool, keyword-only
+        Rebuild from scratch even if a cache or a partial build exists.
+    progress : bool, keyword-only
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        The build report (see :func:`format_report`); ``reused`` says whether a cache was reused.
+    """
+    recipe = load_recipe(recipe)
+    if recipe.kind != "chorale":
+        raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'chorale'")
+    if recipe.steps_per_bar % 4:
+        raise DataError(f"{recipe.name}: steps_per_bar must be a multiple of 4, got {recipe.steps_per_bar}")
+    digest = chorale_hash(recipe)
+    final = cache_path(recipe, cache_dir=cache_dir, digest=digest)
+    partial = final.with_name(f".partial-{final.name}")
+    if force:
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
+    meta = _read_meta(final)
+    if meta and meta.get("hash") == digest:
+        return {**meta["report"], "path": str(final), "reused": True}
+    shutil.rmtree(final, ignore_errors=True)  # incomplete or stale: never reuse it
+
+    began = time.perf_counter()
+    items = list_chorales(recipe)
+    if not items:
+        raise DataError(f"{recipe.name}: its sources hold no chorales")
+    chunks = [items[i : i + CHUNK_PIECES] for i in range(0, len(items), CHUNK_PIECES)]
+    chunk_files = [partial / f"chunk-{i:05d}.npz" for i in range(len(chunks))]
+    plan = {"hash": digest, "pieces": len(items), "chunk": CHUNK_PIECES}
+    if _read_meta(partial) != plan:  # a partial build of something else: start over
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        (partial / "meta.json").write_text(json.dumps(plan))
+    todo = [i for i, f in enumerate(chunk_files) if not f.exists()]
+    workers = max(1, min(2, os.cpu_count() or 1) if workers is None else workers)
+    extract = functools.partial(extract_chorale, steps_per_bar=recipe.steps_per_bar)
+    todo_items = [item for i in todo for item in chunks[i]]
+    from tqdm import tqdm
+
+    with _mapper(extract, todo_items, workers) as results:
+        with tqdm(
+            total=len(items),
+            initial=len(items) - len(todo_items),
+            unit="chorale",
+            disable=not progress,
+            desc=f"building {recipe.name}",
+            dynamic_ncols=True,
+        ) as bar:
+            for i in todo:
+                chunk_results = []
+                for _ in chunks[i]:
+                    chunk_results.append(next(results))
+                    bar.update(1)
+                _save_chunk(chunk_files[i], chunk_results)
+
+    data = _assemble(chunk_files, recipe)
+    report = _report(data, recipe)
+    report.update(
+        hash=digest, code_version=CODE_VERSION, workers=workers, build_seconds=round(time.perf_counter() - began, 1)
+    )
+    temporary = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    with open(temporary / "chorales.npz", "wb") as handle:
+        np.savez(handle, **data)
+    (temporary / "meta.json").write_text(
+        json.dumps({"hash": digest, "code_version": CODE_VERSION, "report": report}, indent=1)
+    )
+    try:
+        os.rename(temporary, final)
+    except OSError:  # another build finished first; its cache has the same content
+        shutil.rmtree(temporary, ignore_errors=True)
+    shutil.rmtree(partial, ignore_errors=True)
+    return {**report, "path": str(final), "reused": False}
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def _split_windows(
+    data: dict[str, np.ndarray],
+    *,
+    split: str,
+    bars: int = 4,
+    hop_bars: int = 1,
+    steps_per_bar: int = 16,
+    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+) -> ChoraleWindows:
+    windows, pieces, starts, dropped = [], [], [], 0
+    offsets = data["offsets"]
+    for p in np.flatnonzero((data["status"] == "ok") & (data["piece_split"] == SPLITS.index(split))):
+        a, b = int(offsets[p]), int(offsets[p + 1])
+        grid = codec.ChoraleGrid(pitches=data["pitches"][:, a:b].astype(np.int16), onsets=data["onsets"][:, a:b])
+        w, s, d = codec.grid_windows(
+            grid, ranges=ranges, window_steps=bars * steps_per_bar, hop_steps=hop_bars * steps_per_bar
+        )
+        windows.append(w)
+        starts.append(s)
+        pieces.append(np.full(len(w), p, np.int32))
+        dropped += d
+    steps = bars * steps_per_bar
+    return ChoraleWindows(
+        windows=np.concatenate(windows) if windows else np.zeros((0, len(ranges), steps), np.uint8),
+        piece=np.concatenate(pieces) if pieces else np.zeros(0, np.int32),
+        start=np.concatenate(starts) if starts else np.zeros(0, np.int32),
+        piece_ids=data["piece_ids"],
+        dropped=dropped,
+    )
+
+
+def _load_cache(recipe: RecipeConfig | str | Path, cache_dir: str | Path | None) -> tuple[RecipeConfig, dict]:
+    hint = str(recipe) if isinstance(recipe, (str, Path)) else recipe.name
+    recipe = load_recipe(recipe)
+    if recipe.kind != "chorale":
+        raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'chorale'")
+    digest = chorale_hash(recipe)
+    folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
+    meta = _read_meta(folder)
+    if not meta or meta.get("hash") != digest:
+        stale = any(folder.parent.glob(f"{recipe.name}-*"))
+        note = " (a cache exists for an older recipe or code version)" if stale else ""
+        raise DataError(f"dataset {recipe.name!r} is not built{note}; run: musicvae data build {hint}")
+    with np.load(folder / "chorales.npz") as npz:
+        return recipe, {key: npz[key] for key in npz.files}
+
+
+def load_chorale_split(
+    recipe: RecipeConfig | str | Path,
+    *,
+    split: str,
+    bars: int = 4,
+    hop_bars: int = 1,
+    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+    cache_dir: str | Path | None = None,
+) -> ChoraleWindows:
+    """Bar-aligned token windows of one split of a built chorale dataset, with their chorale and start step.
+
+    Raises
+    ------
+    DataError
+        If the dataset is not built (the message gives the command) or the split is unknown.
+    """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    recipe, data = _load_cache(recipe, cache_dir)
+    return _split_windows(
+        data, split=split, bars=bars, hop_bars=hop_bars, steps_per_bar=recipe.steps_per_bar, ranges=ranges
+    )
+
+
+def load_chorale_windows(
+    recipe: RecipeConfig | str | Path, *, split: str, cache_dir: str | Path | None = None
+) -> np.ndarray:
+    """4-bar windows (1-bar hop) of one split: per-voice token ids [N, 4, 64] (see :func:`load_chorale_split`).
+
+    Returns
+    -------
+    np.ndarray [N, 4, 4 * steps_per_bar] uint8
+    """
+    return load_chorale_split(recipe, split=split, cache_dir=cache_dir).windows
+
+
+def _grid_of(data: dict[str, np.ndarray], p: int) -> codec.ChoraleGrid:
+    a, b = int(data["offsets"][p]), int(data["offsets"][p + 1])
+    return codec.ChoraleGrid(pitches=data["pitches"][:, a:b].astype(np.int16), onsets=data["onsets"][:, a:b],
+                             pickup_steps=int(data["stats"][p, 2]))
+
+
+def load_chorale_grids(
+    recipe: RecipeConfig | str | Path, *, split: str, cache_dir: str | Path | None = None
+) -> dict[str, codec.ChoraleGrid]:
+    """Whole chorales of one split, by corpus id (e.g. ``"bach/bwv269"``), as grids [4, T]."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    _, data = _load_cache(recipe, cache_dir)
+    keep = np.flatnonzero((data["status"] == "ok") & (data["piece_split"] == SPLITS.index(split)))
+    return {str(data["piece_ids"][p]): _grid_of(data, int(p)) for p in keep}
+
+
+def training_windows(
+    recipe: RecipeConfig | str | Path, *, bars: int = 4, progress: bool = True, cache_dir: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Train and valid windows of a chorale recipe, building its cache first if it is not built.
+
+    Returns
+    -------
+    train, valid : np.ndarray [N, 4, bars * steps_per_bar] uint8
+    report : str
+        The build report when a build ran, else ``""``.
+    """
+    report = ""
+    try:
+        _load_cache(recipe, cache_dir)
+    except DataError:
+        name = recipe.name if isinstance(recipe, RecipeConfig) else str(recipe)
+        print(f"building dataset {name!r} first")
+        report = format_report(build_chorale_dataset(recipe, cache_dir=cache_dir, progress=progress))
+        print(report)
+    train = load_chorale_split(recipe, split="train", bars=bars, cache_dir=cache_dir).windows
+    valid = load_chorale_split(recipe, split="valid", bars=bars, cache_dir=cache_dir).windows
+    return train, valid, report
+
+
+def format_report(report: dict) -> str:
+    """The build report as a few lines of text for the CLI."""
+
+    def listing(counts: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+    skipped = sum(report["pieces_skipped"].values())
+    lines = [
+        f"{report['name']}: {report['pieces_read']} chorales read, {report['pieces_used']} used"
+        + (
+            " (cache reused)"
+            if report.get("reused")
+            else f" in {report.get('build_seconds', 0):g} s with {report.get('workers', 1)} workers"
+        ),
+        f"  skipped {skipped}: {listing(report['pieces_skipped'])}"
+        + (f" (meters: {listing(report['skipped_meters'])})" if report.get("skipped_meters") else ""),
+        f"  chorales per split: {listing(report['pieces_per_split'])}; {report['pickups']} start with a pickup",
+        f"  notes {report['notes']}, {report['notes_off_grid']} moved to the 16th grid",
+        f"  4-bar windows (1-bar hop): {listing(report['windows'])}"
+        f" (out of voice range, dropped: {listing(report.get('windows_out_of_range', {}))})",
+    ]
+    if "train_transpositions_per_window" in report:
+        lines.append(f"  in-range transpositions per train window: {report['train_transpositions_per_window']:g}")
+    if report.get("path"):
+        lines.append(f"  cache: {report['path']}")
+    return "\n".join(lines)

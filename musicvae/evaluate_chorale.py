@@ -1,0 +1,345 @@
+"""Measuring an accompanist against Bach on held-out chorales, beside two baselines.
+
+Every system harmonises the soprano of each held-out chorale through the same
+path as ``musicvae harmonize`` (4-bar windows, one-bar hop, probabilities
+averaged where windows overlap), and is compared with Bach's own alto, tenor
+and bass:
+
+- per-voice **frame accuracy**: the share of steps (where any of Bach's voices
+  sounds) whose sounding pitch, or rest, is Bach's;
+- per-voice **note-onset accuracy**: the share of Bach's note onsets where the
+  system starts the same pitch at the same step;
+- **voice-leading rates** on the full four-voice texture: parallel fifths and
+  octaves (unisons included) per voice-pair move (a step where both voices of a
+  pair change pitch, all six pairs), crossings per vertical pair check (a step
+  where both voices of a pair sound, the lower above the upper), and notes out
+  of their voice's written range. These definitions give Bach's rates of
+  REFERENCE.md (0.16% fifths, 0.05% octaves, 0.4% crossings) on the corpus, and
+  Bach's own rates on the same held-out chorales are reported beside each system.
+
+Baselines: **most frequent pitch** per voice (from the training data, struck
+at every step, so both accuracies are as high as a constant pitch allows) and
+**nearest neighbour**: for each window, the lower voices of the training window
+(every in-range transposition included) whose soprano differs from it at the
+fewest steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, Predictor, harmonize_tokens, model_predictor
+from musicvae.midi import chorale as codec
+
+#: Bach's own rates over the 350 chorales on the 16th grid (REFERENCE.md), in percent.
+BACH_REFERENCE_RATES = {"parallel_fifths": 0.16, "parallel_octaves": 0.05, "crossings": 0.42}
+#: Voice pairs (upper first) of S, A, T, B.
+PAIRS = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
+LOWER_VOICES = codec.VOICES[1:]
+
+
+# ---------------------------------------------------------------------------
+# Metrics (pure numpy)
+# ---------------------------------------------------------------------------
+
+
+def voice_leading_counts(pitches: np.ndarray, *, ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES) -> dict:
+    """Counts behind the voice-leading rates of four-voice grids.
+
+    Parameters
+    ----------
+    pitches : np.ndarray [..., 4, T] int (-1 = rest), voices S, A, T, B
+    ranges : written range of each voice, for the out-of-range count
+
+    Returns
+    -------
+    dict of int
+        ``pair_moves``, ``parallel_fifths``, ``parallel_octaves``, ``pair_checks``,
+        ``crossings``, ``notes``, ``out_of_range``.
+    """
+    p = np.asarray(pitches, np.int64).reshape(-1, *np.shape(pitches)[-2:])
+    counts = dict.fromkeys(("pair_moves", "parallel_fifths", "parallel_octaves", "pair_checks", "crossings"), 0)
+    for upper, lower in PAIRS:
+        a, b = p[:, upper], p[:, lower]
+        both = (a >= 0) & (b >= 0)
+        counts["pair_checks"] += int(both.sum())
+        counts["crossings"] += int((both & (b > a)).sum())
+        # A move: both voices sound at both steps and both change pitch.
+        move = both[:, 1:] & both[:, :-1] & (a[:, 1:] != a[:, :-1]) & (b[:, 1:] != b[:, :-1])
+        before, after = np.abs(a[:, :-1] - b[:, :-1]), np.abs(a[:, 1:] - b[:, 1:])
+        counts["pair_moves"] += int(move.sum())
+        counts["parallel_fifths"] += int((move & (before % 12 == 7) & (after % 12 == 7)).sum())
+        counts["parallel_octaves"] += int((move & (before % 12 == 0) & (after % 12 == 0)).sum())
+    starts = np.zeros(p.shape, bool)
+    starts[..., 0] = p[..., 0] >= 0
+    starts[..., 1:] = (p[..., 1:] >= 0) & (p[..., 1:] != p[..., :-1])
+    counts["notes"] = int(starts.sum())
+    out = 0
+    for v, (low, high) in enumerate(ranges):
+        q = p[:, v]
+        out += int((starts[:, v] & ((q < low) | (q > high))).sum())
+    counts["out_of_range"] = out
+    return counts
+
+
+def voice_leading_rates(counts: dict) -> dict:
+    """Percentages from :func:`voice_leading_counts` (``parallel_fifths_and_octaves`` is their sum)."""
+
+    def pct(n: int, d: int) -> float:
+        return 100.0 * n / d if d else 0.0
+
+    rates = {
+        "parallel_fifths": pct(counts["parallel_fifths"], counts["pair_moves"]),
+        "parallel_octaves": pct(counts["parallel_octaves"], counts["pair_moves"]),
+        "crossings": pct(counts["crossings"], counts["pair_checks"]),
+        "out_of_range": pct(counts["out_of_range"], counts["notes"]),
+    }
+    rates["parallel_fifths_and_octaves"] = rates["parallel_fifths"] + rates["parallel_octaves"]
+    return rates
+
+
+def accuracy_counts(pred: codec.ChoraleGrid, target: codec.ChoraleGrid) -> np.ndarray:
+    """Per lower voice: [frames right, frames, onsets right, onsets] of a harmonisation against Bach.
+
+    Frames are the steps where any of Bach's voices sounds (a pickup's padding
+    and the rests after the last chord are left out).
+
+    Returns
+    -------
+    np.ndarray [3, 4] int
+    """
+    frames = (target.pitches >= 0).any(axis=0)
+    out = np.zeros((3, 4), np.int64)
+    for i, v in enumerate(range(1, 4)):
+        same = pred.pitches[v] == target.pitches[v]
+        out[i, 0] = np.count_nonzero(same & frames)
+        out[i, 1] = np.count_nonzero(frames)
+        onsets = target.onsets[v] & (target.pitches[v] >= 0)
+        out[i, 2] = np.count_nonzero(onsets & pred.onsets[v] & same)
+        out[i, 3] = np.count_nonzero(onsets)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Baselines
+# ---------------------------------------------------------------------------
+
+
+def _one_hot(tokens: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes, dtype=np.float32)[tokens]
+
+
+def most_frequent_predictor(train: np.ndarray, *, ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES
+                            ) -> Predictor:
+    """Each lower voice strikes its most frequent training pitch at every step.
+
+    Parameters
+    ----------
+    train : np.ndarray [N, 4, T] tokens
+    """
+    pitches, _ = codec.decode_grid(train, ranges=ranges)
+    tokens = []
+    for v in range(1, 4):
+        sounding = pitches[:, v][pitches[:, v] >= 0]
+        tokens.append(codec.FIRST_PITCH + int(np.bincount(sounding).argmax()) - ranges[v][0])
+
+    hot = [_one_hot(np.array(tok), codec.num_classes(ranges[v + 1])) for v, tok in enumerate(tokens)]
+
+    def predict(windows: np.ndarray) -> list[np.ndarray]:
+        n, t = windows.shape
+        return [np.broadcast_to(h, (n, t, len(h))) for h in hot]
+
+    return predict
+
+
+class NearestNeighbour:
+    """Copies the lower voices of the training window whose soprano is closest.
+
+    Distance: the number of steps whose sounding soprano pitch (or rest)
+    differs. ``train`` should hold every transposition the model trained on, so
+    that the baseline sees the same data.
+
+    Parameters
+    ----------
+    train : np.ndarray [N, 4, T] tokens
+    """
+
+    def __init__(self, train: np.ndarray, *, ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES) -> None:
+        self.train = np.asarray(train)
+        self.ranges = tuple(ranges)
+        pitches, _ = codec.decode_grid(self.train[:, :1], ranges=self.ranges[:1])
+        self.soprano = pitches[:, 0].astype(np.int8)  # -1..81 fits; int8 halves the scan's memory traffic
+
+    def nearest(self, windows: np.ndarray) -> np.ndarray:
+        """Index of the closest training window for each soprano window [N, T] of tokens."""
+        query, _ = codec.decode_voice(np.asarray(windows), low=self.ranges[0][0])
+        query = query.astype(np.int8)
+        return np.array([np.count_nonzero(self.soprano != q, axis=1).argmin() for q in query], np.int64)
+
+    def __call__(self, windows: np.ndarray) -> list[np.ndarray]:
+        chosen = self.train[self.nearest(windows)]
+        return [_one_hot(chosen[:, v].astype(np.int64), codec.num_classes(self.ranges[v])) for v in range(1, 4)]
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+
+def harmonize_grid(grid: codec.ChoraleGrid, predictor: Predictor, *, ranges: Sequence[tuple[int, int]],
+                   window_steps: int = 64, hop_steps: int = 16, voice_leading: bool = True) -> codec.ChoraleGrid:
+    """Bach's soprano of ``grid`` with the lower voices a predictor gives (argmax), as in ``harmonize``."""
+    low, high = ranges[0]
+    soprano = codec.encode_voice(grid.pitches[0], grid.onsets[0], low=low, high=high)
+    lower = harmonize_tokens(soprano, predictor, ranges=ranges, window_steps=window_steps, hop_steps=hop_steps,
+                             voice_leading=voice_leading)
+    pitches, onsets = codec.decode_grid(lower, ranges=ranges[1:])
+    return codec.ChoraleGrid(pitches=np.concatenate([grid.pitches[:1], pitches]),
+                             onsets=np.concatenate([grid.onsets[:1], onsets]), pickup_steps=grid.pickup_steps)
+
+
+def evaluate_accompanist(
+    model,
+    *,
+    test_grids: Sequence[codec.ChoraleGrid],
+    train_windows: np.ndarray,
+    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+    window_steps: int = 64,
+    hop_steps: int = 16,
+    max_shift: int = 12,
+    transpositions: int = DEFAULT_TRANSPOSITIONS,
+    progress: bool = True,
+) -> dict:
+    """Accuracy and voice leading of a model, the two baselines and Bach on held-out chorales.
+
+    Parameters
+    ----------
+    model : Accompanist
+        Decoded at its posterior mean (the deterministic harmonisation), with the
+        transposition ensemble of ``harmonize`` (``transpositions``); ``model`` uses
+        the voice-leading decoding of ``harmonize``, ``model_argmax`` per-step argmax.
+    test_grids : sequence of ChoraleGrid
+        Held-out chorales (pitches/onsets [4, T]).
+    train_windows : np.ndarray [N, 4, T] tokens
+        Training windows, for the baselines (transposed like the model's data by up to ``max_shift``).
+
+    Returns
+    -------
+    dict
+        ``systems``: per system (``model``, ``nearest_neighbour``, ``most_frequent``,
+        ``bach``) its ``frame_accuracy`` and ``onset_accuracy`` per voice and
+        mean, ``voice_leading`` rates (%) and ``seconds``; plus ``chorales``,
+        ``frames``, ``bach_reference`` and targets.
+    """
+    augmented = codec.augment_windows(train_windows, ranges=ranges, max_shift=max_shift)
+    # (predictor, joint voice-leading decoding); Bach is the held-out chorale itself.
+    systems: dict[str, tuple[Predictor | None, bool]] = {
+        "model": (model_predictor(model, transpositions=transpositions), True),
+        "model_argmax": (model_predictor(model, transpositions=transpositions), False),
+        "nearest_neighbour": (NearestNeighbour(augmented, ranges=ranges), False),
+        "most_frequent": (most_frequent_predictor(train_windows, ranges=ranges), False),
+        "bach": (None, False),
+    }
+    report: dict = {"chorales": len(test_grids), "train_windows": len(train_windows), "transpositions": transpositions,
+                    "train_windows_transposed": len(augmented), "systems": {}}
+    for name, (predictor, voice_leading) in systems.items():
+        if progress:
+            print(f"evaluating {name} on {len(test_grids)} chorales", flush=True)
+        began = time.perf_counter()
+        acc = np.zeros((3, 4), np.int64)
+        counts: dict[str, int] = {}
+        for grid in test_grids:
+            out = grid if predictor is None else harmonize_grid(
+                grid, predictor, ranges=ranges, window_steps=window_steps, hop_steps=hop_steps,
+                voice_leading=voice_leading)
+            acc += accuracy_counts(out, grid)
+            for key, value in voice_leading_counts(out.pitches, ranges=ranges).items():
+                counts[key] = counts.get(key, 0) + value
+        frame = acc[:, 0] / np.maximum(acc[:, 1], 1)
+        onset = acc[:, 2] / np.maximum(acc[:, 3], 1)
+        report["systems"][name] = {
+            "frame_accuracy": _per_voice(frame),
+            "onset_accuracy": _per_voice(onset),
+            "voice_leading": {k: round(v, 3) for k, v in voice_leading_rates(counts).items()},
+            "voice_leading_counts": counts,
+            "seconds": round(time.perf_counter() - began, 2),
+        }
+        report["frames"] = int(acc[0, 1])
+    report["bach_reference"] = dict(BACH_REFERENCE_RATES)
+    model_r, bach_r = report["systems"]["model"], report["systems"]["bach"]["voice_leading"]
+    report["targets"] = {
+        "beats_nearest_neighbour": _beats(model_r, report["systems"]["nearest_neighbour"]),
+        "beats_most_frequent": _beats(model_r, report["systems"]["most_frequent"]),
+        "parallels_vs_bach": round(model_r["voice_leading"]["parallel_fifths_and_octaves"]
+                                   / max(bach_r["parallel_fifths_and_octaves"], 1e-9), 2),
+    }
+    report["targets"]["parallels_within_3x_bach"] = report["targets"]["parallels_vs_bach"] <= 3.0
+    return report
+
+
+def evaluate_instrument(
+    instrument, *, data: str | None = None, split: str = "test", max_chorales: int = 0, progress: bool = True
+) -> dict:
+    """:func:`evaluate_accompanist` for an accompanist instrument on a split of its (or another) chorale recipe."""
+    from musicvae.data.chorale import load_chorale_grids, load_chorale_split
+
+    instrument.require_kind("accompanist")
+    config = instrument.config
+    rep = config.model.representation
+    recipe = data or config.data
+    grids = load_chorale_grids(recipe, split=split)
+    if max_chorales and len(grids) > max_chorales:
+        grids = dict(list(grids.items())[:max_chorales])
+    train = load_chorale_split(recipe, split="train", bars=rep.bars, ranges=rep.ranges).windows
+    report = evaluate_accompanist(instrument.model, test_grids=list(grids.values()), train_windows=train,
+                                  ranges=rep.ranges, window_steps=rep.steps, hop_steps=rep.steps_per_bar,
+                                  max_shift=config.train.transpose, progress=progress)
+    return {"instrument": instrument.name, "data": str(recipe), "split": split, "chorale_ids": list(grids), **report}
+
+
+def _per_voice(values: np.ndarray) -> dict:
+    return {**dict(zip(LOWER_VOICES, values.round(4).tolist())), "mean": round(float(values.mean()), 4)}
+
+
+def _beats(a: dict, b: dict) -> bool:
+    return a["frame_accuracy"]["mean"] > b["frame_accuracy"]["mean"] and \
+        a["onset_accuracy"]["mean"] > b["onset_accuracy"]["mean"]
+
+
+def format_report(report: dict) -> str:
+    """The evaluation report as a text table."""
+    lines = [
+        f"{report.get('instrument', 'model')} on {report['chorales']} held-out chorales "
+        f"({report['frames']} sounding 16th steps; split {report.get('split', 'test')}), "
+        "harmonised window by window (4 bars, 1-bar hop, overlaps averaged)",
+        "",
+        f"{'system':18s} {'frame acc A/T/B':>20s} {'mean':>6s} {'onset acc A/T/B':>20s} {'mean':>6s} "
+        f"{'5ths%':>6s} {'8ves%':>6s} {'cross%':>7s} {'range%':>7s}",
+    ]
+    for name, r in report["systems"].items():
+        fa, oa, vl = r["frame_accuracy"], r["onset_accuracy"], r["voice_leading"]
+        lines.append(
+            f"{name:18s} {'/'.join(f'{fa[v]:.3f}' for v in LOWER_VOICES):>20s} {fa['mean']:6.3f} "
+            f"{'/'.join(f'{oa[v]:.3f}' for v in LOWER_VOICES):>20s} {oa['mean']:6.3f} "
+            f"{vl['parallel_fifths']:6.2f} {vl['parallel_octaves']:6.2f} {vl['crossings']:7.2f} "
+            f"{vl['out_of_range']:7.2f}"
+        )
+    ref = report["bach_reference"]
+    lines += [
+        f"{'Bach (REFERENCE)':18s} {'':>20s} {'':>6s} {'':>20s} {'':>6s} {ref['parallel_fifths']:6.2f} "
+        f"{ref['parallel_octaves']:6.2f} {ref['crossings']:7.2f}",
+        "",
+        "5ths/8ves: parallel (and antiparallel) fifths / octaves incl. unisons per voice-pair move; cross: crossings "
+        "per vertical pair check; range: notes outside the written voice range.",
+    ]
+    t = report["targets"]
+    lines.append(
+        f"targets: beats nearest neighbour {'yes' if t['beats_nearest_neighbour'] else 'NO'}, "
+        f"beats most frequent {'yes' if t['beats_most_frequent'] else 'NO'}, "
+        f"parallel 5ths+8ves {t['parallels_vs_bach']:.2f}x Bach's rate on these chorales "
+        f"({'within' if t['parallels_within_3x_bach'] else 'ABOVE'} the 3x target)"
+    )
+    return "\n".join(lines)

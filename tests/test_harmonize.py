@@ -1,0 +1,223 @@
+"""``harmonize`` end to end on real MIDI and MusicXML files, bad input included."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from musicvae.builders import build_model
+from musicvae.chorale_outputs import write_harmonization
+from musicvae.cli import main
+from musicvae.config import get_config
+from musicvae.errors import InputError
+from musicvae.harmonize import average_probabilities, fit_range, harmonize, read_melody, voice_leading_tokens
+from musicvae.instrument import Instrument
+from musicvae.io import repo_root
+from musicvae.midi import chorale as codec
+
+EXAMPLE = repo_root() / "examples" / "chorale_soprano.musicxml"
+
+
+@pytest.fixture(scope="module")
+def instrument():
+    config = get_config("minibach-small")
+    config = replace(config, model=replace(config.model, hidden_size=16, z_dim=4))
+    torch.manual_seed(0)
+    return Instrument(config=config, model=build_model(config).eval())
+
+
+def _midi(path, notes, *, ts=(4, 4), qpm=120.0):
+    """notes: (pitch, start_quarter, end_quarter)."""
+    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(ts[0], ts[1], 0.0))
+    track = pretty_midi.Instrument(program=0)
+    q = 60.0 / qpm
+    track.notes += [pretty_midi.Note(80, p, s * q, e * q) for p, s, e in notes]
+    midi.instruments.append(track)
+    midi.write(str(path))
+    return path
+
+
+SCALE = [(p, i, i + 1) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69] * 2)]  # 4 bars of quarters
+
+
+def test_harmonizes_midi_into_four_tracks_and_musicxml(instrument, tmp_path):
+    melody = _midi(tmp_path / "m.mid", SCALE)
+    result = harmonize(instrument, melody, variations=2, seed=0)
+    assert result.warnings == [] and result.transposed == 0 and len(result.grids) == 2
+    grid = result.grids[0]
+    assert grid.pitches.shape == (4, 64) and (grid.pitches[0][::4] == [p for p, _, _ in SCALE]).all()
+    written = write_harmonization(result, tmp_path / "c.mid", musicxml=tmp_path / "c.musicxml",
+                                  plot=tmp_path / "c.png")
+    assert {p.name for p in written} == {"c.mid", "c_var2.mid", "c.musicxml", "c_var2.musicxml", "c.png"}
+    midi = pretty_midi.PrettyMIDI(str(tmp_path / "c.mid"))
+    assert [i.name for i in midi.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
+    from music21 import converter
+
+    score = converter.parse(str(tmp_path / "c.musicxml"))
+    assert len(score.parts) == 4
+
+
+def test_polyphonic_input_uses_the_top_line_with_a_warning(instrument, tmp_path):
+    chords = SCALE + [(p - 12, s, e) for p, s, e in SCALE]
+    result = harmonize(instrument, _midi(tmp_path / "poly.mid", chords))
+    assert any("top line" in w for w in result.warnings)
+    assert (result.grids[0].pitches[0][::4] == [p for p, _, _ in SCALE]).all()
+
+
+def test_empty_melody_is_an_error(instrument, tmp_path):
+    with pytest.raises(InputError, match="empty"):
+        harmonize(instrument, _midi(tmp_path / "empty.mid", []))
+
+
+@pytest.mark.parametrize("ts", [(3, 4), (6, 8)])
+def test_odd_meters_are_refused(instrument, tmp_path, ts):
+    with pytest.raises(InputError, match=f"{ts[0]}/{ts[1]}.*only 4/4"):
+        harmonize(instrument, _midi(tmp_path / "odd.mid", SCALE, ts=ts))
+
+
+def test_odd_meter_musicxml_is_refused(instrument, tmp_path):
+    from music21 import meter, note, stream
+
+    part = stream.Part([meter.TimeSignature("6/8")] + [note.Note(67, quarterLength=1.5) for _ in range(8)])
+    path = tmp_path / "six.musicxml"
+    stream.Score([part]).write("musicxml", fp=str(path))
+    with pytest.raises(InputError, match="6/8"):
+        harmonize(instrument, path)
+
+
+def test_off_grid_notes_are_quantised_with_a_warning(instrument, tmp_path):
+    notes = [(p, s + (0.1 if i % 3 == 1 else 0.0), e) for i, (p, s, e) in enumerate(SCALE)]
+    result = harmonize(instrument, _midi(tmp_path / "swing.mid", notes))
+    assert any("off the 16th-note grid" in w for w in result.warnings)
+    assert (result.grids[0].pitches[0][::4] == [p for p, _, _ in SCALE]).all()
+
+
+def test_melody_far_outside_the_soprano_range_is_moved_in_and_back(instrument, tmp_path):
+    high = [(p + 24, s, e) for p, s, e in SCALE]
+    result = harmonize(instrument, _midi(tmp_path / "high.mid", high))
+    assert result.transposed == -24 and any("moved -24 semitones" in w for w in result.warnings)
+    grid = result.grids[0]
+    assert (grid.pitches[0][::4] == [p for p, _, _ in high]).all()
+    lower = grid.pitches[1:][grid.pitches[1:] >= 0]
+    assert lower.min() >= 36 + 24  # the accompaniment moved back up with the melody
+    with pytest.raises(InputError, match="spans"):
+        harmonize(instrument, _midi(tmp_path / "wide.mid", [(40, 0, 1), (100, 1, 2)]))
+
+
+def test_fit_range_prefers_octaves():
+    assert fit_range(np.array([60, 64]), low=57, high=81) == 0
+    assert fit_range(np.array([88, 92]), low=57, high=81) == -12
+    assert fit_range(np.array([50, 72]), low=57, high=81) == 7  # no octave fits: the smallest shift
+
+
+def test_musicxml_with_several_parts_uses_the_first_with_a_warning(instrument, tmp_path):
+    from music21 import meter, note, stream
+
+    top = stream.Part([meter.TimeSignature("4/4")] + [note.Note(p) for p, _, _ in SCALE])
+    top.partName = "Flute"
+    low = stream.Part([meter.TimeSignature("4/4")] + [note.Note(48, quarterLength=4) for _ in range(4)])
+    path = tmp_path / "duo.musicxml"
+    stream.Score([top, low]).write("musicxml", fp=str(path))
+    result = harmonize(instrument, path)
+    assert any("2 parts" in w and "Flute" in w for w in result.warnings)
+    assert (result.grids[0].pitches[0][::4] == [p for p, _, _ in SCALE]).all()
+
+
+def test_pickup_aligns_bar_lines_and_output_starts_with_the_melody(instrument, tmp_path):
+    melody = read_melody(EXAMPLE)
+    assert melody.pickup_steps == 12 and melody.pitches.shape == (256,)
+    from_midi = read_melody(repo_root() / "examples" / "chorale_soprano.mid", pickup=1)
+    assert (from_midi.pitches == melody.pitches).all()
+    result = harmonize(instrument, EXAMPLE)
+    grid = result.grids[0]
+    assert (grid.pitches[:, :12] == -1).all()  # nobody sings in the pickup's padding
+    write_harmonization(result, tmp_path / "p.mid", musicxml=tmp_path / "p.musicxml")
+    midi = pretty_midi.PrettyMIDI(str(tmp_path / "p.mid"))
+    assert min(n.start for n in midi.instruments[0].notes) == 0.0
+    from music21 import converter
+
+    first = converter.parse(str(tmp_path / "p.musicxml")).parts[0].getElementsByClass("Measure")[0]
+    assert first.paddingLeft == 3.0
+
+
+def test_overlapping_windows_are_averaged():
+    soprano = np.full(96, codec.FIRST_PITCH + 5)  # 6 bars: windows at bars 0, 1, 2
+
+    def predictor(windows):
+        n, t = windows.shape
+        out = np.zeros((n, t, 3))
+        out[np.arange(n), :, np.arange(n)] = 1.0  # window k votes for token k everywhere
+        return [out]
+
+    (probs,) = average_probabilities(soprano, predictor)
+    assert np.allclose(probs[0], [1, 0, 0]) and np.allclose(probs[40], [1 / 3, 1 / 3, 1 / 3])
+    assert np.allclose(probs[95], [0, 0, 1])
+
+
+def test_voice_leading_decoding_avoids_parallel_fifths():
+    # Soprano and one lower voice both step up; the model's favourite keeps a fifth below (parallel fifths).
+    ranges = ((48, 69),)
+    soprano = np.array([67, 69])
+    tok = lambda p: codec.FIRST_PITCH + p - 48  # noqa: E731
+    probs = np.full((2, codec.num_classes(ranges[0])), 1e-6)
+    probs[0, tok(60)] = 1.0
+    probs[1, tok(62)], probs[1, tok(65)] = 0.6, 0.4  # 62 makes a parallel fifth with 69; 65 does not
+    tokens = voice_leading_tokens(soprano, [probs], ranges=ranges, onset_weight=1.0)
+    assert tokens[0].tolist() == [tok(60), tok(65)]
+    plain = voice_leading_tokens(soprano, [probs], ranges=ranges, parallel_penalty=0.0, onset_weight=1.0)
+    assert plain[0].tolist() == [tok(60), tok(62)]
+
+
+def test_cli_harmonize_writes_files_and_bad_input_exits_2(instrument, tmp_path, capsys):
+    folder = instrument.save(tmp_path / "acc")
+    melody = _midi(tmp_path / "m.mid", SCALE)
+    out = tmp_path / "out" / "c.mid"
+    assert main(["harmonize", str(folder), str(melody), "-o", str(out), "--musicxml", str(tmp_path / "c.xml"),
+                 "--plot", str(tmp_path / "c.png"), "--variations", "2", "--seed", "1"]) == 0
+    assert out.is_file() and (tmp_path / "out" / "c_var2.mid").is_file() and (tmp_path / "c.png").is_file()
+    odd = _midi(tmp_path / "waltz.mid", SCALE, ts=(3, 4))
+    assert main(["harmonize", str(folder), str(odd), "-o", str(tmp_path / "w.mid")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "only 4/4" in err[0] and not (tmp_path / "w.mid").exists()
+
+
+def test_transposition_ensemble_moves_probabilities_back_to_the_melody_key(instrument):
+    from musicvae.harmonize import model_predictor
+
+    model = instrument.model
+    windows = np.full((2, 64), codec.FIRST_PITCH + 10)
+    plain = model_predictor(model)(windows)
+    ensemble = model_predictor(model, transpositions=2)(windows)
+    for p, q in zip(plain, ensemble):
+        assert q.shape == p.shape and (q.sum(-1) <= 1.0 + 1e-5).all() and (q.sum(-1) > 0.5).all()
+    # With a model that echoes the soprano key in every voice, the ensemble agrees with the plain prediction.
+    class Echo:
+        soprano_classes = model.soprano_classes
+
+        def probabilities(self, soprano, **kwargs):
+            pitch = soprano.clamp(min=codec.FIRST_PITCH) - codec.FIRST_PITCH
+            return [torch.nn.functional.one_hot(pitch + codec.FIRST_PITCH, 24).float()]
+
+    echo = model_predictor(Echo(), transpositions=2)(windows)[0]
+    assert (echo.argmax(-1) == codec.FIRST_PITCH + 10).all() and np.allclose(echo.max(-1), 1.0)
+
+
+def test_shipped_accompanist_harmonises_the_example_chorale(tmp_path):
+    from musicvae.instrument import available_instruments
+
+    if "bach-accompanist" not in available_instruments():
+        pytest.skip("instruments/bach-accompanist is not trained in this checkout")
+    shipped = Instrument.load("bach-accompanist")
+    result = harmonize(shipped, EXAMPLE, variations=2, seed=0)
+    grid = result.grids[0]
+    lower = grid.pitches[1:, grid.pickup_steps :]
+    assert (lower >= 0).mean() > 0.9  # the three voices sing under the melody
+    for v, (low, high) in enumerate(codec.VOICE_RANGES[1:], start=1):
+        sung = grid.pitches[v][grid.pitches[v] >= 0]
+        assert sung.min() >= low and sung.max() <= high
+    assert (result.grids[1].pitches != grid.pitches).any()  # a variation differs from the mean
