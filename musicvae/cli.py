@@ -276,6 +276,51 @@ def cmd_blend(args: argparse.Namespace) -> None:
     _print_written(blend.write_blend(result, args.output, per_step=args.per_step, plot=args.plot))
 
 
+def cmd_live(args: argparse.Namespace) -> None:
+    from musicvae.instrument import Instrument
+    from musicvae.realtime import live
+    from musicvae.realtime.midi_io import MidiOutput
+
+    instrument = Instrument.load(args.instrument)
+    params = live.parse_params(args.morph, args.temperature)
+    core, warnings = live.build_player(instrument, a=args.a, b=args.b, respond=args.respond, params=params,
+                                       channel=args.channel - 1, seed=args.seed)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    output = MidiOutput(args.midi_out, api=args.midi_api)
+    print(f"playing on MIDI output {output.name!r}" + (" (Ctrl-C stops)" if args.duration is None else ""),
+          file=sys.stderr)
+    try:
+        report = live.run_live(core, output, params, bpm=args.bpm, clock=args.clock, midi_in=args.midi_in,
+                               midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port,
+                               duration=args.duration)
+    finally:
+        output.close()
+    print(report.summary(), file=sys.stderr)
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from musicvae.errors import InputError
+    from musicvae.instrument import Instrument
+    from musicvae.realtime import live
+
+    instrument = Instrument.load(args.instrument).require_kind("timbre")
+    if args.midi_file:
+        _print_written([live.write_synth_file(instrument, args.midi_file, args.output or "synth.wav",
+                                              morph=args.morph, voices=args.voices)])
+        return
+    if args.midi_in is None:
+        raise InputError("synth needs --midi-in PORT (live) or --midi-file M.mid -o out.wav (offline)")
+    try:
+        morph = float(args.morph)
+    except ValueError:
+        raise InputError("live synth takes one --morph amount (automation like 0:0,8:1 is for --midi-file)") from None
+    report = live.run_synth(instrument, midi_in=args.midi_in, audio_out=args.audio_out, audio_api=args.audio_api,
+                            midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port, morph=morph,
+                            voices=args.voices, blocksize=args.blocksize, duration=args.duration)
+    print(report.summary(), file=sys.stderr)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from musicvae.demo import run_demo
 
@@ -397,6 +442,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-step", action="store_true", help="also write one file per step")
     p.add_argument("--plot", metavar="PNG", help="write a spectrogram strip of the steps")
     p.set_defaults(func=cmd_blend)
+
+    midi_apis = ["alsa", "jack", "coremidi", "windows"]
+    p = sub.add_parser("live", help="play a melody morph (or answer a call) live on a MIDI port")
+    p.add_argument("instrument", help="a melody instrument, e.g. melody-2bar")
+    p.add_argument("--a", help="MIDI file A (morph 0)")
+    p.add_argument("--b", help="MIDI file B (morph 1)")
+    p.add_argument("--bpm", type=float, default=120.0)
+    p.add_argument("--midi-out", default="musicvae", help="output port: an existing one by name, else a new "
+                   "virtual port of that name (default musicvae)")
+    p.add_argument("--midi-in", help="input port for control changes, the clock and calls (virtual:NAME opens one)")
+    p.add_argument("--midi-api", choices=midi_apis, help="MIDI system (default: the platform's; jack in containers)")
+    p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
+    p.add_argument("--morph", type=float, default=0.0, help="starting morph amount 0..1 (default 0 = A)")
+    p.add_argument("--morph-cc", type=int, default=1, help="controller that sets the morph (default 1, mod wheel)")
+    p.add_argument("--osc-port", type=int, help="listen for OSC /morph f and /temperature f on 127.0.0.1")
+    p.add_argument("--clock", choices=["internal", "midi"], default="internal",
+                   help="internal tempo, or follow MIDI clock on --midi-in")
+    p.add_argument("--respond", action="store_true", help="call and response: listen two bars, answer two bars")
+    p.add_argument("--temperature", type=float, default=0.0, help="decoding temperature (0 = argmax)")
+    p.add_argument("--duration", type=float, help="seconds to play (default: until Ctrl-C)")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser("synth", help="play a timbre instrument from MIDI: live to audio, or a MIDI file offline")
+    p.add_argument("instrument", help="a timbre instrument, e.g. flute-guitar")
+    p.add_argument("--midi-in", help="MIDI input port (live)")
+    p.add_argument("--midi-file", help="render this MIDI file offline instead (with -o)")
+    p.add_argument("-o", "--output", help="offline: WAV/FLAC/OGG file (default synth.wav)")
+    p.add_argument("--audio-out", default="default", help="audio output device name (default: the default)")
+    p.add_argument("--audio-api", help="audio system, e.g. jack (default: PortAudio's default)")
+    p.add_argument("--midi-api", choices=midi_apis)
+    p.add_argument("--morph", default="0.5", help="blend amount 0..1; offline also automation 0:0,8:1 (s:amount)")
+    p.add_argument("--morph-cc", type=int, default=1, help="controller that sets the morph (default 1)")
+    p.add_argument("--osc-port", type=int, help="listen for OSC /morph f on 127.0.0.1")
+    p.add_argument("--voices", type=int, default=8, help="polyphony (default 8)")
+    p.add_argument("--blocksize", type=int, default=256, help="audio frames per block (default 256)")
+    p.add_argument("--duration", type=float, help="seconds to play (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("demo", help="play the shipped instruments into demo-output/")
     p.add_argument("-o", "--output", default="demo-output")

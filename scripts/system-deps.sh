@@ -5,7 +5,9 @@ set -euo pipefail
 
 # python3-venv: `python3 -m venv` on Debian's own Python.
 # libfluidsynth3 + fluid-soundfont-gm: rendering notes from SoundFonts (pyfluidsynth, FluidR3_GM.sf2).
-PACKAGES=(python3-venv libfluidsynth3 fluid-soundfont-gm)
+# libasound2 + libjack-jackd2-0: python-rtmidi; libportaudio2: sounddevice; jackd2: the realtime
+# tests' JACK server (`jackd --no-realtime -d dummy`), and MIDI/audio where no ALSA sequencer exists.
+PACKAGES=(python3-venv libfluidsynth3 fluid-soundfont-gm libasound2 libjack-jackd2-0 libportaudio2 jackd2)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

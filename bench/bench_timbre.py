@@ -1,0 +1,109 @@
+"""Speed of the timbre instrument on one CPU thread, against RAVE's published figures.
+
+- Latency of decoding and inverting one 1-second note (decoder + fast
+  Griffin-Lim), p50 and p99 over many runs; the target is p99 < 20 ms.
+- Realtime factor of rendering a melody offline with a morph automation
+  (every note decoded: no two notes share a (pitch, velocity, amount)),
+  against RAVE v2's 24-34x offline and 4.1x streaming decode measured on this
+  kind of 2-core machine (REFERENCE.md), printed as ratios.
+
+Run: ``python bench/bench_timbre.py [instrument]`` (default flute-guitar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+from musicvae import blend
+from musicvae.instrument import Instrument
+
+RAVE_OFFLINE = (24.0, 34.0)
+RAVE_STREAMING = 4.1
+TARGET_P99_MS = 20.0
+
+
+def latency(instrument: Instrument, *, runs: int, pitch: int = 67) -> dict[str, np.ndarray]:
+    """Milliseconds per note for the decoder alone, inversion alone, and both (wall clock), and both in CPU time.
+
+    CPU time (``time.thread_time``) leaves out the time this thread waited for
+    a core: on a shared, loaded machine it is the latency an idle core would give.
+    """
+    model = instrument.model
+    spec = blend.spectrogram(instrument)
+    iters = instrument.config.model.spectrogram.inversion_iters
+    za, zb = blend.family_latent(instrument, "flute"), blend.family_latent(instrument, "guitar")
+    generator = np.random.default_rng(0)
+    out = {"decoder": [], "inversion": [], "total": [], "total CPU": []}
+    with torch.inference_mode():
+        for i in range(runs + 10):
+            z = torch.from_numpy(blend.mix_latent(za, zb, float(generator.uniform()))[None])
+            cpu, start = time.thread_time(), time.perf_counter()
+            logspec = model.decode(z, torch.tensor([pitch]), torch.tensor([100.0]))
+            middle = time.perf_counter()
+            spec.invert(logspec, iters=iters)
+            end, cpu_end = time.perf_counter(), time.thread_time()
+            if i >= 10:  # warm-up: first calls allocate and plan
+                out["decoder"].append(middle - start)
+                out["inversion"].append(end - middle)
+                out["total"].append(end - start)
+                out["total CPU"].append(cpu_end - cpu)
+    return {k: 1000.0 * np.asarray(v) for k, v in out.items()}
+
+
+def melody(seconds: float = 16.0, bpm: float = 120.0) -> list[blend.MidiNote]:
+    """An eighth-note arpeggio over two octaves, velocities varying: ``seconds`` long."""
+    step = 60.0 / bpm / 2
+    shape = [60, 64, 67, 72, 76, 72, 67, 64]
+    notes = []
+    for i in range(int(seconds / step)):
+        pitch = shape[i % len(shape)] - 12 * ((i // len(shape)) % 2)
+        notes.append(blend.MidiNote(pitch, 70 + (i * 7) % 50, i * step, i * step + step * 0.9))
+    return notes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("instrument", nargs="?", default="flute-guitar")
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    instrument = Instrument.load(args.instrument).require_kind("timbre")
+    cfg = instrument.config.model.spectrogram
+    print(f"{instrument.name}: {sum(p.numel() for p in instrument.model.parameters()):,} parameters, "
+          f"{cfg.n_mels or 'linear'} bins, {cfg.inversion_iters} Griffin-Lim iterations, 1 thread, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    times = latency(instrument, runs=args.runs)
+    for name, values in times.items():
+        print(f"  {name:9s} p50 {np.percentile(values, 50):6.2f} ms  p99 {np.percentile(values, 99):6.2f} ms")
+    note_seconds = cfg.n_samples / cfg.sample_rate
+    for name in ("total", "total CPU"):
+        p99 = float(np.percentile(times[name], 99))
+        print(f"one {note_seconds:g} s note ({'wall clock' if name == 'total' else 'CPU time'}): p99 {p99:.2f} ms "
+              f"vs target {TARGET_P99_MS:g} ms: x{p99 / TARGET_P99_MS:.2f} of the budget "
+              f"({'met' if p99 < TARGET_P99_MS else 'NOT met'}); "
+              f"{note_seconds * 1000 / np.percentile(times[name], 50):.0f}x realtime per note at p50")
+
+    notes = melody()
+    duration = max(n.end for n in notes)
+    automation = blend.parse_morph(f"0:0,{duration:g}:1")
+    blend.play_notes(instrument, notes[:4], morph=automation)  # warm-up
+    cpu, start = time.thread_time(), time.perf_counter()
+    audio = blend.play_notes(instrument, notes, morph=automation, quantize=1024)
+    seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - cpu
+    factor = len(audio) / cfg.sample_rate / seconds
+    print(f"offline melody: {len(notes)} notes, {len(audio) / cfg.sample_rate:.1f} s of audio in {seconds:.2f} s "
+          f"= {factor:.1f}x realtime ({len(audio) / cfg.sample_rate / cpu_seconds:.1f}x in CPU time)")
+    print(f"  vs RAVE offline {RAVE_OFFLINE[0]:g}-{RAVE_OFFLINE[1]:g}x: ratio {factor / RAVE_OFFLINE[1]:.2f}-"
+          f"{factor / RAVE_OFFLINE[0]:.2f}; vs RAVE streaming {RAVE_STREAMING:g}x: ratio {factor / RAVE_STREAMING:.1f}")
+    print("  (RAVE: 44.1 kHz waveform VAE; ours: 16 kHz notes decoded whole, so not the same task: "
+          "compare orders of magnitude, not decimals)")
+
+
+if __name__ == "__main__":
+    main()

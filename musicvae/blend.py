@@ -1,0 +1,480 @@
+"""The verbs of a timbre instrument: encode, decode, sample, interpolate, blend, and playing a melody.
+
+Notes are numpy audio ([N, n_samples] float32 at the instrument's sample
+rate); latents are [N, Z]. Decoding runs the model's decoder at a pitch and
+velocity and inverts the log-spectrogram with fast Griffin-Lim.
+
+A blend's endpoints are each family's mean latent over its training notes,
+stored in the instrument as ``extras["mean_latent.<family>"]`` tensors, or
+the latent of a user's own note (``--from a.wav --to b.wav``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicvae.errors import InputError, InstrumentError
+from musicvae.instrument import Instrument
+from musicvae.models.latent import interpolate as interpolate_latents
+from musicvae.models.latent import lerp, slerp
+
+#: Extras key prefix of the per-family mean latents.
+MEAN_LATENT = "mean_latent."
+#: Silence between the notes of a blend written to one file (seconds).
+NOTE_GAP = 0.1
+#: Fade applied where a melody note is cut short (seconds).
+RELEASE = 0.05
+
+
+def _model(instrument: Instrument):
+    return instrument.require_kind("timbre").model
+
+
+def spectrogram(instrument: Instrument):
+    """The instrument's :class:`~musicvae.audio.spectrogram.Spectrogram` (analysis and inversion)."""
+    return _spectrogram_of(instrument.require_kind("timbre").config.model)
+
+
+@functools.lru_cache(maxsize=8)
+def _spectrogram_of(model_config):
+    # Building one costs ~15 ms (librosa's mel filters), most of a note's decode budget; configs
+    # are frozen and a Spectrogram never changes once built, so one per config is shared.
+    from musicvae.builders import build_spectrogram
+
+    return build_spectrogram(model_config)
+
+
+def sample_rate(instrument: Instrument) -> int:
+    return int(instrument.config.model.spectrogram.sample_rate)
+
+
+def families(instrument: Instrument) -> list[str]:
+    """The families whose mean latents the instrument stores, in stored order."""
+    return [k[len(MEAN_LATENT) :] for k in instrument.extras if k.startswith(MEAN_LATENT)]
+
+
+def family_latent(instrument: Instrument, family: str) -> np.ndarray:
+    """A family's mean latent [Z].
+
+    Raises
+    ------
+    InputError
+        For a family the instrument does not know (the message lists those it does).
+    """
+    key = MEAN_LATENT + family
+    if key not in instrument.extras:
+        known = ", ".join(families(instrument)) or "none (retrain the instrument)"
+        raise InputError(f"instrument {instrument.name!r} has no {family!r} latent; it knows: {known}")
+    return instrument.extras[key].detach().cpu().numpy().astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# encode / decode / sample / interpolate
+# ---------------------------------------------------------------------------
+
+
+def encode(instrument: Instrument, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and standard deviations of notes ``audio`` [N, n_samples] -> ([N, Z], [N, Z])."""
+    model = _model(instrument)
+    audio = np.array(audio, dtype=np.float32)  # a writable copy: torch.from_numpy below
+    if audio.ndim == 1:
+        audio = audio[None]
+    n = instrument.config.model.spectrogram.n_samples
+    if audio.ndim != 2 or audio.shape[1] != n:
+        raise InputError(f"expected notes of {n} samples, got shape {audio.shape}")
+    with torch.inference_mode():
+        mu, sigma = model.encode(spectrogram(instrument).analyze(torch.from_numpy(audio)))
+    return mu.numpy(), sigma.numpy()
+
+
+def decode_spectrograms(
+    instrument: Instrument, z: np.ndarray, pitch, velocity=100
+) -> np.ndarray:
+    """Normalised log-spectrograms [N, n_bins, n_frames] of latents [N, Z] at ``pitch`` (and ``velocity``)."""
+    model = _model(instrument)
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    if z.ndim == 1:
+        z = z[None]
+    pitch = torch.as_tensor(np.broadcast_to(np.asarray(pitch), (z.shape[0],)).copy(), dtype=torch.long)
+    velocity = torch.as_tensor(np.broadcast_to(np.asarray(velocity, dtype=np.float32), (z.shape[0],)).copy())
+    with torch.inference_mode():
+        return model.decode(z, pitch, velocity).numpy()
+
+
+def invert(instrument: Instrument, spectrograms: np.ndarray, *, iters: int | None = None) -> np.ndarray:
+    """Audio [N, n_samples] of normalised log-spectrograms [N, n_bins, n_frames] (fast Griffin-Lim)."""
+    spec_cfg = instrument.config.model.spectrogram
+    with torch.inference_mode():
+        audio = spectrogram(instrument).invert(
+            torch.as_tensor(spectrograms), iters=spec_cfg.inversion_iters if iters is None else iters
+        )
+    return audio.numpy().astype(np.float32)
+
+
+def decode(instrument: Instrument, z: np.ndarray, pitch, velocity=100, *, iters: int | None = None) -> np.ndarray:
+    """Audio notes [N, n_samples] of latents [N, Z] at MIDI ``pitch`` ([N] or one int).
+
+    Raises
+    ------
+    InputError
+        If a pitch lies outside the range the instrument was trained on.
+    """
+    return invert(instrument, decode_spectrograms(instrument, z, pitch, velocity), iters=iters)
+
+
+def sample(
+    instrument: Instrument, *, n: int = 8, pitch: int = 60, velocity: int = 100, seed: int | None = None
+) -> np.ndarray:
+    """Decode ``n`` latents drawn from the prior N(0, I) at one pitch -> audio [n, n_samples]."""
+    if n < 1:
+        raise InputError(f"-n must be at least 1, got {n}")
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, instrument.config.model.z_dim, generator=generator).numpy()
+    return decode(instrument, z, pitch, velocity)
+
+
+def interpolate(
+    instrument: Instrument, a: np.ndarray, b: np.ndarray, *, steps: int = 5, method: str = "slerp"
+) -> np.ndarray:
+    """``steps`` latents from ``a`` to ``b`` ([Z] each), endpoints included -> [steps, Z]."""
+    if steps < 2:
+        raise InputError(f"--steps must be at least 2 (the two endpoints), got {steps}")
+    if method not in ("slerp", "lerp"):
+        raise InputError(f"unknown interpolation {method!r}; use slerp or lerp")
+    path = interpolate_latents(torch.as_tensor(a), torch.as_tensor(b), steps=steps, method=method)
+    return path.numpy()
+
+
+def mix_latent(a: np.ndarray, b: np.ndarray, amount: float, *, method: str = "slerp") -> np.ndarray:
+    """The latent ``amount`` of the way from ``a`` to ``b`` (0 = a, 1 = b)."""
+    if not 0.0 <= amount <= 1.0:
+        raise InputError(f"morph amount must lie in 0..1, got {amount:g}")
+    fn = slerp if method == "slerp" else lerp
+    return fn(torch.as_tensor(a), torch.as_tensor(b), float(amount)).numpy()
+
+
+# ---------------------------------------------------------------------------
+# blend
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Blend:
+    """The decoded steps of a blend, A first, B last.
+
+    Attributes
+    ----------
+    audio : np.ndarray [steps, n_samples]
+    spectrograms : np.ndarray [steps, n_bins, n_frames]
+        What the decoder produced (normalised log scale).
+    amounts : np.ndarray [steps]
+        Morph amount of each step (0 = A, 1 = B).
+    pitch : int
+    labels : tuple of str
+        Names of A and B.
+    sample_rate : int
+    """
+
+    audio: np.ndarray
+    spectrograms: np.ndarray
+    amounts: np.ndarray
+    pitch: int
+    labels: tuple[str, str]
+    sample_rate: int
+    notes: list[str] = field(default_factory=list)
+
+
+def note_latent(instrument: Instrument, path: str | Path) -> tuple[np.ndarray, int]:
+    """The latent mean [Z] of a user's note file and its pitch (from the file name or pYIN)."""
+    from musicvae.audio.loaders import read_note
+
+    spec_cfg = instrument.config.model.spectrogram
+    note = read_note(path, sample_rate=spec_cfg.sample_rate, n_samples=spec_cfg.n_samples)
+    mu, _ = encode(instrument, note.audio[None])
+    return mu[0], note.pitch
+
+
+def blend(
+    instrument: Instrument,
+    *,
+    pitch: int | None = None,
+    steps: int = 5,
+    source: str | Path = "flute",
+    target: str | Path = "guitar",
+    velocity: int = 100,
+    method: str = "slerp",
+) -> Blend:
+    """Decode the latent path from ``source`` to ``target`` at one pitch.
+
+    Parameters
+    ----------
+    instrument : Instrument
+        A timbre instrument.
+    pitch : int, optional, keyword-only
+        MIDI pitch of every step; default: the pitch of a ``source`` file, else 60.
+    steps : int
+        Outputs, endpoints included.
+    source, target : str or Path
+        A family name (its mean training latent) or an audio file of one note.
+    velocity : int
+    method : {"slerp", "lerp"}
+
+    Raises
+    ------
+    InputError
+        Unknown family, unreadable or silent note file, or a pitch outside the trained range.
+    """
+    notes: list[str] = []
+
+    def endpoint(value: str | Path) -> tuple[np.ndarray, int | None, str]:
+        text = str(value)
+        if Path(text).suffix.lower() in (".wav", ".flac", ".ogg", ".aif", ".aiff") or Path(text).is_file():
+            z, found = note_latent(instrument, text)
+            notes.append(f"{Path(text).name}: pitch {found}")
+            return z, found, Path(text).stem
+        return family_latent(instrument, text), None, text
+
+    za, pitch_a, label_a = endpoint(source)
+    zb, _, label_b = endpoint(target)
+    if pitch is None:
+        pitch = pitch_a if pitch_a is not None else 60
+    _model(instrument).check_pitch(torch.tensor([pitch]))
+    path = interpolate(instrument, za, zb, steps=steps, method=method)
+    spectrograms = decode_spectrograms(instrument, path, pitch, velocity)
+    return Blend(
+        audio=invert(instrument, spectrograms),
+        spectrograms=spectrograms,
+        amounts=np.linspace(0.0, 1.0, steps),
+        pitch=int(pitch),
+        labels=(label_a, label_b),
+        sample_rate=sample_rate(instrument),
+        notes=notes,
+    )
+
+
+def concatenate(notes: np.ndarray, *, sample_rate: int, gap: float = NOTE_GAP) -> np.ndarray:
+    """Notes [K, n] one after another with ``gap`` seconds of silence between -> [samples]."""
+    silence = np.zeros(int(round(gap * sample_rate)), dtype=np.float32)
+    parts = []
+    for i, note in enumerate(notes):
+        parts += [note] + ([silence] if i < len(notes) - 1 else [])
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Playing a MIDI melody
+# ---------------------------------------------------------------------------
+
+
+def parse_morph(text: str | float) -> Callable[[float], float]:
+    """A morph amount (``"0.3"``) or automation (``"0:0,4:1"``, seconds:amount) as a function of time.
+
+    Automation is linear between points and held before the first and after the last.
+
+    Raises
+    ------
+    InputError
+        On malformed text, or amounts outside 0..1.
+    """
+    raw = str(text).strip()
+    if re.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?", raw, flags=re.IGNORECASE):
+        amount = float(raw)
+        if not 0.0 <= amount <= 1.0:
+            raise InputError(f"--morph must lie in 0..1, got {raw}")
+        return lambda t: amount
+    points = []
+    for part in raw.split(","):
+        match = re.fullmatch(r"\s*(\d*\.?\d+)\s*:\s*(\d*\.?\d+)\s*", part)
+        if not match:
+            raise InputError(f"--morph {raw!r}: expected an amount like 0.3 or automation like 0:0,4:1 "
+                             "(seconds:amount)")
+        points.append((float(match.group(1)), float(match.group(2))))
+    times, amounts = (np.array(v) for v in zip(*sorted(points)))
+    if np.any(amounts < 0) or np.any(amounts > 1):
+        raise InputError(f"--morph {raw!r}: amounts must lie in 0..1")
+    return lambda t: float(np.interp(t, times, amounts))
+
+
+@dataclass
+class MidiNote:
+    pitch: int
+    velocity: int
+    start: float
+    end: float
+
+
+def read_melody(path: str | Path) -> list[MidiNote]:
+    """The non-drum notes of a MIDI file, by onset.
+
+    Raises
+    ------
+    InputError
+        If the file is unreadable or has no notes.
+    """
+    import pretty_midi
+
+    try:
+        midi = pretty_midi.PrettyMIDI(str(path))
+    except Exception as error:  # pretty_midi/mido raise many types for bad files
+        raise InputError(f"{path}: not a readable MIDI file ({type(error).__name__}: {error})") from None
+    notes = [
+        MidiNote(n.pitch, n.velocity, n.start, n.end)
+        for inst in midi.instruments
+        if not inst.is_drum
+        for n in inst.notes
+    ]
+    if not notes:
+        raise InputError(f"{path}: no (non-drum) notes to play")
+    return sorted(notes, key=lambda n: (n.start, n.pitch))
+
+
+def play_notes(
+    instrument: Instrument,
+    notes: list[MidiNote],
+    *,
+    morph: Callable[[float], float] | float = 0.5,
+    source: str = "flute",
+    target: str = "guitar",
+    method: str = "slerp",
+    quantize: int = 32,
+    iters: int | None = None,
+) -> np.ndarray:
+    """Render notes offline with the blended instrument -> mono audio [samples] at its sample rate.
+
+    Each note is the decoded note at its pitch and velocity with the latent
+    ``morph(onset)`` of the way from ``source`` to ``target``, cut at its end
+    with a short fade (a note sounds for at most the model's note length).
+    Identical (pitch, velocity, amount) notes are decoded once; amounts are
+    rounded to ``1/quantize`` for that.
+
+    Raises
+    ------
+    InputError
+        If a note's pitch lies outside the trained range (the message names it and the range).
+    """
+    model = _model(instrument)
+    rate = sample_rate(instrument)
+    n_samples = instrument.config.model.spectrogram.n_samples
+    pitches = sorted({n.pitch for n in notes})
+    low, high = model.pitch_range
+    outside = [p for p in pitches if not low <= p <= high]
+    if outside:
+        raise InputError(
+            f"the melody has pitch {outside[0]}, outside the range this instrument was trained on "
+            f"(MIDI {low}..{high}); transpose it into that range"
+        )
+    amount_at = morph if callable(morph) else (lambda t: float(morph))
+    za, zb = family_latent(instrument, source), family_latent(instrument, target)
+    keys = [(n.pitch, n.velocity, round(float(amount_at(n.start)) * quantize) / quantize) for n in notes]
+    unique = sorted(set(keys))
+    z = np.stack([mix_latent(za, zb, amount, method=method) for _, _, amount in unique])
+    # Batches of 8: larger ones leave the caches and run slower per note on one thread.
+    rendered = np.concatenate([
+        decode(instrument, z[i : i + 8], [k[0] for k in unique[i : i + 8]], [k[1] for k in unique[i : i + 8]],
+               iters=iters)
+        for i in range(0, len(unique), 8)
+    ])
+    by_key = dict(zip(unique, rendered))
+    end = max(n.start for n in notes) + n_samples / rate
+    out = np.zeros(int(np.ceil(end * rate)) + 1, dtype=np.float32)
+    fade = int(RELEASE * rate)
+    for note, key in zip(notes, keys):
+        audio = by_key[key].copy()
+        length = int(round((note.end - note.start) * rate))
+        if length < n_samples:
+            stop = min(n_samples, length + fade)
+            audio[length:stop] *= np.linspace(1.0, 0.0, stop - length, dtype=np.float32)
+            audio[stop:] = 0.0
+        start = int(round(note.start * rate))
+        out[start : start + n_samples] += audio[: len(out) - start]
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    # Overlapping notes add up; keep the mix below full scale.
+    return out / peak * 0.9 if peak > 0.9 else out
+
+
+def play_midi(instrument: Instrument, path: str | Path, *, morph: str | float = 0.5, **kwargs) -> np.ndarray:
+    """Render a MIDI file offline with the blended instrument (see :func:`play_notes`)."""
+    return play_notes(instrument, read_melody(path), morph=parse_morph(morph), **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+
+def write_audio(audio: np.ndarray, path: str | Path, *, sample_rate: int) -> Path:
+    """Write mono ``audio`` [samples] atomically; the format follows the suffix (.wav, .flac, .ogg)."""
+    import soundfile
+
+    path = Path(path)
+    if path.suffix.lower() not in (".wav", ".flac", ".ogg"):
+        raise InputError(f"{path}: write .wav, .flac or .ogg")
+    from musicvae.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        soundfile.write(str(tmp), np.asarray(audio, dtype=np.float32), int(sample_rate))
+    return path
+
+
+def write_blend(
+    result: Blend, path: str | Path, *, per_step: bool = False, plot: str | Path | None = None
+) -> list[Path]:
+    """Write a blend's steps one after another to ``path``; optionally one file per step and a PNG strip."""
+    path = Path(path)
+    written = [write_audio(concatenate(result.audio, sample_rate=result.sample_rate), path,
+                           sample_rate=result.sample_rate)]
+    if per_step:
+        for i, note in enumerate(result.audio):
+            step_path = path.with_name(f"{path.stem}_step{i:02d}{path.suffix or '.wav'}")
+            written.append(write_audio(note, step_path, sample_rate=result.sample_rate))
+    if plot:
+        a, b = result.labels
+        titles = [f"{a}" if i == 0 else f"{b}" if i == len(result.amounts) - 1 else f"{amount:.2f}"
+                  for i, amount in enumerate(result.amounts)]
+        written.append(spectrogram_strip(result.spectrograms, plot, titles=titles,
+                                         suptitle=f"{a} -> {b} at MIDI {result.pitch}"))
+    return written
+
+
+def spectrogram_strip(
+    spectrograms: np.ndarray, path: str | Path, *, titles: list[str] | None = None, suptitle: str = ""
+) -> Path:
+    """Draw log-spectrograms [K, n_bins, n_frames] side by side into a PNG (atomically)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from musicvae.io import atomic_path
+
+    spectrograms = np.asarray(spectrograms)
+    k = len(spectrograms)
+    if k == 0:
+        raise InputError("nothing to plot")
+    figure = Figure(figsize=(1.8 * k + 0.6, 2.6), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, k, squeeze=False)[0]
+    low, high = float(spectrograms.min()), float(spectrograms.max())
+    for i, (ax, spec) in enumerate(zip(axes, spectrograms)):
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
+        ax.set_xticks([])
+        ax.set_yticks([] if i else [0, spec.shape[0] - 1])
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    axes[0].set_ylabel("frequency bin")
+    if suptitle:
+        figure.suptitle(suptitle, fontsize=10)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return Path(path)
+
+
+def require_extras(instrument: Instrument) -> None:
+    """Raise InstrumentError if a timbre instrument lacks its mean latents."""
+    if not families(instrument):
+        raise InstrumentError(f"instrument {instrument.name!r} stores no family latents; retrain it")

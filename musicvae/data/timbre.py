@@ -1,0 +1,459 @@
+"""Timbre datasets: single notes rendered from SoundFonts or read from NSynth and audio folders.
+
+A recipe of kind ``"timbre"`` names its sources (``soundfont``, ``nsynth``,
+``audio-folder``; see :class:`musicvae.config.SourceConfig`) and its notes
+(:class:`musicvae.config.NoteRecipe`). ``build_timbre_dataset`` renders or reads
+every note once, prepared as the model wants it (mono, 16 kHz, onset first,
+fixed length, fixed peak), and stores the audio, not spectrograms, so a model
+may analyse it any way.
+
+Splits are by instrument, never by note: a source sends every note to one
+split (``split = "test"`` for a held-out SoundFont, the way NSynth holds out
+instruments), except that notes of a training source at one of
+``valid_velocities`` go to validation.
+
+Cache layout (``cache_root()/<name>-<hash12>/``): ``<split>.audio.npy``
+float32 [N, n_samples] (memory-mapped when read), ``<split>.labels.npz``
+(``pitch``, ``velocity``, ``family`` index into the recipe's families,
+``instrument`` index into ``instruments``), and ``meta.json``. A build keeps
+finished work items under ``.partial-<name>-<hash12>/`` (resumable) and renames
+a complete temporary folder into place (atomic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.config import NoteRecipe, RecipeConfig, SourceConfig, from_dict, to_dict
+from musicvae.data.recipes import available_recipes, cache_path, datasets_dir, split_of
+from musicvae.errors import ConfigError, DataError, InputError
+
+#: Bump whenever rendering or note preparation changes what a build produces.
+TIMBRE_CODE_VERSION = "timbre-1"
+SOURCE_TYPES = ("soundfont", "nsynth", "audio-folder")
+SPLITS = ("train", "valid", "test")
+
+
+# ---------------------------------------------------------------------------
+# Recipes
+# ---------------------------------------------------------------------------
+
+
+def _recipe_file(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix == ".toml" and path.is_file():
+        return path
+    if "/" in text or text.endswith(".toml"):
+        raise DataError(f"{text}: no such recipe file")
+    path = datasets_dir() / f"{text}.toml"
+    if not path.is_file():
+        names = ", ".join(available_recipes()) or "none"
+        raise DataError(f"unknown dataset recipe {text!r}; available: {names}")
+    return path
+
+
+def recipe_kind(name_or_path: str | Path | RecipeConfig) -> str:
+    """The ``kind`` of a recipe (``"melody"`` when unset or for a folder of files), without validating it."""
+    if isinstance(name_or_path, RecipeConfig):
+        return name_or_path.kind
+    if Path(str(name_or_path)).expanduser().is_dir():
+        return "melody"
+    path = _recipe_file(name_or_path)
+    try:
+        return str(tomllib.loads(path.read_text()).get("kind", "melody"))
+    except tomllib.TOMLDecodeError as error:
+        raise DataError(f"{path}: not valid TOML ({error})") from None
+
+
+def load_timbre_recipe(name_or_path: str | Path | RecipeConfig) -> RecipeConfig:
+    """Find, parse and check a timbre recipe; source paths become absolute (relative to the recipe's folder).
+
+    Raises
+    ------
+    DataError
+        For an unknown recipe, one of another kind, or an invalid source.
+    """
+    if isinstance(name_or_path, RecipeConfig):
+        recipe, base = name_or_path, Path.cwd()
+    else:
+        path = _recipe_file(name_or_path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise DataError(f"{path}: not valid TOML ({error})") from None
+        data.setdefault("name", path.stem)
+        try:
+            recipe = from_dict(RecipeConfig, data)
+        except ConfigError as error:
+            raise DataError(f"{path}: {error}") from None
+        base = path.parent
+    if recipe.kind != "timbre":
+        raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'timbre'")
+    notes = recipe.notes
+    if not 0 <= notes.min_pitch <= notes.max_pitch <= 127:
+        raise DataError(f"{recipe.name}: pitches {notes.min_pitch}..{notes.max_pitch} are not a MIDI range")
+    if not notes.families:
+        raise DataError(f"{recipe.name}: notes.families names no instrument family")
+    sources = []
+    for i, source in enumerate(recipe.sources):
+        where = f"{recipe.name}: source {i + 1}"
+        if source.type not in SOURCE_TYPES:
+            raise DataError(f"{where} has unknown type {source.type!r}; use one of {SOURCE_TYPES}")
+        if source.split not in ("", *SPLITS):
+            raise DataError(f"{where} has split {source.split!r}; use one of {SPLITS} or leave it out")
+        if source.type == "soundfont":
+            if not source.soundfont or not source.programs:
+                raise DataError(f"{where} needs a soundfont and programs")
+            _check_programs(source, notes, where)
+        else:
+            if not source.path:
+                raise DataError(f"{where} ({source.type}) needs a path")
+            source = replace(source, path=str((base / Path(source.path).expanduser()).resolve()))
+        sources.append(source)
+    if not sources:
+        raise DataError(f"{recipe.name}: the recipe names no sources")
+    return replace(recipe, sources=tuple(sources))
+
+
+def _check_programs(source: SourceConfig, notes: NoteRecipe, where: str) -> None:
+    from musicvae.audio.soundfont import gm_family
+
+    for program in source.programs:
+        try:
+            family = gm_family(program)
+        except InputError as error:
+            raise DataError(f"{where}: {error}") from None
+        if family not in notes.families:
+            raise DataError(f"{where}: program {program} is a {family}, not one of {', '.join(notes.families)}")
+
+
+def _source_fingerprint(source: SourceConfig) -> str:
+    """What a source's notes depend on beyond the recipe text (file sizes and times)."""
+    digest = hashlib.sha256()
+    if source.type == "soundfont":
+        from musicvae.audio.soundfont import find_soundfont
+
+        files = [find_soundfont(source.soundfont)]
+    else:
+        folder = Path(source.path)
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def timbre_recipe_hash(recipe: RecipeConfig) -> str:
+    """SHA-256 (hex) of the recipe, :data:`TIMBRE_CODE_VERSION` and its sources' fingerprints."""
+    payload = {
+        "recipe": to_dict(recipe),
+        "code_version": TIMBRE_CODE_VERSION,
+        "sources": [_source_fingerprint(source) for source in recipe.sources],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Work items (one SoundFont program, or one folder) -> arrays
+# ---------------------------------------------------------------------------
+
+
+def _work_items(recipe: RecipeConfig) -> list[tuple[str, int, int]]:
+    """``(item id, source index, program)``; program -1 for folder sources."""
+    items = []
+    for i, source in enumerate(recipe.sources):
+        if source.type == "soundfont":
+            stem = Path(source.soundfont).stem
+            items += [(f"{stem}:{program}", i, program) for program in source.programs]
+        else:
+            items.append((f"{source.type}:{Path(source.path).name}", i, -1))
+    return items
+
+
+def _note_split(source: SourceConfig, notes: NoteRecipe, instrument: str, velocity: int, recipe: RecipeConfig) -> str:
+    split = source.split or split_of(instrument, recipe.split)
+    if split == "train" and velocity in notes.valid_velocities:
+        return "valid"
+    return split
+
+
+def _render_item(recipe: RecipeConfig, item: tuple[str, int, int], progress) -> dict:
+    """Render or read one work item into label arrays and audio."""
+    from musicvae.audio import loaders
+    from musicvae.audio.soundfont import NoteSpec, SoundFontRenderer, gm_family
+
+    item_id, index, program = item
+    source, notes = recipe.sources[index], recipe.notes
+    n_samples = int(round(notes.seconds * notes.sample_rate))
+    rows: list[tuple[np.ndarray, int, int, str, str]] = []  # audio, pitch, velocity, family, instrument
+    skipped: list[str] = []
+    if source.type == "soundfont":
+        velocities = sorted(set(notes.velocities) | set(notes.valid_velocities))
+        family = gm_family(program)
+        with SoundFontRenderer(source.soundfont, sample_rate=notes.sample_rate) as renderer:
+            if not renderer.has_program(program):
+                raise DataError(f"{renderer.path.name} has no General MIDI program {program}")
+            for pitch in range(notes.min_pitch, notes.max_pitch + 1):
+                for velocity in velocities:
+                    spec = NoteSpec(pitch, velocity, hold_seconds=notes.hold_seconds, seconds=notes.seconds)
+                    audio = renderer.render(spec, program=program)
+                    try:
+                        audio = loaders.prepare_note(audio, sample_rate=notes.sample_rate, n_samples=n_samples,
+                                                     silence_db=notes.silence_db, where=f"{item_id} {pitch}/{velocity}")
+                    except InputError as error:
+                        skipped.append(str(error))
+                        continue
+                    rows.append((audio, pitch, velocity, family, item_id))
+                progress(len(velocities))
+    else:
+        kwargs = dict(sample_rate=notes.sample_rate, n_samples=n_samples, min_pitch=notes.min_pitch,
+                      max_pitch=notes.max_pitch, silence_db=notes.silence_db)
+        try:
+            if source.type == "nsynth":
+                found, skipped = loaders.load_nsynth(source.path, families=source.families or notes.families, **kwargs)
+            else:
+                found, skipped = loaders.load_audio_folder(source.path, families=source.families or notes.families,
+                                                           **kwargs)
+        except InputError as error:
+            raise DataError(f"{recipe.name}: {error}") from None
+        # NSynth instruments are named in the note_str; a folder's notes belong to their folder.
+        for note in found:
+            instrument = note.source.rsplit("-", 2)[0] if source.type == "nsynth" else str(Path(note.source).parent)
+            rows.append((note.audio, note.pitch, note.velocity, note.family, instrument))
+        if source.max_files > 0:
+            rows = rows[: source.max_files]
+        progress(1)
+    return {"rows": rows, "skipped": skipped}
+
+
+def _save_item(path: Path, result: dict, recipe: RecipeConfig, source: SourceConfig) -> None:
+    notes = recipe.notes
+    rows = result["rows"]
+    n_samples = int(round(notes.seconds * notes.sample_rate))
+    arrays = {
+        "audio": np.stack([r[0] for r in rows]) if rows else np.zeros((0, n_samples), np.float32),
+        "pitch": np.array([r[1] for r in rows], np.int16),
+        "velocity": np.array([r[2] for r in rows], np.int16),
+        "family": np.array([notes.families.index(r[3]) for r in rows], np.int8),
+        "instrument": np.array([r[4] for r in rows], dtype=str),
+        "split": np.array([_note_split(source, notes, r[4], r[2], recipe) for r in rows], dtype=str),
+        "skipped": np.array(result["skipped"], dtype=str),
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(temporary, path)
+
+
+# ---------------------------------------------------------------------------
+# Build and load
+# ---------------------------------------------------------------------------
+
+
+def _read_meta(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def build_timbre_dataset(
+    recipe: RecipeConfig | str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Render or read every note of a timbre recipe into a versioned cache (or reuse a matching one).
+
+    Resumable (finished work items are kept if the build is killed) and
+    atomic (temporary folder + rename). Rendering runs in this process: one
+    SoundFont program takes about a second, far less than a worker pool's start.
+
+    Parameters
+    ----------
+    recipe : RecipeConfig, recipe name or .toml path
+    cache_dir : path, optional, keyword-only
+        Root folder of caches (default ``cache_root()``).
+    workers : int, optional, keyword-only
+        Accepted for the CLI's sake; rendering is sequential.
+    force : bool, keyword-only
+        Rebuild from scratch even if a cache or partial build exists.
+    progress : bool, keyword-only
+        Show a tqdm progress bar (in notes).
+
+    Returns
+    -------
+    dict
+        The build report (see :func:`format_timbre_report`); ``reused`` says whether a cache was reused.
+    """
+    from tqdm import tqdm
+
+    recipe = load_timbre_recipe(recipe)
+    digest = timbre_recipe_hash(recipe)
+    final = cache_path(recipe, cache_dir=cache_dir, digest=digest)
+    partial = final.with_name(f".partial-{final.name}")
+    if force:
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.rmtree(partial, ignore_errors=True)
+    meta = _read_meta(final)
+    if meta and meta.get("recipe_hash") == digest and meta.get("code_version") == TIMBRE_CODE_VERSION:
+        return {**meta["report"], "path": str(final), "reused": True}
+    shutil.rmtree(final, ignore_errors=True)  # incomplete or foreign: never reuse it
+
+    began = time.perf_counter()
+    items = _work_items(recipe)
+    plan = {"recipe_hash": digest, "code_version": TIMBRE_CODE_VERSION, "items": [i[0] for i in items]}
+    if _read_meta(partial) != plan:  # a partial build of something else: start over
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        (partial / "meta.json").write_text(json.dumps(plan))
+    files = [partial / f"item-{k:04d}.npz" for k in range(len(items))]
+    notes = recipe.notes
+    per_program = (notes.max_pitch - notes.min_pitch + 1) * len(set(notes.velocities) | set(notes.valid_velocities))
+    sizes = [per_program if program >= 0 else 1 for _, _, program in items]
+    todo = [k for k, f in enumerate(files) if not f.exists()]
+    with tqdm(total=sum(sizes), initial=sum(sizes) - sum(sizes[k] for k in todo), unit="note", disable=not progress,
+              desc=f"building {recipe.name}", dynamic_ncols=True) as bar:
+        for k in todo:
+            result = _render_item(recipe, items[k], bar.update)
+            _save_item(files[k], result, recipe, recipe.sources[items[k][1]])
+
+    data, report = _assemble(files, recipe)
+    report.update(recipe_hash=digest, code_version=TIMBRE_CODE_VERSION,
+                  build_seconds=round(time.perf_counter() - began, 1))
+    temporary = final.with_name(f".tmp-{final.name}-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    for split, arrays in data.items():
+        np.save(temporary / f"{split}.audio.npy", arrays.pop("audio"))
+        with open(temporary / f"{split}.labels.npz", "wb") as handle:
+            np.savez(handle, **arrays)
+    meta = {"recipe_hash": digest, "code_version": TIMBRE_CODE_VERSION, "report": report}
+    (temporary / "meta.json").write_text(json.dumps(meta, indent=1))
+    try:
+        os.rename(temporary, final)
+    except OSError:  # another build finished first; its cache has the same content
+        shutil.rmtree(temporary, ignore_errors=True)
+    shutil.rmtree(partial, ignore_errors=True)
+    return {**report, "path": str(final), "reused": False}
+
+
+def _assemble(files: list[Path], recipe: RecipeConfig) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+    parts = []
+    for file in files:
+        with np.load(file) as npz:
+            parts.append({key: npz[key] for key in npz.files})
+    instruments = sorted({str(i) for p in parts for i in p["instrument"]})
+    data, counts = {}, {}
+    for split in SPLITS:
+        chosen = [{k: v[p["split"] == split] for k, v in p.items() if k != "skipped"} for p in parts]
+        joined = {k: np.concatenate([c[k] for c in chosen]) for k in ("audio", "pitch", "velocity", "family")}
+        names = np.concatenate([c["instrument"] for c in chosen]).astype(str)
+        joined["instrument"] = np.array([instruments.index(n) for n in names], np.int32)
+        data[split] = joined
+        counts[split] = {
+            family: int(np.sum(joined["family"] == k)) for k, family in enumerate(recipe.notes.families)
+        }
+        counts[split]["instruments"] = sorted({instruments[i] for i in joined["instrument"]})
+    skipped = [str(s) for p in parts for s in p["skipped"]]
+    report = {
+        "name": recipe.name,
+        "kind": "timbre",
+        "families": list(recipe.notes.families),
+        "instruments": instruments,
+        "splits": counts,
+        "skipped": len(skipped),
+        "skipped_examples": skipped[:5],
+        "sample_rate": recipe.notes.sample_rate,
+        "seconds": recipe.notes.seconds,
+    }
+    return data, report
+
+
+@dataclass
+class TimbreNotes:
+    """One split of a built timbre dataset.
+
+    Attributes
+    ----------
+    audio : np.ndarray [N, n_samples] float32 (memory-mapped)
+    pitch, velocity : np.ndarray [N] int
+    family : np.ndarray [N] int, index into ``families``
+    instrument : np.ndarray [N] int, index into ``instruments``
+    families, instruments : list of str
+    sample_rate : int
+    """
+
+    audio: np.ndarray
+    pitch: np.ndarray
+    velocity: np.ndarray
+    family: np.ndarray
+    instrument: np.ndarray
+    families: list[str]
+    instruments: list[str]
+    sample_rate: int
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+
+def load_timbre_notes(
+    recipe: RecipeConfig | str | Path, *, split: str, cache_dir: str | Path | None = None
+) -> TimbreNotes:
+    """One split of a built timbre dataset.
+
+    Raises
+    ------
+    DataError
+        If the dataset is not built (the message gives the command) or the split is unknown.
+    """
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    hint = str(recipe) if isinstance(recipe, (str, Path)) else recipe.name
+    recipe = load_timbre_recipe(recipe)
+    digest = timbre_recipe_hash(recipe)
+    folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
+    meta = _read_meta(folder)
+    if not meta or meta.get("recipe_hash") != digest:
+        stale = any(folder.parent.glob(f"{recipe.name}-*"))
+        note = " (a cache exists for an older recipe or code version)" if stale else ""
+        raise DataError(f"dataset {recipe.name!r} is not built{note}; run: musicvae data build {hint}")
+    with np.load(folder / f"{split}.labels.npz") as npz:
+        labels = {key: npz[key] for key in npz.files}
+    report = meta["report"]
+    return TimbreNotes(
+        audio=np.load(folder / f"{split}.audio.npy", mmap_mode="r"),
+        pitch=labels["pitch"].astype(np.int64),
+        velocity=labels["velocity"].astype(np.int64),
+        family=labels["family"].astype(np.int64),
+        instrument=labels["instrument"].astype(np.int64),
+        families=list(report["families"]),
+        instruments=list(report["instruments"]),
+        sample_rate=int(report["sample_rate"]),
+    )
+
+
+def format_timbre_report(report: dict) -> str:
+    """The build report as a few lines of text for the CLI."""
+    head = f"{report['name']}: {len(report['instruments'])} instruments"
+    head += " (cache reused)" if report.get("reused") else f", built in {report.get('build_seconds', 0):g} s"
+    lines = [head]
+    for split, counts in report["splits"].items():
+        per_family = ", ".join(f"{family} {counts.get(family, 0)}" for family in report["families"])
+        lines.append(f"  {split:5s}: {per_family} notes from {', '.join(counts['instruments']) or 'nothing'}")
+    if report["skipped"]:
+        lines.append(f"  skipped {report['skipped']} notes, e.g. {report['skipped_examples'][0]}")
+    lines.append(f"  cache: {report.get('path', '?')}")
+    return "\n".join(lines)
