@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from musicvae.builders import build_model  # noqa: E402
 from musicvae.config import get_config  # noqa: E402
 from musicvae.errors import MusicVAEError  # noqa: E402
-from musicvae.evaluate_chorale import NearestNeighbour  # noqa: E402
+from musicvae.evaluate.chorale import NearestNeighbour  # noqa: E402
 from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, harmonize_tokens, model_predictor, read_melody  # noqa: E402
 from musicvae.io import repo_root  # noqa: E402
 from musicvae.midi import chorale as codec  # noqa: E402

@@ -56,7 +56,7 @@ def with_metrics(card: str, metrics_text: str, report: dict) -> str:
     block = "\n".join(
         [
             METRICS_BEGIN,
-            "Measured by `musicvae evaluate` on held-out data (split by piece):",
+            "Measured by `musicvae evaluate` on held-out data (pieces, or SoundFonts, never seen in training):",
             "",
             "```",
             metrics_text.strip(),

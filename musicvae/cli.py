@@ -135,7 +135,7 @@ def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
     from musicvae.errors import DataError
     from musicvae.instrument import Instrument
     from musicvae.training import train_model
-    from musicvae.training_timbre import family_mean_latents, spectrogram_set
+    from musicvae.training.timbre import family_mean_latents, spectrogram_set
 
     data_report = ""
     try:
@@ -210,13 +210,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     instrument = Instrument.load(args.instrument)
     if instrument.kind == "timbre":
-        from musicvae.evaluate_timbre import evaluate_instrument, format_timbre_metrics
+        from musicvae.evaluate.timbre import evaluate_instrument, format_timbre_metrics
 
         report = evaluate_instrument(instrument, data=args.data, n_prior=min(args.n_prior, 100),
                                      max_test=args.max_windows, seed=args.seed, progress=not args.quiet)
         text = format_timbre_metrics(report)
     elif instrument.kind == "accompanist":
-        from musicvae import evaluate_chorale
+        from musicvae.evaluate import chorale as evaluate_chorale
 
         report = evaluate_chorale.evaluate_instrument(instrument, data=args.data, split=args.split,
                                                       max_chorales=args.max_windows, progress=not args.quiet)

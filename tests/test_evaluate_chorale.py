@@ -10,7 +10,7 @@ import torch
 
 from musicvae.builders import build_model
 from musicvae.config import get_config
-from musicvae.evaluate_chorale import (
+from musicvae.evaluate.chorale import (
     NearestNeighbour,
     accuracy_counts,
     evaluate_accompanist,

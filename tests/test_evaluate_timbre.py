@@ -7,7 +7,7 @@ import pytest
 from timbre_fixtures import make_tiny_instrument
 
 from musicvae.cli import main
-from musicvae.evaluate_timbre import (
+from musicvae.evaluate.timbre import (
     MORPHS,
     FamilyClassifier,
     evaluate_instrument,

@@ -38,7 +38,7 @@ def make_tiny_instrument(root: Path) -> Path:
     from musicvae.data.timbre import build_timbre_dataset, load_timbre_notes
     from musicvae.instrument import Instrument
     from musicvae.training import train_model
-    from musicvae.training_timbre import family_mean_latents, spectrogram_set
+    from musicvae.training.timbre import family_mean_latents, spectrogram_set
 
     assert os.environ.get("MUSICVAE_CACHE"), "set MUSICVAE_CACHE first"
     recipe = root / "tiny-flute-guitar.toml"

@@ -14,7 +14,7 @@ from musicvae.config import AccompanistConfig, ChoraleRepresentation, apply_over
 from musicvae.errors import ConfigError
 from musicvae.midi import chorale as codec
 from musicvae.models.accompanist import Accompanist
-from musicvae.training_chorale import frame_accuracy, transpose_chorales
+from musicvae.training.chorale import frame_accuracy, transpose_chorales
 
 CLASSES = tuple(codec.num_classes(r) for r in codec.VOICE_RANGES)
 

@@ -88,7 +88,7 @@ def spectrogram_set(notes, spectrogram, *, batch: int = 256) -> SpectrogramSet:
 def check_spectrogram_set(data: SpectrogramSet, name: str, model: SpectrogramVAEConfig) -> SpectrogramSet:
     """Raise InputError unless ``data`` holds notes the model can train on."""
     if not isinstance(data, SpectrogramSet):
-        raise InputError(f"{name} data must be a SpectrogramSet (see musicvae.training_timbre.spectrogram_set)")
+        raise InputError(f"{name} data must be a SpectrogramSet (see musicvae.training.timbre.spectrogram_set)")
     if len(data) == 0:
         raise InputError(f"no {name} notes: build the dataset first (musicvae data build ...)")
     from musicvae.builders import build_spectrogram
@@ -179,7 +179,7 @@ class SpectrogramVAEModule(lightning.LightningModule):
         self.log("val/lsd_db", parts["lsd_db"], prog_bar=True, sync_dist=True, batch_size=size)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from musicvae.training import learning_rate_at
+        from musicvae.training.trainer import learning_rate_at
 
         cfg = self.config.train
         optimizer = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate)

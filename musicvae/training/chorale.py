@@ -154,7 +154,7 @@ class AccompanistModule(lightning.LightningModule):
         self.log("val/frame_accuracy", parts["frame_accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from musicvae.training import learning_rate_at
+        from musicvae.training.trainer import learning_rate_at
 
         cfg = self.config.train
         optimizer = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate)

@@ -1,4 +1,4 @@
-"""Lightning training of the melody model: loss, schedules, augmentation, trainer factory.
+"""Lightning training: the trainer factory, schedules, augmentation, and the melody module.
 
 Import this module lazily (it imports ``lightning``); commands that do not train
 must start fast. :func:`train_model` is the entry point: it seeds, builds the
@@ -392,7 +392,7 @@ def train_model(
     """
     rep, train_cfg = getattr(config.model, "representation", None), config.train
     if isinstance(config.model, AccompanistConfig):  # chorale windows [N, 4, T]
-        from musicvae.training_chorale import check_chorale_windows
+        from musicvae.training.chorale import check_chorale_windows
 
         train_windows = check_chorale_windows(train_windows, "training", representation=rep)
         valid_windows = check_chorale_windows(valid_windows, "validation", representation=rep)
@@ -400,7 +400,7 @@ def train_model(
         train_windows = _check_windows(train_windows, "training", steps=rep.steps, num_classes=rep.num_classes)
         valid_windows = _check_windows(valid_windows, "validation", steps=rep.steps, num_classes=rep.num_classes)
     elif isinstance(config.model, SpectrogramVAEConfig):  # SpectrogramSet of notes
-        from musicvae.training_timbre import check_spectrogram_set
+        from musicvae.training.timbre import check_spectrogram_set
 
         train_windows = check_spectrogram_set(train_windows, "training", config.model)
         valid_windows = check_spectrogram_set(valid_windows, "validation", config.model)
@@ -423,11 +423,11 @@ def train_model(
     max_steps = train_cfg.max_steps if max_steps is None else max_steps
 
     if isinstance(config.model, AccompanistConfig):
-        from musicvae.training_chorale import AccompanistModule
+        from musicvae.training.chorale import AccompanistModule
 
         module = AccompanistModule(config)
     elif isinstance(config.model, SpectrogramVAEConfig):
-        from musicvae.training_timbre import SpectrogramVAEModule
+        from musicvae.training.timbre import SpectrogramVAEModule
 
         module = SpectrogramVAEModule(config)
     else:

@@ -1,0 +1,31 @@
+"""Training through Lightning, for every instrument kind.
+
+Import lazily (it imports ``lightning``): commands that do not train must start fast.
+
+- :mod:`.trainer`: :func:`train_model` (seeding, trainer factory, checkpoints,
+  resume, DDP, thread choice), the schedules, and the melody module;
+- :mod:`.chorale`: the accompanist's Lightning module and metrics;
+- :mod:`.timbre`: the spectrogram VAE's module, data set and family latents.
+"""
+
+from musicvae.training.trainer import (
+    MAX_VAL_WINDOWS,
+    SequenceVAEModule,
+    WindowDataset,
+    choose_threads,
+    learning_rate_at,
+    sampling_probability,
+    train_model,
+    transpose_events,
+)
+
+__all__ = [
+    "MAX_VAL_WINDOWS",
+    "SequenceVAEModule",
+    "WindowDataset",
+    "choose_threads",
+    "learning_rate_at",
+    "sampling_probability",
+    "train_model",
+    "transpose_events",
+]
