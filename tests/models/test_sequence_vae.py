@@ -29,15 +29,6 @@ def shrink(model: SequenceVAEConfig) -> SequenceVAEConfig:
     )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Toy tensors gain nothing from intra-op threads, and threads thrash on a shared, busy machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(params=sorted(MELODY_CONFIGS))
 def config(request) -> SequenceVAEConfig:
     return shrink(MELODY_CONFIGS[request.param])
