@@ -17,18 +17,13 @@ and :data:`CODE_VERSION`):
 
 A build keeps finished chunks of :data:`CHUNK_PIECES` chorales under
 ``.partial-<name>-<hash12>/``, so a killed build resumes; the final folder is
-written under a temporary name and renamed.
+written under a temporary name and renamed (see :mod:`musicvae.data.cache`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import json
-import multiprocessing
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -38,13 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.config import RecipeConfig
-from musicvae.data.recipes import cache_path, load_recipe, recipe_hash, split_of
+from musicvae.data import cache
+from musicvae.data.recipes import SPLITS, cache_path, check_split, load_recipe, recipe_hash, split_of
 from musicvae.errors import DataError, InputError
 from musicvae.midi import chorale as codec
 
 #: Bump whenever extraction changes what a build produces: old caches then stop matching.
 CODE_VERSION = "chorale-1"
-SPLITS = ("train", "valid", "test")
 CHUNK_PIECES = 25
 #: The music21 corpus collection whose Riemenschneider chorales a ``music21-corpus`` source names.
 CHORALE_COLLECTION = "bach"
@@ -127,25 +122,6 @@ def chorale_hash(recipe: RecipeConfig) -> str:
     return hashlib.sha256(f"{recipe_hash(recipe)}\0{CODE_VERSION}".encode()).hexdigest()
 
 
-def _read_meta(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-@contextlib.contextmanager
-def _mapper(function, items: list, workers: int):
-    """An ordered iterator of ``function(item)``: in this process for 1 worker, else a process pool."""
-    if workers <= 1 or len(items) < 2:
-        yield map(function, items)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers) as pool:
-        yield pool.imap(function, items, chunksize=2)
-
-
 def _save_chunk(path: Path, results: list[dict]) -> None:
     ok = [r for r in results if r["status"] == "ok"]
     arrays = {
@@ -157,10 +133,7 @@ def _save_chunk(path: Path, results: list[dict]) -> None:
         "detail": np.array([r["detail"] for r in results], dtype=str),
         "stats": np.array([r["stats"] for r in results], np.int64).reshape(-1, 3),
     }
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(temporary, path)  # a chunk is complete or absent, never half-written
+    cache.save_npz(path, arrays)
 
 
 def _assemble(chunk_files: list[Path], recipe: RecipeConfig) -> dict[str, np.ndarray]:
@@ -244,66 +217,37 @@ def build_chorale_dataset(
         raise DataError(f"{recipe.name}: steps_per_bar must be a multiple of 4, got {recipe.steps_per_bar}")
     digest = chorale_hash(recipe)
     final = cache_path(recipe, cache_dir=cache_dir, digest=digest)
-    partial = final.with_name(f".partial-{final.name}")
-    if force:
-        shutil.rmtree(final, ignore_errors=True)
-        shutil.rmtree(partial, ignore_errors=True)
-    meta = _read_meta(final)
-    if meta and meta.get("hash") == digest:
+    meta = cache.reusable_meta(final, expected={"hash": digest}, force=force)
+    if meta:
         return {**meta["report"], "path": str(final), "reused": True}
-    shutil.rmtree(final, ignore_errors=True)  # incomplete or stale: never reuse it
 
     began = time.perf_counter()
     items = list_chorales(recipe)
     if not items:
         raise DataError(f"{recipe.name}: its sources hold no chorales")
-    chunks = [items[i : i + CHUNK_PIECES] for i in range(0, len(items), CHUNK_PIECES)]
-    chunk_files = [partial / f"chunk-{i:05d}.npz" for i in range(len(chunks))]
-    plan = {"hash": digest, "pieces": len(items), "chunk": CHUNK_PIECES}
-    if _read_meta(partial) != plan:  # a partial build of something else: start over
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        (partial / "meta.json").write_text(json.dumps(plan))
-    todo = [i for i, f in enumerate(chunk_files) if not f.exists()]
-    workers = max(1, min(2, os.cpu_count() or 1) if workers is None else workers)
+    workers = cache.worker_count(workers)
     extract = functools.partial(extract_chorale, steps_per_bar=recipe.steps_per_bar)
-    todo_items = [item for i in todo for item in chunks[i]]
-    from tqdm import tqdm
-
-    with _mapper(extract, todo_items, workers) as results:
-        with tqdm(
-            total=len(items),
-            initial=len(items) - len(todo_items),
-            unit="chorale",
-            disable=not progress,
-            desc=f"building {recipe.name}",
-            dynamic_ncols=True,
-        ) as bar:
-            for i in todo:
-                chunk_results = []
-                for _ in chunks[i]:
-                    chunk_results.append(next(results))
-                    bar.update(1)
-                _save_chunk(chunk_files[i], chunk_results)
+    chunk_files = cache.run_chunks(
+        extract,
+        items,
+        _save_chunk,
+        final=final,
+        plan={"hash": digest, "pieces": len(items), "chunk": CHUNK_PIECES},
+        chunk_pieces=CHUNK_PIECES,
+        workers=workers,
+        chunksize=2,
+        progress=progress,
+        unit="chorale",
+        desc=f"building {recipe.name}",
+    )
 
     data = _assemble(chunk_files, recipe)
     report = _report(data, recipe)
     report.update(
         hash=digest, code_version=CODE_VERSION, workers=workers, build_seconds=round(time.perf_counter() - began, 1)
     )
-    temporary = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    with open(temporary / "chorales.npz", "wb") as handle:
-        np.savez(handle, **data)
-    (temporary / "meta.json").write_text(
-        json.dumps({"hash": digest, "code_version": CODE_VERSION, "report": report}, indent=1)
-    )
-    try:
-        os.rename(temporary, final)
-    except OSError:  # another build finished first; its cache has the same content
-        shutil.rmtree(temporary, ignore_errors=True)
-    shutil.rmtree(partial, ignore_errors=True)
+    meta = {"hash": digest, "code_version": CODE_VERSION, "report": report}
+    cache.finish_cache(final, meta, lambda folder: cache.save_npz(folder / "chorales.npz", data))
     return {**report, "path": str(final), "reused": False}
 
 
@@ -344,17 +288,13 @@ def _split_windows(
 
 
 def _load_cache(recipe: RecipeConfig | str | Path, cache_dir: str | Path | None) -> tuple[RecipeConfig, dict]:
-    hint = str(recipe) if isinstance(recipe, (str, Path)) else recipe.name
+    hint = cache.build_hint(recipe)
     recipe = load_recipe(recipe)
     if recipe.kind != "chorale":
         raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'chorale'")
     digest = chorale_hash(recipe)
     folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
-    meta = _read_meta(folder)
-    if not meta or meta.get("hash") != digest:
-        stale = any(folder.parent.glob(f"{recipe.name}-*"))
-        note = " (a cache exists for an older recipe or code version)" if stale else ""
-        raise DataError(f"dataset {recipe.name!r} is not built{note}; run: musicvae data build {hint}")
+    cache.built_meta(folder, name=recipe.name, hint=hint, expected={"hash": digest})
     with np.load(folder / "chorales.npz") as npz:
         return recipe, {key: npz[key] for key in npz.files}
 
@@ -375,8 +315,7 @@ def load_chorale_split(
     DataError
         If the dataset is not built (the message gives the command) or the split is unknown.
     """
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    check_split(split)
     recipe, data = _load_cache(recipe, cache_dir)
     return _split_windows(
         data, split=split, bars=bars, hop_bars=hop_bars, steps_per_bar=recipe.steps_per_bar, ranges=ranges
@@ -405,8 +344,7 @@ def load_chorale_grids(
     recipe: RecipeConfig | str | Path, *, split: str, cache_dir: str | Path | None = None
 ) -> dict[str, codec.ChoraleGrid]:
     """Whole chorales of one split, by corpus id (e.g. ``"bach/bwv269"``), as grids [4, T]."""
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    check_split(split)
     _, data = _load_cache(recipe, cache_dir)
     keep = np.flatnonzero((data["status"] == "ok") & (data["piece_split"] == SPLITS.index(split)))
     return {str(data["piece_ids"][p]): _grid_of(data, int(p)) for p in keep}

@@ -15,30 +15,28 @@ Cache layout (``cache_root()/<name>-<hash12>/``):
 
 A build works in chunks of :data:`CHUNK_PIECES` pieces saved under
 ``.partial-<name>-<hash12>/`` so that a killed build resumes where it stopped;
-the final folder is written under a temporary name and renamed.
+the final folder is written under a temporary name and renamed (the machinery
+all builders share is in :mod:`musicvae.data.cache`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
-import multiprocessing
-import os
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from musicvae.config import RecipeConfig
+from musicvae.data import cache
 from musicvae.data.recipes import (
     CODE_VERSION,
+    SPLITS,
     WorkItem,
     abc_tune_notes,
     cache_path,
+    check_split,
     list_pieces,
     load_recipe,
     midi_piece_notes,
@@ -48,7 +46,6 @@ from musicvae.data.recipes import (
 from musicvae.errors import DataError
 from musicvae.midi import melody as codec
 
-SPLITS = ("train", "valid", "test")
 CHUNK_PIECES = 500
 #: Window lengths (bars) whose counts the build report lists.
 REPORT_BARS = (2, 16)
@@ -163,26 +160,6 @@ def _split_windows(data, split: str, window_steps: int, steps_per_bar: int) -> t
 # ---------------------------------------------------------------------------
 
 
-def _read_meta(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-@contextlib.contextmanager
-def _mapper(function, items: list, workers: int):
-    """An ordered iterator of ``function(item)``: in this process for 1 worker, else a process pool."""
-    if workers <= 1 or len(items) < 2:
-        yield map(function, items)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    # fork starts workers with music21 already imported; spawn is the portable fallback.
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers) as pool:
-        yield pool.imap(function, items, chunksize=4)
-
-
 def _save_chunk(path: Path, results: list[dict]) -> None:
     melodies = [m for r in results for m in r["melodies"]]
     arrays = {
@@ -194,10 +171,7 @@ def _save_chunk(path: Path, results: list[dict]) -> None:
         "detail": np.array([r["detail"] for r in results], dtype=str),
         "stats": np.array([[r["notes"], r["off_grid"], r["dropped"], r["polyphonic"]] for r in results], np.int64),
     }
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(temporary, path)  # a chunk file is complete or absent, never half-written
+    cache.save_npz(path, arrays)
 
 
 def _assemble(chunk_files: list[Path], recipe: RecipeConfig) -> dict[str, np.ndarray]:
@@ -294,14 +268,9 @@ def build_melody_dataset(
         raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'melody'")
     digest = recipe_hash(recipe)
     final = cache_path(recipe, cache_dir=cache_dir, digest=digest)
-    partial = final.with_name(f".partial-{final.name}")
-    if force:
-        shutil.rmtree(final, ignore_errors=True)
-        shutil.rmtree(partial, ignore_errors=True)
-    meta = _read_meta(final)
-    if meta and meta.get("recipe_hash") == digest and meta.get("code_version") == CODE_VERSION:
+    meta = cache.reusable_meta(final, expected={"recipe_hash": digest, "code_version": CODE_VERSION}, force=force)
+    if meta:
         return {**meta["report"], "path": str(final), "reused": True}
-    shutil.rmtree(final, ignore_errors=True)  # incomplete or foreign: never reuse it
 
     began = time.perf_counter()
     items = [item for source in recipe.sources for item in list_pieces(source)]
@@ -310,15 +279,7 @@ def build_melody_dataset(
     duplicates = [piece for piece, n in Counter(i[0] for i in items).items() if n > 1]
     if duplicates:
         raise DataError(f"{recipe.name}: piece id {duplicates[0]!r} occurs in two sources; give them distinct folders")
-    chunks = [items[i : i + CHUNK_PIECES] for i in range(0, len(items), CHUNK_PIECES)]
-    chunk_files = [partial / f"chunk-{i:05d}.npz" for i in range(len(chunks))]
-    plan = {"recipe_hash": digest, "code_version": CODE_VERSION, "pieces": len(items), "chunk": CHUNK_PIECES}
-    if _read_meta(partial) != plan:  # a partial build of something else: start over
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        (partial / "meta.json").write_text(json.dumps(plan))
-    todo = [i for i, f in enumerate(chunk_files) if not f.exists()]
-    workers = max(1, min(2, os.cpu_count() or 1) if workers is None else workers)
+    workers = cache.worker_count(workers)
     from musicvae.config import MelodyRepresentation
 
     vocabulary = MelodyRepresentation()
@@ -329,23 +290,20 @@ def build_melody_dataset(
         min_pitch=vocabulary.min_pitch,
         max_pitch=vocabulary.max_pitch,
     )
-    todo_items = [item for i in todo for item in chunks[i]]
-    # The pool is started before tqdm's monitor thread exists, so fork never copies a running thread.
-    with _mapper(extract, todo_items, workers) as results:
-        with tqdm(
-            total=len(items),
-            initial=len(items) - len(todo_items),
-            unit="piece",
-            disable=not progress,
-            desc=f"building {recipe.name}",
-            dynamic_ncols=True,
-        ) as bar:
-            for i in todo:
-                chunk_results = []
-                for _ in chunks[i]:
-                    chunk_results.append(next(results))
-                    bar.update(1)
-                _save_chunk(chunk_files[i], chunk_results)
+    plan = {"recipe_hash": digest, "code_version": CODE_VERSION, "pieces": len(items), "chunk": CHUNK_PIECES}
+    chunk_files = cache.run_chunks(
+        extract,
+        items,
+        _save_chunk,
+        final=final,
+        plan=plan,
+        chunk_pieces=CHUNK_PIECES,
+        workers=workers,
+        chunksize=4,
+        progress=progress,
+        unit="piece",
+        desc=f"building {recipe.name}",
+    )
 
     data = _assemble(chunk_files, recipe)
     report = _report(data, recipe)
@@ -355,18 +313,8 @@ def build_melody_dataset(
         workers=workers,
         build_seconds=round(time.perf_counter() - began, 1),
     )
-    temporary = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    with open(temporary / "melodies.npz", "wb") as handle:
-        np.savez(handle, **data)
     meta = {"recipe_hash": digest, "code_version": CODE_VERSION, "report": report}
-    (temporary / "meta.json").write_text(json.dumps(meta, indent=1))
-    try:
-        os.rename(temporary, final)
-    except OSError:  # another build finished first; its cache has the same content
-        shutil.rmtree(temporary, ignore_errors=True)
-    shutil.rmtree(partial, ignore_errors=True)
+    cache.finish_cache(final, meta, lambda folder: cache.save_npz(folder / "melodies.npz", data))
     return {**report, "path": str(final), "reused": False}
 
 
@@ -392,19 +340,14 @@ def load_melody_windows(
     DataError
         If the dataset is not built (the message gives the command to build it) or the split is unknown.
     """
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    hint = str(recipe) if isinstance(recipe, (str, Path)) else recipe.name
+    check_split(split)
+    hint = cache.build_hint(recipe)
     recipe = load_recipe(recipe)
     if steps_per_bar != recipe.steps_per_bar:
         raise DataError(f"{recipe.name} is built with {recipe.steps_per_bar} steps per bar, not {steps_per_bar}")
     digest = recipe_hash(recipe)
     folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
-    meta = _read_meta(folder)
-    if not meta or meta.get("recipe_hash") != digest:
-        stale = any(folder.parent.glob(f"{recipe.name}-*"))
-        note = " (a cache exists for an older recipe or code version)" if stale else ""
-        raise DataError(f"dataset {recipe.name!r} is not built{note}; run: musicvae data build {hint}")
+    cache.built_meta(folder, name=recipe.name, hint=hint, expected={"recipe_hash": digest})
     with np.load(folder / "melodies.npz") as npz:
         data = {key: npz[key] for key in ("events", "offsets", "melody_split")}
     windows, _ = _split_windows(data, split, bars * steps_per_bar, steps_per_bar)

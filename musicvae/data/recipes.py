@@ -42,6 +42,8 @@ from musicvae.midi import melody as codec
 CODE_VERSION = "melody-2"
 
 SOURCE_TYPES = ("music21-corpus", "midi-folder")
+#: The splits every dataset kind assigns its pieces to; caches store a split as its index here.
+SPLITS = ("train", "valid", "test")
 MIDI_SUFFIXES = (".mid", ".midi")
 _ACCEPTED_METERS = {"C", "C|"}
 
@@ -65,6 +67,53 @@ def available_recipes() -> list[str]:
     """Names of the recipes in :func:`datasets_dir`."""
     folder = datasets_dir()
     return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def find_recipe_file(name_or_path: str | Path, *, midi_folders: bool = False) -> Path:
+    """The ``.toml`` file a recipe name (in :func:`datasets_dir`) or path stands for.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+    midi_folders : bool, keyword-only
+        Whether the caller also accepts a MIDI folder, which the error messages then mention.
+
+    Raises
+    ------
+    DataError
+        For a missing file or an unknown name (the message lists the available recipes).
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix == ".toml" and path.is_file():
+        return path
+    if "/" in text or text.endswith(".toml"):
+        raise DataError(f"{text}: no such recipe file" + (" or MIDI folder" if midi_folders else ""))
+    path = datasets_dir() / f"{text}.toml"
+    if not path.is_file():
+        names = ", ".join(available_recipes()) or "none"
+        alternatives = " (or give a .toml or a MIDI folder)" if midi_folders else ""
+        raise DataError(f"unknown dataset recipe {text!r}; available: {names}{alternatives}")
+    return path
+
+
+def read_recipe_file(path: Path) -> RecipeConfig:
+    """Parse a recipe file as it stands (its name defaults to the file's stem); sources are not checked.
+
+    Raises
+    ------
+    DataError
+        For invalid TOML or fields the recipe config does not accept.
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise DataError(f"{path}: not valid TOML ({error})") from None
+    data.setdefault("name", path.stem)
+    try:
+        return from_dict(RecipeConfig, data)
+    except ConfigError as error:
+        raise DataError(f"{path}: {error}") from None
 
 
 def _safe_name(text: str) -> str:
@@ -107,28 +156,27 @@ def load_recipe(name_or_path: str | Path | RecipeConfig) -> RecipeConfig:
     """
     if isinstance(name_or_path, RecipeConfig):
         return _resolve_sources(name_or_path, Path.cwd())
-    text = str(name_or_path)
-    path = Path(text).expanduser()
+    path = Path(str(name_or_path)).expanduser()
     if path.is_dir():
         source = SourceConfig(type="midi-folder", path=str(path.resolve()))
         return RecipeConfig(name=_safe_name(path.resolve().name), sources=(source,))
-    if not (path.suffix == ".toml" and path.is_file()):
-        if "/" in text or text.endswith(".toml"):
-            raise DataError(f"{text}: no such recipe file or MIDI folder")
-        path = datasets_dir() / f"{text}.toml"
-        if not path.is_file():
-            names = ", ".join(available_recipes()) or "none"
-            raise DataError(f"unknown dataset recipe {text!r}; available: {names} (or give a .toml or a MIDI folder)")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise DataError(f"{path}: not valid TOML ({error})") from None
-    data.setdefault("name", path.stem)
-    try:
-        recipe = from_dict(RecipeConfig, data)
-    except ConfigError as error:
-        raise DataError(f"{path}: {error}") from None
+    path = find_recipe_file(name_or_path, midi_folders=True)
+    recipe = read_recipe_file(path)
     return _resolve_sources(replace(recipe, name=_safe_name(recipe.name)), path.parent)
+
+
+def json_hash(payload: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``payload`` (sorted keys, no spaces): the form every cache hash takes."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def files_fingerprint(files: list[tuple[str, Path]]) -> str:
+    """SHA-256 (hex) of the names, sizes and modification times of ``(name, file)`` pairs, in the order given."""
+    digest = hashlib.sha256()
+    for name, file in files:
+        stat = file.stat()
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _source_fingerprint(source: SourceConfig) -> str:
@@ -138,12 +186,8 @@ def _source_fingerprint(source: SourceConfig) -> str:
     if source.type != "midi-folder":
         return ""
     folder = Path(source.path)
-    digest = hashlib.sha256()
-    if folder.is_dir():
-        for file in sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES):
-            stat = file.stat()
-            digest.update(f"{file.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES) if folder.is_dir() else []
+    return files_fingerprint([(str(file.relative_to(folder)), file) for file in files])
 
 
 #: Recipe fields hashed even at their default value, so that changing a default rebuilds caches.
@@ -188,7 +232,7 @@ def recipe_hash(recipe: RecipeConfig) -> str:
         "code_version": CODE_VERSION,
         "sources": [_source_fingerprint(source) for source in recipe.sources],
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json_hash(payload)
 
 
 def split_of(piece_id: str, split: SplitConfig) -> str:
@@ -203,6 +247,12 @@ def split_of(piece_id: str, split: SplitConfig) -> str:
     if u < split.valid + split.test:
         return "test"
     return "train"
+
+
+def check_split(split: str) -> None:
+    """Raise DataError unless ``split`` is one of :data:`SPLITS`."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
 
 
 def cache_path(recipe: RecipeConfig, *, cache_dir: str | Path | None = None, digest: str | None = None) -> Path:

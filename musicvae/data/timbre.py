@@ -17,15 +17,11 @@ float32 [N, n_samples] (memory-mapped when read), ``<split>.labels.npz``
 (``pitch``, ``velocity``, ``family`` index into the recipe's families,
 ``instrument`` index into ``instruments``), and ``meta.json``. A build keeps
 finished work items under ``.partial-<name>-<hash12>/`` (resumable) and renames
-a complete temporary folder into place (atomic).
+a complete temporary folder into place (atomic; see :mod:`musicvae.data.cache`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
 import time
 import tomllib
 from dataclasses import dataclass, replace
@@ -33,33 +29,28 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.config import NoteRecipe, RecipeConfig, SourceConfig, from_dict, to_dict
-from musicvae.data.recipes import available_recipes, cache_path, datasets_dir, split_of
-from musicvae.errors import ConfigError, DataError, InputError
+from musicvae.config import NoteRecipe, RecipeConfig, SourceConfig, to_dict
+from musicvae.data import cache
+from musicvae.data.recipes import (
+    SPLITS,
+    cache_path,
+    check_split,
+    files_fingerprint,
+    find_recipe_file,
+    json_hash,
+    read_recipe_file,
+    split_of,
+)
+from musicvae.errors import DataError, InputError
 
 #: Bump whenever rendering or note preparation changes what a build produces.
 TIMBRE_CODE_VERSION = "timbre-1"
 SOURCE_TYPES = ("soundfont", "nsynth", "audio-folder")
-SPLITS = ("train", "valid", "test")
 
 
 # ---------------------------------------------------------------------------
 # Recipes
 # ---------------------------------------------------------------------------
-
-
-def _recipe_file(name_or_path: str | Path) -> Path:
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    if path.suffix == ".toml" and path.is_file():
-        return path
-    if "/" in text or text.endswith(".toml"):
-        raise DataError(f"{text}: no such recipe file")
-    path = datasets_dir() / f"{text}.toml"
-    if not path.is_file():
-        names = ", ".join(available_recipes()) or "none"
-        raise DataError(f"unknown dataset recipe {text!r}; available: {names}")
-    return path
 
 
 def recipe_kind(name_or_path: str | Path | RecipeConfig) -> str:
@@ -68,7 +59,7 @@ def recipe_kind(name_or_path: str | Path | RecipeConfig) -> str:
         return name_or_path.kind
     if Path(str(name_or_path)).expanduser().is_dir():
         return "melody"
-    path = _recipe_file(name_or_path)
+    path = find_recipe_file(name_or_path)
     try:
         return str(tomllib.loads(path.read_text()).get("kind", "melody"))
     except tomllib.TOMLDecodeError as error:
@@ -86,17 +77,8 @@ def load_timbre_recipe(name_or_path: str | Path | RecipeConfig) -> RecipeConfig:
     if isinstance(name_or_path, RecipeConfig):
         recipe, base = name_or_path, Path.cwd()
     else:
-        path = _recipe_file(name_or_path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as error:
-            raise DataError(f"{path}: not valid TOML ({error})") from None
-        data.setdefault("name", path.stem)
-        try:
-            recipe = from_dict(RecipeConfig, data)
-        except ConfigError as error:
-            raise DataError(f"{path}: {error}") from None
-        base = path.parent
+        path = find_recipe_file(name_or_path)
+        recipe, base = read_recipe_file(path), path.parent
     if recipe.kind != "timbre":
         raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'timbre'")
     notes = recipe.notes
@@ -139,7 +121,6 @@ def _check_programs(source: SourceConfig, notes: NoteRecipe, where: str) -> None
 
 def _source_fingerprint(source: SourceConfig) -> str:
     """What a source's notes depend on beyond the recipe text (file sizes and times)."""
-    digest = hashlib.sha256()
     if source.type == "soundfont":
         from musicvae.audio.soundfont import find_soundfont
 
@@ -147,10 +128,7 @@ def _source_fingerprint(source: SourceConfig) -> str:
     else:
         folder = Path(source.path)
         files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-    for file in files:
-        stat = file.stat()
-        digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    return files_fingerprint([(file.name, file) for file in files])
 
 
 def timbre_recipe_hash(recipe: RecipeConfig) -> str:
@@ -160,7 +138,7 @@ def timbre_recipe_hash(recipe: RecipeConfig) -> str:
         "code_version": TIMBRE_CODE_VERSION,
         "sources": [_source_fingerprint(source) for source in recipe.sources],
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json_hash(payload)
 
 
 # ---------------------------------------------------------------------------
@@ -249,22 +227,12 @@ def _save_item(path: Path, result: dict, recipe: RecipeConfig, source: SourceCon
         "split": np.array([_note_split(source, notes, r[4], r[2], recipe) for r in rows], dtype=str),
         "skipped": np.array(result["skipped"], dtype=str),
     }
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(temporary, path)
+    cache.save_npz(path, arrays)
 
 
 # ---------------------------------------------------------------------------
 # Build and load
 # ---------------------------------------------------------------------------
-
-
-def _read_meta(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / "meta.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def build_timbre_dataset(
@@ -303,22 +271,15 @@ def build_timbre_dataset(
     recipe = load_timbre_recipe(recipe)
     digest = timbre_recipe_hash(recipe)
     final = cache_path(recipe, cache_dir=cache_dir, digest=digest)
-    partial = final.with_name(f".partial-{final.name}")
-    if force:
-        shutil.rmtree(final, ignore_errors=True)
-        shutil.rmtree(partial, ignore_errors=True)
-    meta = _read_meta(final)
-    if meta and meta.get("recipe_hash") == digest and meta.get("code_version") == TIMBRE_CODE_VERSION:
+    expected = {"recipe_hash": digest, "code_version": TIMBRE_CODE_VERSION}
+    meta = cache.reusable_meta(final, expected=expected, force=force)
+    if meta:
         return {**meta["report"], "path": str(final), "reused": True}
-    shutil.rmtree(final, ignore_errors=True)  # incomplete or foreign: never reuse it
 
     began = time.perf_counter()
     items = _work_items(recipe)
     plan = {"recipe_hash": digest, "code_version": TIMBRE_CODE_VERSION, "items": [i[0] for i in items]}
-    if _read_meta(partial) != plan:  # a partial build of something else: start over
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        (partial / "meta.json").write_text(json.dumps(plan))
+    partial = cache.start_partial(final, plan)
     files = [partial / f"item-{k:04d}.npz" for k in range(len(items))]
     notes = recipe.notes
     per_program = (notes.max_pitch - notes.min_pitch + 1) * len(set(notes.velocities) | set(notes.valid_velocities))
@@ -333,20 +294,15 @@ def build_timbre_dataset(
     data, report = _assemble(files, recipe)
     report.update(recipe_hash=digest, code_version=TIMBRE_CODE_VERSION,
                   build_seconds=round(time.perf_counter() - began, 1))
-    temporary = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    for split, arrays in data.items():
-        np.save(temporary / f"{split}.audio.npy", arrays.pop("audio"))
-        with open(temporary / f"{split}.labels.npz", "wb") as handle:
-            np.savez(handle, **arrays)
+
+    def write(folder: Path) -> None:
+        for split, arrays in data.items():
+            np.save(folder / f"{split}.audio.npy", arrays.pop("audio"))
+            with open(folder / f"{split}.labels.npz", "wb") as handle:
+                np.savez(handle, **arrays)
+
     meta = {"recipe_hash": digest, "code_version": TIMBRE_CODE_VERSION, "report": report}
-    (temporary / "meta.json").write_text(json.dumps(meta, indent=1))
-    try:
-        os.rename(temporary, final)
-    except OSError:  # another build finished first; its cache has the same content
-        shutil.rmtree(temporary, ignore_errors=True)
-    shutil.rmtree(partial, ignore_errors=True)
+    cache.finish_cache(final, meta, write)
     return {**report, "path": str(final), "reused": False}
 
 
@@ -419,17 +375,12 @@ def load_timbre_notes(
     DataError
         If the dataset is not built (the message gives the command) or the split is unknown.
     """
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
-    hint = str(recipe) if isinstance(recipe, (str, Path)) else recipe.name
+    check_split(split)
+    hint = cache.build_hint(recipe)
     recipe = load_timbre_recipe(recipe)
     digest = timbre_recipe_hash(recipe)
     folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
-    meta = _read_meta(folder)
-    if not meta or meta.get("recipe_hash") != digest:
-        stale = any(folder.parent.glob(f"{recipe.name}-*"))
-        note = " (a cache exists for an older recipe or code version)" if stale else ""
-        raise DataError(f"dataset {recipe.name!r} is not built{note}; run: musicvae data build {hint}")
+    meta = cache.built_meta(folder, name=recipe.name, hint=hint, expected={"recipe_hash": digest})
     with np.load(folder / f"{split}.labels.npz") as npz:
         labels = {key: npz[key] for key in npz.files}
     report = meta["report"]

@@ -19,6 +19,7 @@ from musicvae.builders import build_model
 from musicvae.config import AccompanistConfig, ChoraleRepresentation, InstrumentConfig, to_dict
 from musicvae.errors import ConfigError, InputError
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
+from musicvae.training.optim import decaying_adam
 
 #: First token of every voice that is a pitch (0 = hold, 1 = rest).
 FIRST_PITCH = 2
@@ -154,14 +155,4 @@ class AccompanistModule(lightning.LightningModule):
         self.log("val/frame_accuracy", parts["frame_accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from musicvae.training.trainer import learning_rate_at
-
-        cfg = self.config.train
-        optimizer = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate)
-
-        def factor(step: int) -> float:
-            lr = learning_rate_at(step, lr=cfg.learning_rate, min_lr=cfg.min_learning_rate, decay=cfg.decay_rate)
-            return lr / cfg.learning_rate
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return decaying_adam(self.parameters(), self.config.train)

@@ -31,6 +31,7 @@ from musicvae.builders import build_model
 from musicvae.config import AccompanistConfig, InstrumentConfig, SequenceVAEConfig, SpectrogramVAEConfig, to_dict
 from musicvae.errors import ConfigError, InputError
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
+from musicvae.training.optim import decaying_adam, learning_rate_at  # noqa: F401 - still importable from here
 
 #: Validation runs on at most this many windows (a fixed random subset), so it stays cheap.
 MAX_VAL_WINDOWS = 2048
@@ -42,11 +43,6 @@ FIRST_PITCH_CLASS = 2
 # ---------------------------------------------------------------------------
 # Schedules and augmentation (pure functions)
 # ---------------------------------------------------------------------------
-
-
-def learning_rate_at(step: int, *, lr: float, min_lr: float, decay: float) -> float:
-    """MusicVAE's learning rate: ``(lr - min_lr) * decay**step + min_lr``."""
-    return (lr - min_lr) * decay**step + min_lr
 
 
 def sampling_probability(step: int, rate: float) -> float:
@@ -204,15 +200,7 @@ class SequenceVAEModule(lightning.LightningModule):
         self.log("val/accuracy", parts["accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        cfg = self.config.train
-        optimizer = torch.optim.Adam(self.parameters(), lr=cfg.learning_rate)
-
-        def factor(step: int) -> float:  # LambdaLR multiplies the base lr by this
-            lr = learning_rate_at(step, lr=cfg.learning_rate, min_lr=cfg.min_learning_rate, decay=cfg.decay_rate)
-            return lr / cfg.learning_rate
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return decaying_adam(self.parameters(), self.config.train)
 
 
 # ---------------------------------------------------------------------------
