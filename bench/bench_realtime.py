@@ -1,0 +1,240 @@
+"""Realtime figures: MIDI timing through a JACK loopback, the synth's block budget, note-on latency.
+
+- MIDI: the live melody player at 120 BPM sends a note-on on every 16th step
+  through a JACK dummy server (started here, with a name of its own) to a
+  capture port polled every 0.2 ms; lateness = arrival - scheduled deadline, p50 / p99 / max,
+  against DIN MIDI's own ~0.64 ms jitter (REFERENCE.md). Target: p99 < 2 ms.
+- Synth: ``SynthEngine.process`` at 256-frame blocks, 48 kHz, 8 voices always
+  sounding, morph sweeping 0 -> 1 (crossfades included): per-block compute
+  time p50 / p99 / p99.9 / max against the 5.33 ms block deadline, deadline
+  misses, and the realtime factor against RAVE v2's 4.1x streaming figure.
+- Latency from note-on to the first audible sample, warm cache (the note was
+  decoded before) and cold (decoded on the cache's worker after the note-on).
+- Phrase decode time of the melody instrument against the one-bar lead the
+  player gives it.
+
+Run: ``python bench/bench_realtime.py [--seconds 60] [--instrument flute-guitar]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import torch
+
+DIN_JITTER_MS = 0.64
+RAVE_STREAMING = 4.1
+TARGET_P99_MS = 2.0
+
+
+def start_jack() -> subprocess.Popen | None:
+    if shutil.which("jackd") is None:
+        return None
+    os.environ["JACK_DEFAULT_SERVER"] = f"musicvae-bench-{os.getpid()}"
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if subprocess.run(["jack_wait", "-c"], capture_output=True, text=True).stdout.strip() == "running":
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    return None
+
+
+def bench_midi(seconds: float) -> None:
+    import rtmidi
+
+    from musicvae.realtime.live import run_live
+    from musicvae.realtime.midi_io import MidiOutput
+    from musicvae.realtime.params import ParamStore
+    from musicvae.realtime.player import MelodyPlayer
+
+    proc = start_jack()
+    if proc is None:
+        print("MIDI timing: skipped (jackd not installed: apt-get install jackd2)")
+        return
+    try:
+        arrivals: list[float] = []
+        capture = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="bench-capture")
+        capture.open_virtual_port("in")
+        done = threading.Event()
+
+        def read() -> None:  # polled, as MidiInput does (no Python on JACK's process thread)
+            while not done.is_set():
+                event = capture.get_message()
+                if event is None:
+                    time.sleep(0.0002)
+                elif event[0][0] == 0x90:
+                    arrivals.append(time.perf_counter())
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        output = MidiOutput("virtual:out", api="jack", client="bench-player")
+        subprocess.run(["jack_connect", "bench-player:out", "bench-capture:in"], check=True)
+        time.sleep(0.5)  # a loaded server may apply the connection a few periods late
+        phrase = np.array([2 + 39 + (i % 12) for i in range(32)], dtype=np.int64)  # a note-on on every step
+        report = run_live(MelodyPlayer(lambda p: phrase, ParamStore()), output, ParamStore(), bpm=120.0,
+                          duration=seconds, morph_cc=None)
+        time.sleep(0.1)
+        output.close()
+        done.set()
+        reader.join()
+        capture.close_port()
+        capture.delete()
+        arrive = np.asarray(arrivals)
+        # Each arrival against the nearest step's deadline (a note-on per step; lateness << a step).
+        steps = np.round((arrive - report.start) / report.period)
+        late = (arrive - (report.start + steps * report.period)) * 1e3
+        sent = np.asarray(report.lateness) * 1e3
+        p99 = np.percentile(late, 99)
+        print(f"MIDI through JACK (dummy, 64-frame periods), {len(late)} of {report.steps} note-ons arrived, "
+              f"120 BPM, {seconds:g} s:")
+        print(f"  send lateness     p50 {np.percentile(sent, 50):6.3f} ms  p99 {np.percentile(sent, 99):6.3f} ms  "
+              f"max {sent.max():6.3f} ms")
+        print(f"  arrival lateness  p50 {np.percentile(late, 50):6.3f} ms  p99 {p99:6.3f} ms  max {late.max():6.3f} ms"
+              f"  (target p99 < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'})")
+        print(f"  p99 / DIN MIDI jitter ({DIN_JITTER_MS} ms) = {p99 / DIN_JITTER_MS:.2f}x")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+def timbre_instrument(name: str):
+    from musicvae.instrument import Instrument, resolve_instrument
+
+    if (resolve_instrument(name) / "weights.safetensors").is_file():
+        return Instrument.load(name), name
+    from musicvae.builders import build_model
+    from musicvae.config import get_config
+
+    config = get_config("timbre-small")
+    z = config.model.z_dim
+    extras = {"mean_latent.flute": torch.zeros(z), "mean_latent.guitar": torch.ones(z)}
+    return Instrument(config=config, model=build_model(config).eval(), extras=extras), "untrained timbre-small"
+
+
+def bench_synth(seconds: float, name: str, *, rate: int = 48000, block: int = 256, voices: int = 8) -> None:
+    from musicvae.realtime.params import ParamStore
+    from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+
+    instrument, label = timbre_instrument(name)
+    low, high = instrument.model.pitch_range
+    decode = timbre_note_decoder(instrument, sample_rate=rate)
+    pitches = [p for p in (60, 62, 64, 65, 67, 69, 71, 72) if low <= p <= high] or [low]
+
+    # Latency note-on -> first audible sample. Warm: the note is in the cache.
+    cache = NoteCache(decode, morph_steps=16)
+    cache.warm([cache.key(pitches[0], 0.0)])  # also the model's first-call set-up: cold means cache, not process
+    cold_ms = []
+    for i, pitch in enumerate(pitches[:4]):
+        engine = SynthEngine(cache, ParamStore(), sample_rate=rate, max_voices=voices, pitch_range=(low, high))
+        engine.params.update(morph=(i + 1) / 17)
+        cold_ms.append(_note_on_latency(engine, pitch, block=block, realtime=True))
+    warm_ms = [_note_on_latency(SynthEngine(cache, ParamStore(), sample_rate=rate, pitch_range=(low, high)),
+                                pitches[0], block=block, realtime=False) for _ in range(20)]
+    cache.close()
+
+    # Block budget: 8 voices always sounding, morph sweeping, every note decoded beforehand.
+    cache = NoteCache(decode, morph_steps=16)
+    started = time.perf_counter()
+    cache.warm([cache.key(p, m / 16) for p in pitches for m in range(17)])
+    warm_s = time.perf_counter() - started
+    engine = SynthEngine(cache, ParamStore(), sample_rate=rate, max_voices=voices, pitch_range=(low, high))
+    blocks = int(seconds * rate / block)
+    per_note = max(1, int(0.125 * rate / block))  # a new note every ~125 ms: 8 overlapping 1-second notes
+    times = np.zeros(blocks)
+    sounding = np.zeros(blocks)
+    for b in range(blocks):
+        if b % per_note == 0:
+            engine.note_on(pitches[(b // per_note) % len(pitches)], 100)
+        engine.params.update(morph=b / blocks)
+        t = time.perf_counter()
+        engine.process(block)
+        times[b] = time.perf_counter() - t
+        sounding[b] = engine.voices
+    deadline = block / rate * 1e3
+    ms = times * 1e3
+    rtf = seconds / times.sum()
+    print(f"synth ({label}), {seconds:g} s at {rate} Hz, {block}-frame blocks (deadline {deadline:.2f} ms), "
+          f"{voices} voices (mean {sounding[blocks // 4:].mean():.1f} sounding), morph sweep 0 -> 1:")
+    print(f"  block compute  p50 {np.percentile(ms, 50):.3f} ms  p99 {np.percentile(ms, 99):.3f} ms  "
+          f"p99.9 {np.percentile(ms, 99.9):.3f} ms  max {ms.max():.3f} ms;  "
+          f"deadline misses {int((ms > deadline).sum())} of {blocks}")
+    print(f"  realtime factor {rtf:.0f}x (RAVE v2 streaming 4.1x: {rtf / RAVE_STREAMING:.0f}x)")
+    notes = len(pitches) * 17
+    print(f"  model: {notes} notes decoded in {warm_s:.1f} s = {warm_s / notes * 1e3:.0f} ms per 1-s note "
+          f"(decode realtime factor {notes / warm_s:.0f}x, {notes / warm_s / RAVE_STREAMING:.1f}x RAVE streaming)")
+    print(f"  note-on -> first audible sample: warm p50 {np.median(warm_ms):.2f} ms (max {max(warm_ms):.2f}), "
+          f"cold p50 {np.median(cold_ms):.1f} ms (max {max(cold_ms):.1f}), plus the device's buffer")
+
+
+def _note_on_latency(engine, pitch: int, *, block: int, realtime: bool) -> float:
+    """Milliseconds from a note-on to its first audible sample, blocks rendered at the audio clock's pace."""
+    period = block / engine.sample_rate
+    t0 = time.perf_counter()
+    engine.note_on(pitch, 100)
+    for b in range(2000):
+        out = engine.process(block)
+        audible = np.flatnonzero(np.abs(out) > 1e-4)
+        if audible.size:
+            # The block is due at the end of its period; its first audible sample plays that much into it.
+            return ((b + 1) * period + audible[0] / engine.sample_rate) * 1e3 if not realtime else \
+                (time.perf_counter() - t0 + audible[0] / engine.sample_rate) * 1e3
+        if realtime:
+            time.sleep(period)
+    return float("nan")
+
+
+def bench_phrase_decode(name: str = "melody-2bar", runs: int = 20) -> None:
+    """Time to decode one two-bar phrase at a morph amount, against the one-bar lead the player gives it."""
+    from musicvae.instrument import Instrument, resolve_instrument
+    from musicvae.realtime.params import Params
+    from musicvae.realtime.player import morph_decoder
+
+    if (resolve_instrument(name) / "weights.safetensors").is_file():
+        instrument, label = Instrument.load(name), name
+    else:
+        from musicvae.builders import build_model
+        from musicvae.config import get_config
+
+        config = get_config("2bar-small")
+        instrument, label = Instrument(config=config, model=build_model(config).eval()), "untrained 2bar-small"
+    steps = instrument.config.model.representation.steps
+    a = np.zeros(steps, np.int64)
+    a[::4] = 2 + 39
+    b = np.zeros(steps, np.int64)
+    b[::2] = 2 + 46
+    decode = morph_decoder(instrument, a, b, seed=0)
+    times = []
+    for i in range(runs):
+        t = time.perf_counter()
+        decode(Params(morph=i / runs, temperature=0.5))
+        times.append((time.perf_counter() - t) * 1e3)
+    lead = 60.0 / 120.0 * 4 * 1e3
+    print(f"phrase decode ({label}): p50 {np.median(times):.1f} ms, max {max(times):.1f} ms; the player asks one bar "
+          f"ahead ({lead:.0f} ms at 120 BPM): {lead / max(times):.0f}x headroom")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of each measurement (default 60)")
+    parser.add_argument("--instrument", default="flute-guitar")
+    parser.add_argument("--skip-midi", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if not args.skip_midi:
+        bench_midi(args.seconds)
+    bench_phrase_decode()
+    bench_synth(args.seconds, args.instrument)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Controls that write the parameter snapshot: MIDI control changes and OSC.
+
+Both only overwrite :class:`~musicvae.realtime.params.ParamStore`, so a flood of
+messages costs one small object per message and never queues work for the
+engines. Malformed messages are counted in ``ignored`` (and warned about once),
+never raised: a control surface sending garbage must not stop a performance.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+
+from musicvae.errors import InputError
+from musicvae.realtime.params import ParamStore
+
+CONTROL_CHANGE = 0xB0
+
+
+class CCControl:
+    """Maps MIDI control changes to parameters: ``value / 127``.
+
+    Parameters
+    ----------
+    params : ParamStore
+    morph_cc : int, optional, keyword-only
+        Controller number of the morph amount (1 = mod wheel); None = not mapped.
+    temperature_cc : int, optional, keyword-only
+        Controller number of the temperature, scaled to 0..``max_temperature``.
+    channel : int, optional, keyword-only
+        Listen on this channel (0-based) only; None = any.
+    """
+
+    def __init__(self, params: ParamStore, *, morph_cc: int | None = 1, temperature_cc: int | None = None,
+                 channel: int | None = None, max_temperature: float = 2.0) -> None:
+        for cc in (morph_cc, temperature_cc):
+            if cc is not None and not 0 <= cc <= 119:
+                raise InputError(f"controller numbers lie in 0..119 (120..127 are channel mode messages), got {cc}")
+        self.params, self.morph_cc, self.temperature_cc = params, morph_cc, temperature_cc
+        self.channel, self.max_temperature = channel, max_temperature
+        self.handled = 0
+
+    def handle(self, message: list[int]) -> bool:
+        """Apply one MIDI message if it is a mapped control change; returns whether it was used."""
+        if len(message) != 3 or message[0] & 0xF0 != CONTROL_CHANGE:
+            return False
+        if self.channel is not None and message[0] & 0x0F != self.channel:
+            return False
+        number, value = message[1], message[2]
+        if not 0 <= value <= 127:
+            return False
+        if number == self.morph_cc:
+            self.params.update(morph=value / 127.0)
+        elif number == self.temperature_cc:
+            self.params.update(temperature=value / 127.0 * self.max_temperature)
+        else:
+            return False
+        self.handled += 1
+        return True
+
+
+class OscControl:
+    """An OSC server (python-osc, UDP) on its own thread: ``/morph f`` (0..1), ``/temperature f`` (>= 0).
+
+    Parameters
+    ----------
+    params : ParamStore
+    port : int, keyword-only
+        UDP port; 0 picks a free one (see :attr:`port`).
+    host : str, keyword-only
+        127.0.0.1 by default: OSC has no authentication, so it listens on this machine only unless asked.
+    """
+
+    def __init__(self, params: ParamStore, *, port: int = 9000, host: str = "127.0.0.1") -> None:
+        from pythonosc.dispatcher import Dispatcher
+        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        self.params = params
+        self.handled = 0
+        self.ignored = 0
+        dispatcher = Dispatcher()
+        dispatcher.map("/morph", self._set, "morph")
+        dispatcher.map("/temperature", self._set, "temperature")
+        dispatcher.set_default_handler(self._unknown)
+        try:
+            self._server = BlockingOSCUDPServer((host, port), dispatcher)
+        except OSError as error:
+            raise InputError(f"cannot listen for OSC on {host}:{port} ({error.strerror or error}); "
+                             "pick another --osc-port") from None
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="osc", daemon=True)
+        self._thread.start()
+
+    def _set(self, address: str, fixed: list, *args) -> None:
+        # Handlers return None: python-osc sends a return value back to the sender as a reply.
+        name = fixed[0]
+        value = args[0] if len(args) == 1 else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self._ignore(f"OSC {address} expects one number, got {args!r}")
+            return None
+        if self.params.update(**{name: float(value)}):
+            self.handled += 1
+        return None
+
+    def _unknown(self, address: str, *args) -> None:
+        self._ignore(f"unknown OSC address {address!r} (known: /morph f, /temperature f)")
+        return None
+
+    def _ignore(self, reason: str) -> None:
+        self.ignored += 1
+        if self.ignored == 1:  # once: a flood of bad messages must not flood the terminal
+            print(f"warning: {reason}; ignoring such messages", file=sys.stderr)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=2.0)

@@ -1,0 +1,337 @@
+"""Running the engines against real ports: what ``musicvae live`` and ``musicvae synth`` call.
+
+Every run stops the same way, whatever ends it (its duration, Ctrl-C, an
+error, a MIDI input that vanished, an external clock that stopped): inputs
+are closed first so that nothing new starts, then every sounding note gets
+its note-off and every channel used gets All Notes Off (CC 123).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.errors import InputError
+from musicvae.realtime.clock import TICKS_PER_STEP, MidiClockFollower, StepClock, now, sleep_until
+from musicvae.realtime.control import CCControl, OscControl
+from musicvae.realtime.midi_io import MidiInput, MidiOutput
+from musicvae.realtime.params import Params, ParamStore
+from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder
+
+#: How often (in seconds) the run loop checks that the MIDI input still exists.
+_PORT_CHECK = 0.5
+
+
+@dataclass
+class LiveReport:
+    """What a live run did. ``lateness`` holds, per step sent on the internal clock, seconds after its deadline."""
+
+    steps: int = 0
+    held: int = 0
+    start: float | None = None  # deadline of step 0 on the internal clock (seconds on clock.now's base)
+    period: float | None = None  # seconds per step on the internal clock
+    messages: int = 0
+    lateness: list[float] = field(default_factory=list)
+    stopped_by: str = "duration"
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.steps} steps, {self.messages} MIDI messages, {self.held} phrases held (decode late)"
+        if self.lateness:
+            late = np.asarray(self.lateness) * 1e3
+            text += (f"; lateness p50 {np.percentile(late, 50):.2f} ms, p99 {np.percentile(late, 99):.2f} ms, "
+                     f"max {late.max():.2f} ms")
+        return text + f"; stopped by {self.stopped_by}"
+
+
+def build_player(instrument, *, a=None, b=None, respond: bool = False, params: ParamStore,
+                 channel: int = 0, seed: int | None = None):
+    """The engine core for a melody instrument: :class:`MelodyPlayer` (A/B morph) or :class:`CallAndResponse`."""
+    from musicvae.generate import window_from_midi
+
+    instrument.require_kind("melody")
+    rep = instrument.config.model.representation
+    if respond:
+        return CallAndResponse(response_decoder(instrument, seed=seed), params, steps=rep.steps, channel=channel,
+                               min_pitch=rep.min_pitch, max_pitch=rep.max_pitch), []
+    if a is None or b is None:
+        raise InputError("live needs --a A.mid and --b B.mid (the melodies to morph between), or --respond")
+    wa, wb = window_from_midi(instrument, a), window_from_midi(instrument, b)
+    decode = morph_decoder(instrument, wa.events, wb.events, seed=seed)
+    return MelodyPlayer(decode, params, steps=rep.steps, channel=channel, min_pitch=rep.min_pitch), \
+        wa.warnings + wb.warnings
+
+
+def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0, clock: str = "internal",
+             midi_in: str | None = None, midi_api: str | None = None, morph_cc: int | None = 1,
+             osc_port: int | None = None, duration: float | None = None,
+             stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None) -> LiveReport:
+    """Play ``core`` (a MelodyPlayer or CallAndResponse) to ``output`` until ``duration`` or ``stop``.
+
+    Parameters
+    ----------
+    core : MelodyPlayer or CallAndResponse
+    output : MidiOutput
+    params : ParamStore
+    bpm : float, keyword-only
+        Internal clock tempo.
+    clock : {"internal", "midi"}, keyword-only
+        "midi" follows Start/Stop/Continue/Song Position and 0xF8 pulses on ``midi_in``.
+    midi_in : str, optional, keyword-only
+        Input port: control changes (``morph_cc``), the clock, the call in call-and-response.
+    osc_port : int, optional, keyword-only
+        Listen for ``/morph f`` and ``/temperature f`` on 127.0.0.1 (0 = any free port).
+    duration : float, optional, keyword-only
+        Seconds to run (None = until Ctrl-C or ``stop``).
+    on_ready : callable, optional, keyword-only
+        Called once ports are open and the first phrase is decoded (tests connect ports there).
+    """
+    if clock not in ("internal", "midi"):
+        raise InputError(f"unknown --clock {clock!r}; use internal or midi")
+    if isinstance(core, CallAndResponse) and midi_in is None:
+        raise InputError("--respond needs --midi-in PORT (where the call is played)")
+    if clock == "midi" and midi_in is None:
+        raise InputError("--clock midi needs --midi-in PORT (where the clock comes from)")
+    stop = stop or threading.Event()
+    report = LiveReport()
+    send_lock = threading.Lock()
+    step_clock = StepClock(bpm) if clock == "internal" else None
+
+    def send(messages) -> None:
+        with send_lock:
+            for message in messages:
+                output.send(message)
+            report.messages += len(messages)
+
+    def on_step(n: int, _t: float) -> None:
+        send(core.step(n))
+        report.steps += 1
+
+    def silence() -> None:
+        with send_lock:
+            core.all_notes_off()  # resets the engine; the port knows what was really sent and ends that
+            report.messages += output.all_notes_off(channels=core.notes.channels_used)
+
+    follower = MidiClockFollower(on_step=on_step, on_stop=silence) if clock == "midi" else None
+    cc = CCControl(params, morph_cc=morph_cc) if morph_cc is not None else None
+
+    def on_message(message: list[int], t: float) -> None:
+        if follower is not None and follower.feed(message, t):
+            return
+        if cc is not None and cc.handle(message):
+            return
+        if isinstance(core, CallAndResponse):
+            if step_clock is not None:
+                core.record(message, step_clock.step_at(t))
+            elif follower is not None:
+                core.record(message, follower.position / TICKS_PER_STEP)
+
+    inputs: list = []
+    osc = None
+    try:
+        if hasattr(core, "prepare"):
+            core.prepare()
+        if midi_in is not None:
+            inputs.append(MidiInput(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
+        if osc_port is not None:
+            osc = OscControl(params, port=osc_port)
+            print(f"OSC on {osc.host}:{osc.port}: /morph f, /temperature f", file=sys.stderr)
+        if on_ready is not None:
+            on_ready()
+        end = None if duration is None else now() + duration
+        if step_clock is not None:
+            step_clock = StepClock(bpm)  # anchor after the set-up so that step 0 is not already late
+            report.start, report.period = step_clock.time_of(0), step_clock.period
+            _internal_loop(core, step_clock, send, report, stop=stop, end=end, inputs=inputs)
+        else:
+            _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs)
+    except KeyboardInterrupt:
+        report.stopped_by = "Ctrl-C"
+        raise
+    finally:
+        for port in inputs:
+            with contextlib.suppress(Exception):
+                port.close()
+        if osc is not None:
+            osc.close()
+        silence()
+        report.held = getattr(core, "held", 0)
+        core.close()
+    return report
+
+
+def _internal_loop(core, clock: StepClock, send, report: LiveReport, *, stop, end, inputs) -> None:
+    n = 0
+    next_check = now() + _PORT_CHECK
+    while not stop.is_set():
+        deadline = clock.time_of(n)
+        if end is not None and deadline >= end:
+            return
+        # Lookahead: the step's messages are computed before its deadline, then sent on it.
+        messages = core.step(n)
+        late = sleep_until(deadline, stop=stop)
+        if stop.is_set():
+            report.stopped_by = "stop"
+            return
+        send(messages)
+        report.lateness.append(late)
+        report.steps += 1
+        n += 1
+        if now() >= next_check:
+            next_check = now() + _PORT_CHECK
+            _check_inputs(inputs, report)
+
+
+def _follow_loop(follower: MidiClockFollower, silence, report: LiveReport, *, stop, end, inputs) -> None:
+    silenced = False
+    while not stop.is_set():
+        if end is not None and now() >= end:
+            return
+        stop.wait(0.05)
+        if follower.stalled(now()):
+            if not silenced:  # the clock source went quiet mid-bar without a Stop: silence, wait for it
+                silence()
+                report.warnings.append("MIDI clock stopped without a Stop message: all notes off")
+                silenced = True
+        else:
+            silenced = False
+        _check_inputs(inputs, report)
+
+
+def _check_inputs(inputs, report: LiveReport) -> None:
+    for port in inputs:
+        if not port.alive():
+            report.stopped_by = "lost input"
+            raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
+
+
+def parse_params(morph: float = 0.0, temperature: float = 0.0) -> ParamStore:
+    params = ParamStore(Params())
+    params.update(morph=morph, temperature=temperature)
+    return params
+
+
+def write_synth_file(instrument, midi_file: str | Path, output: str | Path, *, morph: str = "0.5",
+                     sample_rate: int | None = None, voices: int = 8, block: int = 256) -> Path:
+    """``musicvae synth INSTRUMENT --midi-file M.mid --morph 0:0,8:1 -o out.wav``: the live engine, offline."""
+    from musicvae import blend
+    from musicvae.realtime.audio_io import render_notes
+    from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+
+    instrument.require_kind("timbre")
+    automation = blend.parse_morph(morph)
+    notes = blend.read_melody(midi_file)
+    rate = sample_rate or blend.sample_rate(instrument)
+    low, high = instrument.model.pitch_range
+    outside = sorted({n.pitch for n in notes if not low <= n.pitch <= high})
+    if outside:
+        raise InputError(f"{midi_file}: pitch {outside[0]} lies outside the range this instrument was trained on "
+                         f"(MIDI {low}..{high}); transpose it into that range")
+    cache = NoteCache(timbre_note_decoder(instrument, sample_rate=rate), blocking=True)
+    engine = SynthEngine(cache, ParamStore(), sample_rate=rate, max_voices=voices, pitch_range=(low, high))
+    with one_torch_thread():
+        audio = render_notes(engine, notes, morph=automation, block=block)
+    return blend.write_audio(audio, output, sample_rate=rate)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Decode notes on one torch thread: one small note at a time is latency-bound, and a second thread
+    fighting other work for the second core made a render 8x slower on a loaded 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass
+class SynthReport:
+    """What a live synth run did."""
+
+    notes_decoded: int = 0
+    underflows: int = 0
+    stolen: int = 0
+    stopped_by: str = "duration"
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.notes_decoded} notes decoded, {self.stolen} voices stolen, {self.underflows} audio "
+                f"underflows; stopped by {self.stopped_by}")
+
+
+def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", audio_api: str | None = None,
+              midi_api: str | None = None, morph_cc: int | None = 1, osc_port: int | None = None,
+              morph: float = 0.0, voices: int = 8, blocksize: int = 256, duration: float | None = None,
+              stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None) -> SynthReport:
+    """Play a timbre instrument live: MIDI notes in (``midi_in``), blended notes out through PortAudio.
+
+    ``audio_api="jack"`` plays through a running JACK server. Notes of the
+    instrument's range at the starting morph are decoded before the stream
+    starts, so that first note-ons find their note ready; other morph steps
+    are decoded on the cache's worker when first needed.
+    """
+    from musicvae.realtime.audio_io import SoundDeviceOutput, find_output_device
+    from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+
+    instrument.require_kind("timbre")
+    device, rate = find_output_device(audio_out, api=audio_api)
+    params = parse_params(morph)
+    low, high = instrument.model.pitch_range
+    cache = NoteCache(timbre_note_decoder(instrument, sample_rate=rate))
+    engine = SynthEngine(cache, params, sample_rate=rate, max_voices=voices, pitch_range=(low, high))
+    cc = CCControl(params, morph_cc=morph_cc) if morph_cc is not None else None
+
+    def on_message(message: list[int], _t: float) -> None:
+        if cc is None or not cc.handle(message):
+            engine.handle_midi(message)
+
+    stop = stop or threading.Event()
+    report = SynthReport()
+    port = osc = stream = None
+    threads = one_torch_thread()  # and the other core stays free for the audio callback
+    threads.__enter__()
+    try:
+        # Decode the starting morph's notes before the stream starts: decoding during playback competes
+        # with the audio callback for the GIL and the cores (underflows on a 2-core machine).
+        print(f"decoding {high - low + 1} notes at morph {morph:g}...", file=sys.stderr)
+        cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)])
+        stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
+        port = MidiInput(midi_in, handler=on_message, api=midi_api)
+        if osc_port is not None:
+            osc = OscControl(params, port=osc_port)
+        stream.start()
+        if on_ready is not None:
+            on_ready()
+        end = None if duration is None else now() + duration
+        while not stop.is_set() and (end is None or now() < end):
+            stop.wait(_PORT_CHECK if end is None else max(0.0, min(_PORT_CHECK, end - now())))
+            if not port.alive():
+                report.stopped_by = "lost input"
+                raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
+    except KeyboardInterrupt:
+        report.stopped_by = "Ctrl-C"
+        raise
+    finally:
+        if port is not None:
+            port.close()
+        if osc is not None:
+            osc.close()
+        engine.all_notes_off()
+        if stream is not None:
+            sleep_until(now() + engine.release_frames / rate + 0.05)  # let the release fade play out
+            report.underflows = stream.underflows
+            stream.close()
+        cache.close()
+        threads.__exit__(None, None, None)
+        report.notes_decoded, report.stolen, report.errors = cache.decoded, engine.stolen, cache.errors
+    return report

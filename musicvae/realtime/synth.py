@@ -1,0 +1,341 @@
+"""The blended-timbre synth engine core: polyphonic voices over notes the timbre VAE decoded.
+
+:class:`SynthEngine` is I/O-free: ``process(frames)`` returns the next mono
+block. Its hot path allocates no arrays (voice state is preallocated; numpy
+works in place on views), and it never runs the model: a note-on looks up the
+decoded note for (pitch, quantised morph) in a :class:`NoteCache`, whose worker
+thread decodes misses off the audio thread; a voice whose note is still
+decoding starts when it arrives. Events carry an absolute frame, so the output
+does not depend on the block size (live events without a frame apply at the
+next block).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from musicvae.errors import InputError
+from musicvae.realtime.params import ParamStore
+
+_ON, _OFF, _ALL_OFF = 0, 1, 2
+NoteKey = tuple[int, int]
+
+
+class NoteCache:
+    """Decoded notes keyed by (pitch, morph step), decoded on a worker thread.
+
+    Parameters
+    ----------
+    decode : callable(pitch: int, amount: float) -> np.ndarray [n] float32
+        Decodes one note at the engine's sample rate.
+    morph_steps : int, keyword-only
+        Morph amounts are rounded to ``1 / morph_steps`` (the cache key), so a
+        moving control reuses a bounded set of notes.
+    blocking : bool, keyword-only
+        Decode misses synchronously in :meth:`get` (offline rendering: exact and repeatable).
+    """
+
+    def __init__(self, decode: Callable[[int, float], np.ndarray], *, morph_steps: int = 16,
+                 blocking: bool = False) -> None:
+        self.decode, self.morph_steps, self.blocking = decode, morph_steps, blocking
+        self._notes: dict[NoteKey, np.ndarray] = {}
+        self._pending: set[NoteKey] = set()
+        self._jobs: queue.Queue = queue.Queue()
+        self.decoded = 0
+        self.errors: list[str] = []
+        self._thread: threading.Thread | None = None
+
+    def key(self, pitch: int, morph: float) -> NoteKey:
+        return int(pitch), int(round(morph * self.morph_steps))
+
+    def get(self, key: NoteKey) -> np.ndarray | None:
+        """The decoded note, or None (after queueing its decode) if it is not ready."""
+        note = self._notes.get(key)
+        if note is not None or key in self._pending:
+            return note
+        if self.blocking:
+            self._decode(key)
+            return self._notes.get(key)
+        self._pending.add(key)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="note-decoder", daemon=True)
+            self._thread.start()
+        self._jobs.put(key)
+        return None
+
+    def warm(self, keys) -> None:
+        """Decode ``keys`` now (before playing), so that their first note-on is warm."""
+        for key in keys:
+            if key not in self._notes:
+                self._decode(key)
+
+    def _decode(self, key: NoteKey) -> None:
+        try:
+            note = np.ascontiguousarray(self.decode(key[0], key[1] / self.morph_steps), dtype=np.float32)
+        except Exception as error:  # noqa: BLE001 - a failed note stays silent; the synth plays on
+            self.errors.append(f"pitch {key[0]}: {type(error).__name__}: {error}")
+            note = np.zeros(0, np.float32)
+        self._notes[key] = note
+        self.decoded += 1
+
+    def _run(self) -> None:
+        while True:
+            key = self._jobs.get()
+            if key is None:
+                return
+            self._decode(key)
+            self._pending.discard(key)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join(timeout=5.0)
+
+
+class SynthEngine:
+    """Polyphonic playback of decoded notes with release, morph crossfades and voice stealing.
+
+    Parameters
+    ----------
+    cache : NoteCache
+    params : ParamStore
+        ``morph`` is read at each block: new notes take it, sounding notes crossfade to it.
+    sample_rate : int, keyword-only
+        Of the notes the cache returns and of the output.
+    max_voices : int, keyword-only
+        Polyphony; a note-on beyond it steals the voice releasing longest, else the oldest.
+    max_block : int, keyword-only
+        Largest ``frames`` one :meth:`process` call renders (buffers are preallocated to it).
+    release, crossfade : float, keyword-only
+        Seconds of the linear fade after a note-off, and of a morph crossfade.
+    gain : float, keyword-only
+        Output gain at velocity 127 (notes add up; the output is clipped to -1..1).
+    pitch_range : (int, int), keyword-only
+        Notes outside are ignored (counted in ``rejected``).
+    """
+
+    def __init__(self, cache: NoteCache, params: ParamStore, *, sample_rate: int, max_voices: int = 8,
+                 max_block: int = 4096, release: float = 0.05, crossfade: float = 0.03, gain: float = 0.5,
+                 pitch_range: tuple[int, int] = (0, 127)) -> None:
+        if max_voices < 1:
+            raise InputError(f"polyphony must be at least 1 voice, got {max_voices}")
+        self.cache, self.params, self.sample_rate = cache, params, int(sample_rate)
+        self.max_voices, self.max_block, self.gain, self.pitch_range = max_voices, max_block, gain, pitch_range
+        self.release_frames = max(1, int(round(release * sample_rate)))
+        self.crossfade_frames = max(1, int(round(crossfade * sample_rate)))
+        self.frame = 0  # frames rendered so far: the time base of scheduled events
+        self.events: deque = deque()
+        n = max_voices
+        self.active = [False] * n
+        self.pitch = [-1] * n
+        self.key: list[NoteKey | None] = [None] * n
+        self.buffer: list[np.ndarray | None] = [None] * n  # None while its note is decoding
+        self.position = [0] * n
+        self.level = [0.0] * n
+        self.released = [-1] * n  # frames into the release, -1 while held
+        self.started = [0] * n
+        self.target: list[np.ndarray | None] = [None] * n  # the note a morph crossfade goes to
+        self.target_key: list[NoteKey | None] = [None] * n
+        self.faded = [0] * n
+        self._out = np.zeros(max_block, np.float32)
+        self._tmp = np.zeros(max_block, np.float32)
+        self._env = np.zeros(max_block, np.float32)
+        self._ramp = np.arange(max_block, dtype=np.float32)
+        self.rejected = 0
+        self.stolen = 0
+
+    # -- events (any thread) --------------------------------------------------
+
+    def note_on(self, pitch: int, velocity: int = 100, *, frame: int | None = None) -> None:
+        """Start a note at absolute ``frame`` (None = the next block). Velocity 0 is a note-off."""
+        if velocity <= 0:
+            self.note_off(pitch, frame=frame)
+            return
+        self.events.append((-1 if frame is None else frame, _ON, int(pitch), int(velocity)))
+
+    def note_off(self, pitch: int, *, frame: int | None = None) -> None:
+        self.events.append((-1 if frame is None else frame, _OFF, int(pitch), 0))
+
+    def all_notes_off(self, *, frame: int | None = None) -> None:
+        """Release every voice (MIDI CC 123, a stop, a lost port)."""
+        self.events.append((-1 if frame is None else frame, _ALL_OFF, 0, 0))
+
+    def handle_midi(self, message: list[int]) -> bool:
+        """Apply a note-on/off or All Notes Off / All Sound Off message; returns whether it was one."""
+        if len(message) < 3:
+            return False
+        status = message[0] & 0xF0
+        if status == 0x90:
+            self.note_on(message[1], message[2])
+        elif status == 0x80:
+            self.note_off(message[1])
+        elif status == 0xB0 and message[1] in (120, 123):
+            self.all_notes_off()
+        else:
+            return False
+        return True
+
+    # -- audio thread ---------------------------------------------------------
+
+    def process(self, frames: int) -> np.ndarray:
+        """Render the next ``frames`` samples -> float32 [frames], a view of a buffer reused by the next call."""
+        if not 0 < frames <= self.max_block:
+            raise InputError(f"a block holds 1..{self.max_block} frames, got {frames}")
+        out = self._out[:frames]
+        out.fill(0.0)
+        self._follow_morph()
+        end = self.frame + frames
+        done = 0
+        while self.events and self.events[0][0] < end:
+            at, kind, pitch, velocity = self.events.popleft()
+            offset = max(done, at - self.frame)
+            if offset > done:
+                self._render(out, done, offset)
+                done = offset
+            self._apply(kind, pitch, velocity)
+        self._render(out, done, frames)
+        np.clip(out, -1.0, 1.0, out=out)
+        self.frame = end
+        return out
+
+    def _apply(self, kind: int, pitch: int, velocity: int) -> None:
+        if kind == _ON:
+            low, high = self.pitch_range
+            if not low <= pitch <= high:
+                self.rejected += 1
+                return
+            self._start(pitch, velocity)
+        elif kind == _OFF:
+            for i in range(self.max_voices):
+                if self.active[i] and self.pitch[i] == pitch and self.released[i] < 0:
+                    self._release(i)
+        else:
+            for i in range(self.max_voices):
+                if self.active[i] and self.released[i] < 0:
+                    self._release(i)
+
+    def _release(self, i: int) -> None:
+        if self.buffer[i] is None:  # never sounded: nothing to fade
+            self.active[i] = False
+        else:
+            self.released[i] = 0
+
+    def _start(self, pitch: int, velocity: int) -> None:
+        i = self._free_voice()
+        key = self.cache.key(pitch, self.params.snapshot.morph)
+        self.active[i], self.pitch[i], self.key[i] = True, pitch, key
+        self.buffer[i] = self.cache.get(key)
+        self.position[i], self.released[i], self.started[i] = 0, -1, self.frame
+        self.level[i] = self.gain * velocity / 127.0
+        self.target[i], self.target_key[i], self.faded[i] = None, None, 0
+
+    def _free_voice(self) -> int:
+        for i in range(self.max_voices):
+            if not self.active[i]:
+                return i
+        self.stolen += 1
+        releasing = [i for i in range(self.max_voices) if self.released[i] >= 0]
+        if releasing:
+            return max(releasing, key=lambda i: self.released[i])
+        return min(range(self.max_voices), key=lambda i: self.started[i])
+
+    def _follow_morph(self) -> None:
+        """Point held voices at the current morph step; a crossfade starts once its note is decoded."""
+        morph = self.params.snapshot.morph
+        for i in range(self.max_voices):
+            if not self.active[i] or self.released[i] >= 0:
+                continue
+            if self.buffer[i] is None:  # still decoding: it will sound at the morph it was played with
+                self.buffer[i] = self.cache.get(self.key[i])
+                continue
+            if self.target[i] is None:
+                key = self.cache.key(self.pitch[i], morph)
+                if key != self.key[i]:
+                    note = self.cache.get(key)
+                    if note is not None and len(note) >= len(self.buffer[i]):
+                        self.target[i], self.target_key[i], self.faded[i] = note, key, 0
+
+    def _render(self, out: np.ndarray, start: int, stop: int) -> None:
+        if stop <= start:
+            return
+        for i in range(self.max_voices):
+            if self.active[i] and self.buffer[i] is not None:
+                self._render_voice(i, out, start, stop)
+
+    def _render_voice(self, i: int, out: np.ndarray, start: int, stop: int) -> None:
+        note, pos = self.buffer[i], self.position[i]
+        k = min(stop - start, len(note) - pos)
+        if k <= 0:
+            self.active[i] = False
+            return
+        tmp = self._tmp[:k]
+        target = self.target[i]
+        if target is not None:
+            # Equal-gain crossfade from the old morph's note to the new one at the same position.
+            mix = self._env[:k]
+            np.add(self._ramp[:k], self.faded[i], out=mix)
+            mix *= 1.0 / self.crossfade_frames
+            np.minimum(mix, 1.0, out=mix)
+            np.subtract(target[pos : pos + k], note[pos : pos + k], out=tmp)
+            tmp *= mix
+            tmp += note[pos : pos + k]
+            self.faded[i] += k
+            if self.faded[i] >= self.crossfade_frames:
+                self.buffer[i], self.key[i], self.target[i] = target, self.target_key[i], None
+        else:
+            np.copyto(tmp, note[pos : pos + k])
+        if self.released[i] >= 0:
+            env = self._env[:k]
+            np.add(self._ramp[:k], self.released[i], out=env)
+            env *= -1.0 / self.release_frames
+            env += 1.0
+            np.maximum(env, 0.0, out=env)
+            tmp *= env
+            self.released[i] += k
+            if self.released[i] >= self.release_frames:
+                self.active[i] = False
+        tmp *= self.level[i]
+        out[start : start + k] += tmp
+        self.position[i] = pos + k
+        if pos + k >= len(note):
+            self.active[i] = False
+
+    @property
+    def voices(self) -> int:
+        """Voices sounding or waiting for their note."""
+        return sum(self.active)
+
+
+def timbre_note_decoder(instrument, *, sample_rate: int | None = None, source: str = "flute",
+                        target: str = "guitar", method: str = "slerp", velocity: int = 100,
+                        iters: int | None = None) -> Callable[[int, float], np.ndarray]:
+    """A :class:`NoteCache` decode function for a timbre instrument: (pitch, amount) -> note [n] float32.
+
+    The latent is ``amount`` of the way from ``source``'s to ``target``'s mean
+    latent (:func:`musicvae.blend.mix_latent`), decoded with :func:`musicvae.blend.decode`
+    at the instrument's rate and resampled to ``sample_rate`` (the output's) when they differ.
+    """
+    from math import gcd
+
+    from musicvae import blend
+
+    za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
+    rate = blend.sample_rate(instrument)
+    out_rate = rate if sample_rate is None else int(sample_rate)
+    g = gcd(rate, out_rate)
+
+    def decode(pitch: int, amount: float) -> np.ndarray:
+        z = blend.mix_latent(za, zb, float(amount), method=method)
+        note = blend.decode(instrument, z[None], pitch, velocity, iters=iters)[0]
+        if out_rate != rate:
+            from scipy.signal import resample_poly
+
+            note = resample_poly(note, out_rate // g, rate // g)
+        return note.astype(np.float32)
+
+    return decode

@@ -1,0 +1,215 @@
+"""The live melody player through real JACK MIDI ports: order, timing, control, stopping, bad input."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from realtime_helpers import Capture, Sender, assert_no_stuck_notes, fixed_phrase, jack_connect, wait_connected
+
+from musicvae.errors import InputError
+from musicvae.realtime.live import run_live
+from musicvae.realtime.midi_io import MidiInput, MidiOutput
+from musicvae.realtime.params import ParamStore
+from musicvae.realtime.player import MelodyPlayer
+
+BPM = 240.0  # a 16th every 62.5 ms: two-bar phrases in 2 s keep the tests short
+STEP = 60.0 / BPM / 4
+
+
+@pytest.fixture
+def ports(jack_server, request):
+    """(output of the code under test, capture connected to it, sender the test plays from)."""
+    tag = request.node.name[-20:].replace("[", "").replace("]", "")
+    output = MidiOutput("virtual:out", api="jack", client=f"player-{tag}")
+    capture = Capture(f"cap-{tag}")
+    sender = Sender(f"snd-{tag}")
+    jack_connect(f"player-{tag}:out", capture.name)
+    wait_connected(output, capture)
+    yield output, capture, sender
+    for port in (capture, sender, output):
+        try:
+            port.close()
+        except Exception:  # noqa: BLE001 - a test may already have closed it
+            pass
+
+
+def player(decode, params=None, *, steps=32, lead=8):
+    return MelodyPlayer(decode, params or ParamStore(), steps=steps, lead_steps=lead)
+
+
+def test_notes_arrive_in_order_and_on_time(ports):
+    output, capture, _ = ports
+    pitches = [60, 62, 64, 65, 67, 69, 71, 72]
+    phrase = fixed_phrase(pitches, every=4)
+    report = run_live(player(lambda p: phrase), output, ParamStore(), bpm=BPM, duration=2.2, morph_cc=None)
+    capture.settled()
+    ons = capture.note_ons()
+    assert [p for _, p in ons][:8] == pitches
+    times = np.array([t for t, _ in ons[:8]])
+    # Onsets relative to the first against the schedule (4 steps apart): statistical, generous bounds.
+    error = np.abs((times - times[0]) - np.arange(8) * 4 * STEP) * 1e3
+    assert np.median(error) < 3.0 and np.percentile(error, 90) < 15.0, error
+    late = np.asarray(report.lateness) * 1e3
+    assert np.median(late) < 3.0 and np.percentile(late, 90) < 15.0
+    assert_no_stuck_notes(capture.settled())
+
+
+def test_all_notes_off_on_stop_mid_note(ports):
+    output, capture, _ = ports
+    phrase = np.zeros(32, np.int64)
+    phrase[0] = 60 - 21 + 2  # one note held for the whole phrase: the stop cuts it
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    report = run_live(player(lambda p: phrase), output, ParamStore(), bpm=BPM, stop=stop, morph_cc=None)
+    messages = capture.settled()
+    assert report.stopped_by == "stop"
+    assert messages[0] == [0x90, 60, 90] and messages[1:] == [[0x80, 60, 0], [0xB0, 123, 0]]
+
+
+def test_control_change_moves_the_morph(ports):
+    output, capture, sender = ports
+
+    def decode(params):  # morph < 0.5 plays C4, above plays C5
+        return fixed_phrase([60 if params.morph < 0.5 else 72], every=2, steps=8)
+
+    params = ParamStore()
+
+    def ready():
+        jack_connect(sender.name, "musicvae-in:in")
+        threading.Timer(0.6, sender.send, args=([0xB0, 1, 127],)).start()
+
+    run_live(player(decode, params, steps=8, lead=2), output, params, bpm=BPM, duration=2.0, midi_in="virtual:in",
+             midi_api="jack", on_ready=ready)
+    ons = [p for _, p in capture.note_ons()]
+    assert params.snapshot.morph == 1.0
+    assert ons[0] == 60 and ons[-1] == 72 and 60 in ons and 72 in ons
+
+
+def test_control_change_flood_keeps_time(ports):
+    output, capture, sender = ports
+    params = ParamStore()
+
+    def flood():
+        # ~20,000 messages/s: JACK's MIDI ring buffer drops anything faster, before our code sees it.
+        for i in range(3000):
+            sender.send([0xB0, 1, i % 128])
+            if i % 20 == 19:
+                time.sleep(0.001)
+        time.sleep(0.05)
+        sender.send([0xB0, 1, 64])
+
+    def ready():
+        jack_connect(sender.name, "musicvae-in:in")
+        threading.Thread(target=flood).start()
+
+    report = run_live(player(lambda p: fixed_phrase([60, 64, 67, 72]), params), output, params, bpm=BPM,
+                      duration=1.5, midi_in="virtual:in", midi_api="jack", on_ready=ready)
+    late = np.asarray(report.lateness) * 1e3
+    assert np.median(late) < 5.0
+    assert abs(params.snapshot.morph - 64 / 127) < 1e-9
+    assert_no_stuck_notes(capture.settled())
+
+
+def test_sysex_and_garbage_on_the_input_are_tolerated(ports):
+    output, capture, sender = ports
+    params = ParamStore()
+    garbage = [[0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7], [0xF0, 0x43, 0x12, 0x00, 0xF7], [0xF4], [0xF5], [0xFD],
+               [0x90, 60], [0xB0, 1], [0xF2, 0x10], [0x80, 200, 0], [0xB0, 1, 255]]
+
+    def ready():
+        jack_connect(sender.name, "musicvae-in:in")
+        for message in garbage * 20:
+            sender.send(message)
+
+    report = run_live(player(lambda p: fixed_phrase([60, 64])), output, params, bpm=BPM, duration=1.0,
+                      midi_in="virtual:in", midi_api="jack", on_ready=ready)
+    assert report.steps > 10 and params.snapshot.morph == 0.0
+    assert_no_stuck_notes(capture.settled())
+
+
+def test_unknown_input_port_lists_the_available_ones(jack_server):
+    sender = Sender("known-device")
+    try:
+        with pytest.raises(InputError, match="no MIDI input port 'nope'.*known-device:out"):
+            MidiInput("nope", handler=lambda m, t: None, api="jack")
+    finally:
+        sender.close()
+
+
+def test_vanishing_input_port_stops_with_all_notes_off(ports):
+    output, capture, _ = ports
+    source = Sender("vanishing")
+    phrase = np.zeros(32, np.int64)
+    phrase[0] = 60 - 21 + 2
+    threading.Timer(0.4, source.close).start()
+    with pytest.raises(InputError, match="vanished"):
+        run_live(player(lambda p: phrase), output, ParamStore(), bpm=BPM, duration=5.0, midi_in="vanishing:out",
+                 midi_api="jack")
+    assert_no_stuck_notes(capture.settled())
+
+
+def test_slow_decoding_holds_the_phrase_and_keeps_time(ports):
+    output, capture, _ = ports
+    calls = []
+
+    def slow(params):
+        calls.append(time.perf_counter())
+        if len(calls) > 1:
+            time.sleep(2.5)  # longer than a whole phrase (2 s at 240 BPM)
+        return fixed_phrase([60 + len(calls)], every=8)
+
+    report = run_live(player(slow), output, ParamStore(), bpm=BPM, duration=4.2, morph_cc=None)
+    late = np.asarray(report.lateness) * 1e3
+    assert np.median(late) < 3.0 and np.percentile(late, 90) < 15.0
+    assert report.held >= 1
+    ons = [p for _, p in capture.note_ons()]
+    assert ons[:2] == [61, 61]  # the first phrase, held while the second decodes
+    assert_no_stuck_notes(capture.settled())
+
+
+def test_call_and_response_through_ports(ports):
+    from musicvae.realtime.player import CallAndResponse
+
+    output, capture, sender = ports
+    heard = []
+
+    def echo(call, params):  # answers with the call itself: what was recorded is what comes back
+        heard.append(call.copy())
+        return call
+
+    core = CallAndResponse(echo, ParamStore(), steps=16)
+
+    def ready():  # connect before the clock starts, then play in time with it
+        jack_connect(sender.name, "musicvae-in:in")
+        threading.Thread(target=play_call).start()
+
+    def play_call():
+        time.sleep(0.05 + 2 * STEP)  # the first bar started at ready + ~50 ms: play on steps ~2, 6, 10
+        for pitch in (60, 64, 67):
+            sender.send([0x90, pitch, 100])
+            time.sleep(3 * STEP)
+            sender.send([0x80, pitch, 0])
+            time.sleep(STEP)
+
+    report = run_live(core, output, ParamStore(), bpm=BPM, duration=16 * STEP * 2 + 0.3, midi_in="virtual:in",
+                      midi_api="jack", on_ready=ready)
+    messages = capture.settled()
+    assert report.steps >= 32 and heard
+    assert [m[1] for m in messages if m[0] == 0x90] == [60, 64, 67]
+    assert_no_stuck_notes(messages)
+
+
+def test_the_port_ends_what_it_started_whatever_the_engine_believes(ports):
+    output, capture, _ = ports
+    output.send([0x90, 60, 100])
+    output.send([0x91, 64, 100])
+    output.send([0x80, 60, 0])
+    output.send([0x92, 67, 100])
+    output.send([0xB2, 123, 0])  # All Notes Off on channel 3 ends its notes too
+    assert output.all_notes_off() == 4  # note-off 64 on channel 2, then CC 123 on channels 1..3
+    messages = capture.settled()
+    assert messages[-4:] == [[0x81, 64, 0], [0xB0, 123, 0], [0xB1, 123, 0], [0xB2, 123, 0]]
+    assert output.sounding == set()

@@ -1,0 +1,173 @@
+"""The synth engine core: block-size independence, the offline renderer, crossfades, release, polyphony."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+from realtime_helpers import make_tiny_timbre
+
+from musicvae.blend import MidiNote
+from musicvae.errors import InputError
+from musicvae.realtime.audio_io import render_notes
+from musicvae.realtime.params import Params, ParamStore
+from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+
+RATE = 8000
+
+
+def tone(pitch: int, amount: float) -> np.ndarray:
+    """A fake decoded note: 0.5 s of sine at the pitch, louder towards morph 1 (its level marks the morph)."""
+    t = np.arange(RATE // 2) / RATE
+    return ((0.2 + 0.6 * amount) * np.sin(2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * t)).astype(np.float32)
+
+
+def engine(*, morph=0.0, blocking=True, voices=8, decode=tone, **kwargs):
+    cache = NoteCache(decode, morph_steps=4, blocking=blocking)
+    return SynthEngine(cache, ParamStore(Params(morph=morph)), sample_rate=RATE, max_voices=voices, gain=1.0,
+                       max_block=1024, **kwargs)
+
+
+NOTES = [MidiNote(60, 100, 0.0, 0.3), MidiNote(64, 80, 0.1, 0.2), MidiNote(67, 127, 0.15, 0.6),
+         MidiNote(60, 100, 0.31, 0.4)]
+
+
+def test_blocks_equal_the_offline_render():
+    offline = render_notes(engine(), NOTES, morph=0.5, block=256)
+    live = engine()
+    # The same events stamped with frames, in time order, fed like a MIDI thread would.
+    timed = sorted([(round(n.start * RATE), 1, n) for n in NOTES] + [(round(n.end * RATE), 0, n) for n in NOTES],
+                   key=lambda e: e[:2])
+    for frame, is_on, note in timed:
+        if is_on:
+            live.note_on(note.pitch, note.velocity, frame=frame)
+        else:
+            live.note_off(note.pitch, frame=frame)
+    live.params.update(morph=0.5)
+    blocks = [live.process(64).copy() for _ in range(len(offline) // 64 + 1)]
+    np.testing.assert_allclose(np.concatenate(blocks)[: len(offline)], offline, atol=1e-6)
+    assert np.abs(offline).max() > 0.1 and live.voices == 0
+
+
+def test_release_fades_after_note_off():
+    e = engine(release=0.05)
+    e.note_on(69, 127, frame=0)
+    e.note_off(69, frame=800)
+    out = np.concatenate([e.process(400).copy() for _ in range(4)])
+    fade = out[800 : 800 + 400]
+    assert np.abs(out[:800]).max() > 0.15
+    # Linear envelope over 400 frames: the first 100 frames peak higher than the last 100, then silence.
+    assert np.abs(fade[:100]).max() > 2 * np.abs(fade[300:]).max()
+    assert np.abs(out[1200:]).max() == 0.0 and e.voices == 0
+
+
+def test_morph_change_crossfades_a_sustained_note():
+    e = engine(crossfade=0.01)
+    e.note_on(69, 127, frame=0)
+    before = e.process(800).copy()
+    e.params.update(morph=1.0)
+    after = np.concatenate([e.process(400).copy() for _ in range(4)])
+    level = lambda x: np.abs(x).max()  # noqa: E731
+    assert level(before) == pytest.approx(0.2, rel=0.05)
+    assert level(after[:40]) < 0.5  # no jump: the first 5 ms are still mostly the old note
+    assert level(after[200:]) == pytest.approx(0.8, rel=0.05)
+    # The new note continues from the same position: no step larger than the loud sine's own slope.
+    assert np.abs(np.diff(after[:400])).max() < 1.05 * 0.8 * 2 * np.pi * 440 / RATE
+
+
+def test_new_notes_take_the_current_quantised_morph():
+    e = engine(morph=0.6)
+    e.note_on(69, 127, frame=0)
+    assert np.abs(e.process(400)).max() == pytest.approx(0.2 + 0.6 * 0.5, rel=0.05)  # 0.6 -> step 2 of 4
+
+
+def test_polyphony_limit_steals_the_oldest_voice():
+    e = engine(voices=2)
+    for i, pitch in enumerate((60, 64, 67)):
+        e.note_on(pitch, 100, frame=i * 10)
+    e.process(64)
+    assert e.voices == 2 and e.stolen == 1
+    assert sorted(e.pitch[i] for i in range(2) if e.active[i]) == [64, 67]
+
+
+def test_cold_cache_starts_the_note_when_decoded_off_the_audio_thread():
+    def slow(pitch, amount):
+        time.sleep(0.05)
+        return tone(pitch, amount)
+
+    e = engine(blocking=False, decode=slow)
+    e.note_on(69, 127)
+    started = time.perf_counter()
+    assert np.abs(e.process(256)).max() == 0.0  # not decoded yet: silence, no waiting
+    assert time.perf_counter() - started < 0.02
+    time.sleep(0.2)
+    assert np.abs(e.process(256)).max() > 0.1
+    e.cache.close()
+
+
+def test_out_of_range_notes_all_notes_off_and_midi_messages():
+    e = engine(pitch_range=(60, 72))
+    assert e.handle_midi([0x90, 40, 100]) and e.handle_midi([0x90, 62, 100]) and not e.handle_midi([0xF8])
+    e.process(64)
+    assert e.rejected == 1 and e.voices == 1
+    e.handle_midi([0xB0, 123, 0])
+    e.process(1024)
+    assert e.voices == 0
+    with pytest.raises(InputError, match="block"):
+        e.process(5000)
+
+
+def test_hot_path_allocates_no_arrays():
+    import tracemalloc
+
+    e = engine()
+    for pitch in range(60, 68):
+        e.note_on(pitch, 100, frame=0)
+    e.process(1024)
+    tracemalloc.start()
+    for _ in range(3):
+        e.process(1024)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1024 * 4  # less than one block of float32: array views and numbers, never a buffer
+
+
+@pytest.fixture(scope="module")
+def tiny_timbre():
+    return make_tiny_timbre()
+
+
+def test_timbre_decoder_resamples_to_the_output_rate(tiny_timbre):
+    rate = tiny_timbre.config.model.spectrogram.sample_rate
+    decode = timbre_note_decoder(tiny_timbre, sample_rate=rate * 3)
+    note = decode(61, 0.5)
+    assert note.dtype == np.float32 and note.shape == (8000 * 3,) and np.isfinite(note).all()
+    assert not np.allclose(decode(61, 0.0), decode(61, 1.0))
+
+
+def test_synth_file_offline(tiny_timbre, tmp_path):
+    import pretty_midi
+    import soundfile
+
+    from musicvae.realtime.live import write_synth_file
+
+    midi = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=0)
+    inst.notes += [pretty_midi.Note(velocity=100, pitch=60 + i % 3, start=i * 0.25, end=i * 0.25 + 0.2)
+                   for i in range(6)]
+    midi.instruments.append(inst)
+    midi.write(str(tmp_path / "m.mid"))
+    out = write_synth_file(tiny_timbre, tmp_path / "m.mid", tmp_path / "out.wav", morph="0:0,1:1")
+    audio, rate = soundfile.read(str(out))
+    assert rate == tiny_timbre.config.model.spectrogram.sample_rate and len(audio) > 1.3 * rate
+    inst.notes.append(pretty_midi.Note(velocity=100, pitch=90, start=2.0, end=2.5))
+    midi.write(str(tmp_path / "far.mid"))
+    with pytest.raises(InputError, match="pitch 90 lies outside"):
+        write_synth_file(tiny_timbre, tmp_path / "far.mid", tmp_path / "x.wav")
+
+
+def test_dataclass_params_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Params().morph = 1.0
