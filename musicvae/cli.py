@@ -70,12 +70,9 @@ def _load_training_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from musicvae.card import training_card
     from musicvae.data.melody import build_melody_dataset, format_report, load_melody_windows
     from musicvae.data.recipes import load_recipe
     from musicvae.errors import DataError
-    from musicvae.instrument import Instrument
-    from musicvae.training import train_model
 
     folder, config = _load_training_config(args)
     if config.kind == "timbre":
@@ -101,12 +98,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     if len(train) == 0:
         raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
     print(f"training {folder.name}: {len(train)} train / {len(valid)} valid windows of {rep.bars} bars")
-    run_dir = Path(args.run_dir or Path("runs") / folder.name)
+    model, card = _train(args, folder, config, train, valid, data_report=data_report,
+                         counts={"train windows": len(train), "valid windows": len(valid)})
+    if model is not None:  # None on DDP ranks > 0: rank 0 writes the instrument
+        _save_trained(args, folder, config, model, card=card)
+
+
+def _train(args: argparse.Namespace, folder: Path, config, train, valid, *, data_report: str, counts: dict):
+    """Run :func:`train_model` with the command line's options; return the model (None on DDP ranks > 0) and card."""
+    from musicvae.card import training_card
+    from musicvae.training import train_model
+
     model, summary = train_model(
         config,
         train,
         valid,
-        out_dir=run_dir,
+        out_dir=Path(args.run_dir or Path("runs") / folder.name),
         devices=args.devices,
         num_nodes=args.num_nodes,
         strategy=args.strategy,
@@ -118,23 +125,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         seed=args.seed,
     )
-    if model is None:  # a non-zero DDP rank: rank 0 writes the instrument
-        return
-    command = "musicvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = {"train windows": len(train), "valid windows": len(valid), **summary}
-    card = training_card(folder.name, config, command=command, summary=summary, data_report=data_report)
-    path = Instrument(config=config, model=model).save(folder, card=card, half=args.half)
+    command = "musicvae " + " ".join(shlex.quote(str(a)) for a in args.argv)
+    card = training_card(folder.name, config, command=command, summary={**counts, **summary}, data_report=data_report)
+    return model, card
+
+
+def _save_trained(args: argparse.Namespace, folder: Path, config, model, *, card: str, extras=None) -> None:
+    from musicvae.instrument import Instrument
+
+    path = Instrument(config=config, model=model, extras=extras or {}).save(folder, card=card, half=args.half)
     print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
 
 
 def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
     """``musicvae train`` for a timbre instrument: notes -> spectrograms -> Lightning -> family mean latents."""
     from musicvae.builders import build_spectrogram
-    from musicvae.card import training_card
     from musicvae.data.timbre import build_timbre_dataset, format_timbre_report, load_timbre_notes
     from musicvae.errors import DataError
-    from musicvae.instrument import Instrument
-    from musicvae.training import train_model
     from musicvae.training.timbre import family_mean_latents, spectrogram_set
 
     data_report = ""
@@ -150,21 +157,13 @@ def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
     train_set, valid_set = spectrogram_set(train, spectrogram), spectrogram_set(valid, spectrogram)
     print(f"training {folder.name}: {len(train_set)} train / {len(valid_set)} valid notes "
           f"({', '.join(train.families)}), spectrograms {tuple(train_set.spec.shape[1:])}")
-    model, summary = train_model(
-        config, train_set, valid_set, out_dir=Path(args.run_dir or Path("runs") / folder.name),
-        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, accelerator=args.accelerator,
-        threads=args.threads, max_steps=args.max_steps, max_minutes=args.max_minutes, resume=args.resume,
-        progress=not args.quiet, seed=args.seed,
-    )
+    model, card = _train(args, folder, config, train_set, valid_set, data_report=data_report,
+                         counts={"train notes": len(train_set), "valid notes": len(valid_set)})
     if model is None:  # a non-zero DDP rank: rank 0 writes the instrument
         return
     # The blend endpoints: each family's mean latent over its (clean) training notes.
-    extras = family_mean_latents(model, train_set, train.families)
-    command = "musicvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = {"train notes": len(train_set), "valid notes": len(valid_set), **summary}
-    card = training_card(folder.name, config, command=command, summary=summary, data_report=data_report)
-    path = Instrument(config=config, model=model, extras=extras).save(folder, card=card, half=args.half)
-    print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
+    _save_trained(args, folder, config, model, card=card,
+                  extras=family_mean_latents(model, train_set, train.families))
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -491,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``musicvae`` console script. Returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded in cards as the command that made an instrument
     try:
         args.func(args)
     except MusicVAEError as error:

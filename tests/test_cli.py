@@ -133,3 +133,25 @@ def test_debug_shows_traceback_and_console_script_exits_2(tmp_path):
     assert "Traceback" in result.stderr and "no instrument at" in result.stderr
     result = subprocess.run([sys.executable, "cli.py", "configs"], capture_output=True, text=True)
     assert result.returncode == 0 and "2bar-small" in result.stdout
+
+
+def test_train_on_a_midi_folder_builds_trains_and_writes_the_instrument(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICVAE_CACHE", str(tmp_path / "cache"))
+    midi = tmp_path / "midi"
+    midi.mkdir()
+    for i in range(12):
+        write_midi(midi / f"tune{i:02d}.mid", scale(55 + i, 16))
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(f'name = "mine"\n[[sources]]\ntype = "midi-folder"\npath = "{midi}"\n'
+                      '[split]\nvalid = 0.3\ntest = 0.2\n')
+    out = tmp_path / "inst"
+    code, stdout, err = run(capsys, "train", out, "--config", "2bar-small", "--set", f"data={recipe}",
+                            "--set", "model.z_dim=4", "--set", "model.encoder_sizes=[8]",
+                            "--set", "model.decoder_sizes=[8]", "--set", "train.batch_size=4",
+                            "--max-steps", "2", "--run-dir", tmp_path / "run", "--threads", "1", "--quiet", "--half")
+    assert code == 0, err
+    assert "building dataset 'mine' first" in stdout and f"wrote {out}" in stdout
+    card = (out / "card.md").read_text()
+    assert "--max-steps 2" in card and "- steps: 2" in card and "train windows" in card
+    code, stdout, err = run(capsys, "sample", out, "-n", "2", "-o", tmp_path / "s")
+    assert code == 0, err
