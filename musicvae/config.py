@@ -154,10 +154,11 @@ class SpectrogramConfig:
 
     ``n_mels = 0`` means the linear STFT magnitude (inverts better, 6.4x more
     rows). ``inversion_iters`` fast Griffin-Lim iterations turn a decoded
-    spectrogram into audio. 16 keeps a note near 10 ms on one CPU thread; on
-    the flute-guitar instrument 12, 16, 24 and 32 gave the same pitch accuracy,
-    monotonicity and endpoint classes, and log-mel distances between the decoded
-    and the inverted note of 1.9, 1.7, 1.5 and 1.3 dB.
+    spectrogram into audio. 12 keeps decoding and inverting a 1-s note under
+    20 ms at p99 on one CPU thread (``bench/bench_timbre.py``; 16 measured
+    22 ms); on the flute-guitar instrument 12, 16, 24 and 32 gave the same pitch
+    accuracy, monotonicity and endpoint classes, and log-mel distances between
+    the decoded and the inverted note of 1.9, 1.7, 1.5 and 1.3 dB.
     """
 
     sample_rate: int = 16_000
@@ -168,7 +169,7 @@ class SpectrogramConfig:
     floor_db: float = -80.0
     norm_center_db: float = -30.0
     norm_scale_db: float = 50.0
-    inversion_iters: int = 16
+    inversion_iters: int = 12
 
 
 @dataclass(frozen=True)
