@@ -109,10 +109,12 @@ class SynthEngine:
         Of the notes the cache returns and of the output.
     max_voices : int, keyword-only
         Polyphony; a note-on beyond it steals the voice releasing longest, else the oldest.
+        The stolen note is not cut: its next ``steal_fade`` seconds fade out under the new one.
     max_block : int, keyword-only
         Largest ``frames`` one :meth:`process` call renders (buffers are preallocated to it).
-    release, crossfade : float, keyword-only
-        Seconds of the linear fade after a note-off, and of a morph crossfade.
+    release, crossfade, steal_fade : float, keyword-only
+        Seconds of the linear fade after a note-off, of a morph crossfade, and of a stolen voice's fade
+        (at most ``max_block`` frames).
     gain : float, keyword-only
         Output gain at velocity 127 (notes add up; the output is clipped to -1..1).
     pitch_range : (int, int), keyword-only
@@ -120,14 +122,15 @@ class SynthEngine:
     """
 
     def __init__(self, cache: NoteCache, params: ParamStore, *, sample_rate: int, max_voices: int = 8,
-                 max_block: int = 4096, release: float = 0.05, crossfade: float = 0.03, gain: float = 0.5,
-                 pitch_range: tuple[int, int] = (0, 127)) -> None:
+                 max_block: int = 4096, release: float = 0.05, crossfade: float = 0.03, steal_fade: float = 0.005,
+                 gain: float = 0.5, pitch_range: tuple[int, int] = (0, 127)) -> None:
         if max_voices < 1:
             raise InputError(f"polyphony must be at least 1 voice, got {max_voices}")
         self.cache, self.params, self.sample_rate = cache, params, int(sample_rate)
         self.max_voices, self.max_block, self.gain, self.pitch_range = max_voices, max_block, gain, pitch_range
         self.release_frames = max(1, int(round(release * sample_rate)))
         self.crossfade_frames = max(1, int(round(crossfade * sample_rate)))
+        self.steal_frames = min(max_block, max(1, int(round(steal_fade * sample_rate))))
         self.frame = 0  # frames rendered so far: the time base of scheduled events
         self.events: deque = deque()
         n = max_voices
@@ -146,6 +149,13 @@ class SynthEngine:
         self._tmp = np.zeros(max_block, np.float32)
         self._env = np.zeros(max_block, np.float32)
         self._ramp = np.arange(max_block, dtype=np.float32)
+        # Stolen voices fade out through a ring of steal_frames samples that later blocks drain into the output;
+        # cutting them would click (a step of up to the note's full level).
+        self._steal_fade = (1.0 - (np.arange(self.steal_frames, dtype=np.float32) + 0.5) / self.steal_frames)
+        self._steal_scratch = np.zeros(self.steal_frames, np.float32)
+        self._tail = np.zeros(self.steal_frames, np.float32)
+        self._tail_read = 0
+        self._tail_pending = 0
         self.rejected = 0
         self.stolen = 0
 
@@ -227,6 +237,8 @@ class SynthEngine:
 
     def _start(self, pitch: int, velocity: int) -> None:
         i = self._free_voice()
+        if self.active[i]:
+            self._fade_out(i)
         key = self.cache.key(pitch, self.params.snapshot.morph)
         self.active[i], self.pitch[i], self.key[i] = True, pitch, key
         self.buffer[i] = self.cache.get(key)
@@ -260,9 +272,37 @@ class SynthEngine:
                     if note is not None and len(note) >= len(self.buffer[i]):
                         self.target[i], self.target_key[i], self.faded[i] = note, key, 0
 
+    def _fade_out(self, i: int) -> None:
+        """Move the next ``steal_frames`` of voice ``i`` (a stolen one), faded to silence, into the tail ring."""
+        if self.buffer[i] is None:  # never sounded: nothing to fade
+            return
+        scratch = self._steal_scratch
+        scratch.fill(0.0)
+        self._render_voice(i, scratch, 0, self.steal_frames)
+        scratch *= self._steal_fade
+        # Add at the ring's read point, wrapping; what an earlier steal left pending adds up with it.
+        n, r = self.steal_frames, self._tail_read
+        self._tail[r:] += scratch[: n - r]
+        self._tail[:r] += scratch[n - r :]
+        self._tail_pending = n
+
+    def _drain_tail(self, out: np.ndarray, start: int, stop: int) -> None:
+        """Add the pending stolen-voice fades to ``out[start:stop]`` and clear what was used."""
+        n = min(stop - start, self._tail_pending)
+        while n > 0:
+            r = self._tail_read
+            k = min(n, self.steal_frames - r)
+            out[start : start + k] += self._tail[r : r + k]
+            self._tail[r : r + k] = 0.0
+            self._tail_read = (r + k) % self.steal_frames
+            self._tail_pending -= k
+            start, n = start + k, n - k
+
     def _render(self, out: np.ndarray, start: int, stop: int) -> None:
         if stop <= start:
             return
+        if self._tail_pending:
+            self._drain_tail(out, start, stop)
         for i in range(self.max_voices):
             if self.active[i] and self.buffer[i] is not None:
                 self._render_voice(i, out, start, stop)

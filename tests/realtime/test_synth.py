@@ -92,6 +92,39 @@ def test_polyphony_limit_steals_the_oldest_voice():
     assert sorted(e.pitch[i] for i in range(2) if e.active[i]) == [64, 67]
 
 
+def test_a_stolen_voice_fades_out_instead_of_clicking():
+    # A held level of 0.5 (pitch 60) stolen by a silent note (pitch 72): whatever is heard after the steal
+    # is the stolen note's fade, so the output must fall in steps no larger than the fade's slope.
+    def level(pitch, amount):
+        return np.full(RATE // 2, 0.5 if pitch == 60 else 0.0, np.float32)
+
+    e = engine(voices=1, decode=level, steal_fade=0.005)  # 40 frames at 8 kHz
+    e.note_on(60, 127, frame=0)
+    e.note_on(72, 127, frame=300)
+    out = np.concatenate([e.process(64).copy() for _ in range(8)])
+    assert e.stolen == 1 and e.steal_frames == 40
+    assert out[299] == pytest.approx(0.5) and out[300] > 0.48
+    assert np.abs(np.diff(out)).max() <= 0.5 / 40 + 1e-6
+    assert np.abs(out[340:]).max() == 0.0  # the fade is over after steal_fade
+
+
+def test_steals_in_quick_succession_add_their_fades():
+    # Two steals 10 frames apart: both fades overlap in the tail ring, and all of it drains within 40 frames.
+    def level(pitch, amount):
+        return np.full(RATE // 2, 0.5 if pitch < 70 else 0.0, np.float32)
+
+    e = engine(voices=2, decode=level, steal_fade=0.005)
+    e.note_on(60, 127, frame=0)
+    e.note_on(62, 127, frame=0)
+    e.note_on(72, 127, frame=100)
+    e.note_on(74, 127, frame=110)
+    out = np.concatenate([e.process(32).copy() for _ in range(8)])
+    assert e.stolen == 2
+    assert out[99] == pytest.approx(1.0) and out[111] > 0.7  # 0.5 * (1 - 11.5/40) + 0.5 * (1 - 1.5/40)
+    assert np.abs(np.diff(out)).max() <= 2 * 0.5 / 40 + 1e-6
+    assert np.abs(out[150:]).max() == 0.0
+
+
 def test_cold_cache_starts_the_note_when_decoded_off_the_audio_thread():
     def slow(pitch, amount):
         time.sleep(0.05)
@@ -126,11 +159,14 @@ def test_hot_path_allocates_no_arrays():
     for pitch in range(60, 68):
         e.note_on(pitch, 100, frame=0)
     e.process(1024)
+    e.cache.warm([e.cache.key(pitch, 0.0) for pitch in range(70, 73)])
     tracemalloc.start()
-    for _ in range(3):
+    for pitch in range(70, 73):  # polyphony is 8: each of these steals a sounding voice
+        e.note_on(pitch, 100, frame=e.frame + 100)
         e.process(1024)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    assert e.stolen == 3
     assert peak < 1024 * 4  # less than one block of float32: array views and numbers, never a buffer
 
 
