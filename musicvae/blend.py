@@ -273,10 +273,34 @@ def concatenate(notes: np.ndarray, *, sample_rate: int, gap: float = NOTE_GAP) -
 # ---------------------------------------------------------------------------
 
 
-def parse_morph(text: str | float) -> Callable[[float], float]:
-    """A morph amount (``"0.3"``) or automation (``"0:0,4:1"``, seconds:amount) as a function of time.
+@dataclass(frozen=True)
+class MorphCurve:
+    """A morph amount as a function of seconds: linear between points, held before the first and after the last.
 
-    Automation is linear between points and held before the first and after the last.
+    Attributes
+    ----------
+    times, amounts : tuple of float
+        The points, by time; one point is a constant amount.
+    """
+
+    times: tuple[float, ...]
+    amounts: tuple[float, ...]
+
+    def __call__(self, t: float) -> float:
+        return float(np.interp(t, self.times, self.amounts))
+
+    @property
+    def end(self) -> float:
+        """Seconds after which the amount no longer changes (0 for a constant)."""
+        return self.times[-1]
+
+    @property
+    def constant(self) -> bool:
+        return len(self.times) == 1
+
+
+def parse_morph(text: str | float) -> MorphCurve:
+    """A morph amount (``"0.3"``) or automation (``"0:0,4:1"``, seconds:amount) as a :class:`MorphCurve`.
 
     Raises
     ------
@@ -288,7 +312,7 @@ def parse_morph(text: str | float) -> Callable[[float], float]:
         amount = float(raw)
         if not 0.0 <= amount <= 1.0:
             raise InputError(f"--morph must lie in 0..1, got {raw}")
-        return lambda t: amount
+        return MorphCurve((0.0,), (amount,))
     points = []
     for part in raw.split(","):
         match = re.fullmatch(r"\s*(\d*\.?\d+)\s*:\s*(\d*\.?\d+)\s*", part)
@@ -296,10 +320,10 @@ def parse_morph(text: str | float) -> Callable[[float], float]:
             raise InputError(f"--morph {raw!r}: expected an amount like 0.3 or automation like 0:0,4:1 "
                              "(seconds:amount)")
         points.append((float(match.group(1)), float(match.group(2))))
-    times, amounts = (np.array(v) for v in zip(*sorted(points)))
-    if np.any(amounts < 0) or np.any(amounts > 1):
+    times, amounts = zip(*sorted(points))
+    if any(not 0.0 <= a <= 1.0 for a in amounts):
         raise InputError(f"--morph {raw!r}: amounts must lie in 0..1")
-    return lambda t: float(np.interp(t, times, amounts))
+    return MorphCurve(tuple(times), tuple(amounts))
 
 
 @dataclass

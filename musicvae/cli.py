@@ -276,12 +276,14 @@ def cmd_blend(args: argparse.Namespace) -> None:
 
 
 def cmd_live(args: argparse.Namespace) -> None:
+    from musicvae.blend import parse_morph
     from musicvae.instrument import Instrument
     from musicvae.realtime import live
     from musicvae.realtime.midi_io import MidiOutput
 
     instrument = Instrument.load(args.instrument)
-    params = live.parse_params(args.morph, args.temperature)
+    curve = parse_morph(args.morph)
+    params = live.parse_params(curve(0.0), args.temperature)
     core, warnings = live.build_player(instrument, a=args.a, b=args.b, respond=args.respond, params=params,
                                        channel=args.channel - 1, seed=args.seed)
     for warning in warnings:
@@ -292,13 +294,14 @@ def cmd_live(args: argparse.Namespace) -> None:
     try:
         report = live.run_live(core, output, params, bpm=args.bpm, clock=args.clock, midi_in=args.midi_in,
                                midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port,
-                               duration=args.duration)
+                               automation=None if curve.constant else curve, duration=args.duration)
     finally:
         output.close()
     print(report.summary(), file=sys.stderr)
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
+    from musicvae.blend import parse_morph
     from musicvae.errors import InputError
     from musicvae.instrument import Instrument
     from musicvae.realtime import live
@@ -310,13 +313,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
         return
     if args.midi_in is None:
         raise InputError("synth needs --midi-in PORT (live) or --midi-file M.mid -o out.wav (offline)")
-    try:
-        morph = float(args.morph)
-    except ValueError:
-        raise InputError("live synth takes one --morph amount (automation like 0:0,8:1 is for --midi-file)") from None
+    curve = parse_morph(args.morph)
     report = live.run_synth(instrument, midi_in=args.midi_in, audio_out=args.audio_out, audio_api=args.audio_api,
-                            midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port, morph=morph,
-                            voices=args.voices, blocksize=args.blocksize, duration=args.duration)
+                            midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port,
+                            morph=curve(0.0), automation=None if curve.constant else curve, voices=args.voices,
+                            blocksize=args.blocksize, duration=args.duration)
     print(report.summary(), file=sys.stderr)
 
 
@@ -453,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-in", help="input port for control changes, the clock and calls (virtual:NAME opens one)")
     p.add_argument("--midi-api", choices=midi_apis, help="MIDI system (default: the platform's; jack in containers)")
     p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
-    p.add_argument("--morph", type=float, default=0.0, help="starting morph amount 0..1 (default 0 = A)")
+    p.add_argument("--morph", default="0", help="morph amount 0..1 (default 0 = A), or automation 0:0,8:1 "
+                   "(seconds:amount) that a control change or OSC message takes over")
     p.add_argument("--morph-cc", type=int, default=1, help="controller that sets the morph (default 1, mod wheel)")
     p.add_argument("--osc-port", type=int, help="listen for OSC /morph f and /temperature f on 127.0.0.1")
     p.add_argument("--clock", choices=["internal", "midi"], default="internal",
@@ -472,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-out", default="default", help="audio output device name (default: the default)")
     p.add_argument("--audio-api", help="audio system, e.g. jack (default: PortAudio's default)")
     p.add_argument("--midi-api", choices=midi_apis)
-    p.add_argument("--morph", default="0.5", help="blend amount 0..1; offline also automation 0:0,8:1 (s:amount)")
+    p.add_argument("--morph", default="0.5", help="blend amount 0..1, or automation 0:0,8:1 (seconds:amount; "
+                   "live, a control change or OSC message takes over)")
     p.add_argument("--morph-cc", type=int, default=1, help="controller that sets the morph (default 1)")
     p.add_argument("--osc-port", type=int, help="listen for OSC /morph f on 127.0.0.1")
     p.add_argument("--voices", type=int, default=8, help="polyphony (default 8)")

@@ -1,4 +1,4 @@
-"""Controls that write the parameter snapshot: MIDI control changes and OSC.
+"""Controls that write the parameter snapshot: MIDI control changes, OSC, and morph automation.
 
 Both only overwrite :class:`~musicvae.realtime.params.ParamStore`, so a flood of
 messages costs one small object per message and never queues work for the
@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import time
+from collections.abc import Callable
 
 from musicvae.errors import InputError
 from musicvae.realtime.params import ParamStore
@@ -117,3 +119,59 @@ class OscControl:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2.0)
+
+
+class MorphAutomation:
+    """Plays a morph curve (``--morph 0:0,8:1``, seconds:amount) into the parameters on its own thread.
+
+    The curve's time 0 is when the automation starts. It writes the morph every
+    ``interval`` seconds until the curve's end, or until a performer's control
+    (MIDI CC, OSC) writes a parameter: from then on the performer has the morph
+    and the automation stops (``overridden``).
+
+    Parameters
+    ----------
+    params : ParamStore
+    curve : callable(seconds: float) -> float
+        The morph amount at a time since the start (:func:`musicvae.blend.parse_morph`).
+    end : float, keyword-only
+        Seconds after which the curve is constant (its last point): the thread stops there.
+    interval : float, keyword-only
+        Seconds between writes (10 ms: finer than the synth's 16 cached morph steps need on
+        any curve slower than a sweep a second).
+    """
+
+    def __init__(self, params: ParamStore, curve: Callable[[float], float], *, end: float,
+                 interval: float = 0.01) -> None:
+        self.params, self.curve, self.end, self.interval = params, curve, float(end), float(interval)
+        self.overridden = False
+        self.writes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MorphAutomation:
+        version = self.params.version
+        if not self.params.update(morph=self.curve(0.0), expect_version=version):
+            self.overridden = True
+            return self
+        self.writes, self._version = 1, version + 1
+        self._thread = threading.Thread(target=self._run, args=(time.perf_counter(),), name="automation",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self, started: float) -> None:
+        while not self._stop.wait(self.interval):
+            t = time.perf_counter() - started
+            if not self.params.update(morph=self.curve(min(t, self.end)), expect_version=self._version):
+                self.overridden = True
+                return
+            self._version += 1
+            self.writes += 1
+            if t >= self.end:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from musicvae.errors import InputError
 from musicvae.realtime.clock import TICKS_PER_STEP, MidiClockFollower, StepClock, now, sleep_until
-from musicvae.realtime.control import CCControl, OscControl
+from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
 from musicvae.realtime.midi_io import MidiInput, MidiOutput
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder
@@ -70,7 +70,7 @@ def build_player(instrument, *, a=None, b=None, respond: bool = False, params: P
 
 def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0, clock: str = "internal",
              midi_in: str | None = None, midi_api: str | None = None, morph_cc: int | None = 1,
-             osc_port: int | None = None, duration: float | None = None,
+             osc_port: int | None = None, automation=None, duration: float | None = None,
              stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None) -> LiveReport:
     """Play ``core`` (a MelodyPlayer or CallAndResponse) to ``output`` until ``duration`` or ``stop``.
 
@@ -87,6 +87,9 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
         Input port: control changes (``morph_cc``), the clock, the call in call-and-response.
     osc_port : int, optional, keyword-only
         Listen for ``/morph f`` and ``/temperature f`` on 127.0.0.1 (0 = any free port).
+    automation : MorphCurve, optional, keyword-only
+        Morph automation from the first step on (:func:`musicvae.blend.parse_morph`), until its end
+        or until a control change or OSC message takes the morph over.
     duration : float, optional, keyword-only
         Seconds to run (None = until Ctrl-C or ``stop``).
     on_ready : callable, optional, keyword-only
@@ -133,7 +136,7 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
                 core.record(message, follower.position / TICKS_PER_STEP)
 
     inputs: list = []
-    osc = None
+    osc = mover = None
     try:
         if hasattr(core, "prepare"):
             core.prepare()
@@ -145,6 +148,8 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
         if on_ready is not None:
             on_ready()
         end = None if duration is None else now() + duration
+        if automation is not None:
+            mover = MorphAutomation(params, automation, end=automation.end).start()
         if step_clock is not None:
             step_clock = StepClock(bpm)  # anchor after the set-up so that step 0 is not already late
             report.start, report.period = step_clock.time_of(0), step_clock.period
@@ -160,6 +165,8 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
                 port.close()
         if osc is not None:
             osc.close()
+        if mover is not None:
+            mover.close()
         silence()
         report.held = getattr(core, "held", 0)
         core.close()
@@ -271,20 +278,25 @@ class SynthReport:
 
 def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", audio_api: str | None = None,
               midi_api: str | None = None, morph_cc: int | None = 1, osc_port: int | None = None,
-              morph: float = 0.0, voices: int = 8, blocksize: int = 256, duration: float | None = None,
-              stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None) -> SynthReport:
+              morph: float = 0.0, automation=None, voices: int = 8, blocksize: int = 256,
+              duration: float | None = None, stop: threading.Event | None = None,
+              on_ready: Callable[[], None] | None = None) -> SynthReport:
     """Play a timbre instrument live: MIDI notes in (``midi_in``), blended notes out through PortAudio.
 
     ``audio_api="jack"`` plays through a running JACK server. Notes of the
     instrument's range at the starting morph are decoded before the stream
     starts, so that first note-ons find their note ready; other morph steps
-    are decoded on the cache's worker when first needed.
+    are decoded on the cache's worker when first needed. ``automation`` (a
+    :class:`~musicvae.blend.MorphCurve`) moves the morph from the stream's start,
+    from its own starting amount, until a control change or OSC message takes over.
     """
     from musicvae.realtime.audio_io import SoundDeviceOutput, find_output_device
     from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
 
     instrument.require_kind("timbre")
     device, rate = find_output_device(audio_out, api=audio_api)
+    if automation is not None:
+        morph = automation(0.0)
     params = parse_params(morph)
     low, high = instrument.model.pitch_range
     cache = NoteCache(timbre_note_decoder(instrument, sample_rate=rate))
@@ -297,7 +309,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
 
     stop = stop or threading.Event()
     report = SynthReport()
-    port = osc = stream = None
+    port = osc = stream = mover = None
     threads = one_torch_thread()  # and the other core stays free for the audio callback
     threads.__enter__()
     try:
@@ -310,6 +322,8 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
         if osc_port is not None:
             osc = OscControl(params, port=osc_port)
         stream.start()
+        if automation is not None:
+            mover = MorphAutomation(params, automation, end=automation.end).start()
         if on_ready is not None:
             on_ready()
         end = None if duration is None else now() + duration
@@ -326,6 +340,8 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
             port.close()
         if osc is not None:
             osc.close()
+        if mover is not None:
+            mover.close()
         engine.all_notes_off()
         if stream is not None:
             sleep_until(now() + engine.release_frames / rate + 0.05)  # let the release fade play out

@@ -47,8 +47,13 @@ class ParamStore:
         """The current parameters (an immutable object: hold it as long as needed)."""
         return self._params
 
-    def update(self, *, morph: float | None = None, temperature: float | None = None) -> bool:
+    def update(self, *, morph: float | None = None, temperature: float | None = None,
+               expect_version: int | None = None) -> bool:
         """Replace the given fields; values are clamped to their range. Non-finite values are refused.
+
+        With ``expect_version``, the update is refused unless no other update came since that
+        version (compare and set: an automation yields to a performer's control, see
+        :class:`~musicvae.realtime.control.MorphAutomation`).
 
         Returns
         -------
@@ -67,6 +72,8 @@ class ParamStore:
         if not changes:
             return False
         with self._lock:
+            if expect_version is not None and expect_version != self.version:
+                return False
             self._params = replace(self._params, **changes)
             self.version += 1
         return True

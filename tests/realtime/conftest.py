@@ -48,6 +48,22 @@ def jack_server():
                 os.environ[key] = value
 
 
+@pytest.fixture
+def jack_audio(jack_server):
+    """PortAudio initialised while the test's JACK server runs, and released after the test.
+
+    Released at once because at interpreter exit the session's jackd is gone, and PortAudio's JACK
+    host API aborts the process when it cannot say goodbye to its server.
+    """
+    import sounddevice
+
+    if not sounddevice._initialized:  # importing initialises; an earlier test may have released it
+        sounddevice._initialize()
+    yield jack_server
+    while sounddevice._initialized:
+        sounddevice._terminate()
+
+
 @pytest.fixture(scope="session")
 def tiny_melody(tmp_path_factory):
     """An untrained tiny 2-bar melody instrument (seconds to build) and two MIDI files A and B."""

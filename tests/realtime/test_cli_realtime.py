@@ -88,7 +88,7 @@ def test_synth_offline_from_the_cli(tmp_path, capsys):
     assert "--midi-in PORT" in capsys.readouterr().err
 
 
-def test_live_synth_plays_through_jack_audio(jack_server, tmp_path):
+def test_live_synth_plays_through_jack_audio(jack_audio):
     """The sounddevice adapter on PortAudio's JACK host API: notes in over JACK MIDI, audio out, clean stop."""
     from realtime_helpers import Sender, make_tiny_timbre
 
@@ -110,13 +110,43 @@ def test_live_synth_plays_through_jack_audio(jack_server, tmp_path):
                            duration=1.2, on_ready=lambda: threading.Thread(target=play).start())
     finally:
         sender.close()
-        import sounddevice
-
-        # Release PortAudio's JACK client now: at interpreter exit the session's jackd is gone, and
-        # PortAudio's JACK host API aborts the process when it cannot say goodbye to its server.
-        sounddevice._terminate()
     assert report.stopped_by == "duration" and not report.errors
     assert report.notes_decoded >= 3  # the range at morph 0.0 before starting, then 62 at morph 1
+
+
+def test_live_synth_follows_morph_automation(jack_audio):
+    """Automation from the CLI's --morph text: notes played after its end are decoded at its last amount."""
+    from realtime_helpers import Sender, make_tiny_timbre
+
+    from musicvae.blend import parse_morph
+    from musicvae.realtime.live import run_synth
+
+    sender = Sender("auto-keys")
+
+    def play():
+        jack_connect(sender.name, "musicvae-in:keys")
+        time.sleep(0.4)  # the automation reaches 1 at 0.2 s
+        for pitch in (60, 61):
+            sender.send([0x90, pitch, 100])
+            time.sleep(0.1)
+            sender.send([0x80, pitch, 0])
+
+    try:
+        report = run_synth(make_tiny_timbre(), midi_in="virtual:keys", audio_api="jack", midi_api="jack",
+                           automation=parse_morph("0:0,0.2:1"), duration=1.2,
+                           on_ready=lambda: threading.Thread(target=play).start())
+    finally:
+        sender.close()
+    assert report.stopped_by == "duration" and not report.errors
+    # The range (60..62) at morph 0 before the stream starts, then 60 and 61 at morph 1: no step between.
+    assert report.notes_decoded == 5
+
+
+def test_live_bad_morph_is_one_line(tiny_melody, capsys):
+    path, a, b = tiny_melody
+    assert main(["live", str(path), "--a", str(a), "--b", str(b), "--morph", "0:0,4:2"]) == 2
+    err = capsys.readouterr().err
+    assert "amounts must lie in 0..1" in err and err.count("\n") == 1
 
 
 def test_ctrl_c_stops_with_all_notes_off(jack_server, tiny_melody):

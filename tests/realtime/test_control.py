@@ -1,4 +1,4 @@
-"""Controls: CC and OSC write the snapshot; floods only overwrite it; wrong types are counted, never raised."""
+"""Controls: CC, OSC and automation write the snapshot; floods only overwrite it; bad input is counted."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from musicvae.blend import parse_morph
 from musicvae.errors import InputError
-from musicvae.realtime.control import CCControl, OscControl
+from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
 from musicvae.realtime.params import MAX_TEMPERATURE, ParamStore
 
 
@@ -84,3 +85,41 @@ def test_osc_port_in_use_is_one_line_error():
             OscControl(params, port=first.port)
     finally:
         first.close()
+
+
+def test_update_with_an_expected_version_is_compare_and_set():
+    params = ParamStore()
+    assert params.update(morph=0.2, expect_version=0) and params.version == 1
+    assert not params.update(morph=0.9, expect_version=0)  # someone wrote since version 0
+    assert params.snapshot.morph == 0.2 and params.version == 1
+
+
+def test_automation_follows_its_curve_and_holds_the_last_point():
+    params = ParamStore()
+    curve = parse_morph("0:0,0.3:1")
+    seen = []
+    mover = MorphAutomation(params, curve, end=curve.end, interval=0.005).start()
+    try:
+        assert params.snapshot.morph == 0.0
+        while mover._thread.is_alive():
+            seen.append(params.snapshot.morph)
+            time.sleep(0.01)
+    finally:
+        mover.close()
+    assert params.snapshot.morph == 1.0 and not mover.overridden
+    assert seen == sorted(seen) and any(0.2 < m < 0.8 for m in seen), seen  # rose through the middle
+    assert mover.writes >= 20  # about one write per interval over 0.3 s, then it stopped
+
+
+def test_a_control_change_takes_the_morph_over_from_the_automation():
+    params = ParamStore()
+    curve = parse_morph("0:0,5:1")
+    mover = MorphAutomation(params, curve, end=curve.end, interval=0.005).start()
+    try:
+        time.sleep(0.05)
+        CCControl(params, morph_cc=1).handle([0xB0, 1, 127])
+        assert wait_for(lambda: mover.overridden)
+        time.sleep(0.05)
+        assert params.snapshot.morph == 1.0  # the performer's value stays
+    finally:
+        mover.close()

@@ -88,6 +88,23 @@ def test_control_change_moves_the_morph(ports):
     assert ons[0] == 60 and ons[-1] == 72 and 60 in ons and 72 in ons
 
 
+def test_morph_automation_moves_the_morph_while_playing(ports):
+    from musicvae.blend import parse_morph
+
+    output, capture, _ = ports
+
+    def decode(params):  # morph < 0.5 plays C4, above plays C5
+        return fixed_phrase([60 if params.morph < 0.5 else 72], every=2, steps=8)
+
+    params = ParamStore()
+    run_live(player(decode, params, steps=8, lead=2), output, params, bpm=BPM, duration=2.0, morph_cc=None,
+             automation=parse_morph("0:0,0.8:1"))
+    ons = [p for _, p in capture.note_ons()]
+    assert params.snapshot.morph == 1.0
+    assert ons[0] == 60 and ons[-1] == 72, ons
+    assert_no_stuck_notes(capture.settled())
+
+
 def test_control_change_flood_keeps_time(ports):
     output, capture, sender = ports
     params = ParamStore()
