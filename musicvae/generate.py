@@ -55,7 +55,9 @@ def sample(
 def encode(instrument: Instrument, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and standard deviations of windows [N, T] -> ([N, Z], [N, Z])."""
     model = _model(instrument)
-    windows = _check_windows(instrument, windows)
+    rep = instrument.config.model.representation
+    windows = codec.check_windows(windows, steps=rep.steps, num_classes=rep.num_classes, allow_empty=True,
+                                  allow_single=True)
     with torch.inference_mode():
         mu, sigma = model.encode(torch.as_tensor(windows, dtype=torch.long))
     return mu.numpy(), sigma.numpy()
@@ -150,15 +152,3 @@ def morph(
     b = window_from_midi(instrument, b_path, bar=bar)
     out = interpolate(instrument, a.events, b.events, steps=steps, method=method, temperature=temperature, seed=seed)
     return Morph(steps=out, warnings=a.warnings + b.warnings)
-
-
-def _check_windows(instrument: Instrument, windows: np.ndarray) -> np.ndarray:
-    windows = np.asarray(windows)
-    if windows.ndim == 1:
-        windows = windows[None]
-    rep = instrument.config.model.representation
-    if windows.ndim != 2 or windows.shape[1] != rep.steps:
-        raise InputError(f"expected windows of {rep.steps} steps, got shape {windows.shape}")
-    if windows.size and (windows.min() < 0 or windows.max() >= rep.num_classes):
-        raise InputError(f"event classes must lie in 0..{rep.num_classes - 1}")
-    return windows.astype(np.int64)

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from musicvae.errors import InputError
-from musicvae.midi.melody import decode
+from musicvae.midi.melody import check_windows, decode
 
 #: Per-window scalar features: compared by the OA of the two sets' value KDEs.
 SCALAR_FEATURES = ("note_count", "pitch_count", "pitch_range", "mean_interval", "mean_ioi", "mean_note_length")
@@ -132,18 +131,6 @@ def melody_features(windows: np.ndarray, *, min_pitch: int = 21) -> dict[str, li
     per_window = [_window_features(w, min_pitch) for w in windows]
     names = SCALAR_FEATURES + HISTOGRAM_FEATURES
     return {name: [features[name] for features in per_window] for name in names}
-
-
-def check_windows(windows: np.ndarray, *, allow_empty: bool = False) -> np.ndarray:
-    """``windows`` as an int64 array [N, T], or :class:`InputError` saying what is wrong."""
-    array = np.asarray(windows)
-    if array.ndim != 2:
-        raise InputError(f"expected melody windows of shape [N, T], got an array of shape {array.shape}")
-    if not allow_empty and array.shape[0] == 0:
-        raise InputError("no melody windows to evaluate")
-    if array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0):
-        raise InputError("melody windows must hold non-negative integer event classes")
-    return array.astype(np.int64)
 
 
 def feature_summary(features: Mapping[str, list]) -> dict[str, float | None]:

@@ -315,6 +315,44 @@ def melody_events(
 # ---------------------------------------------------------------------------
 
 
+def check_windows(windows: np.ndarray, *, steps: int | None = None, num_classes: int | None = None,
+                  what: str = "melody", allow_empty: bool = False, allow_single: bool = False,
+                  dtype=np.int64) -> np.ndarray:
+    """Event windows as an array [N, T] of ``dtype``, or :class:`InputError` saying what is wrong.
+
+    Parameters
+    ----------
+    windows : array-like [N, T] (or [T] with ``allow_single``)
+        Integer event classes.
+    steps : int, optional
+        The ``T`` required (None = any).
+    num_classes : int, optional
+        Classes must lie in 0..num_classes - 1 (None = any non-negative class).
+    what : str
+        Names the windows in messages ("training", "validation", ...).
+    allow_empty : bool
+        Accept N = 0.
+    allow_single : bool
+        Accept one window [T] (returned as [1, T]).
+    dtype : numpy dtype
+        Of the returned array (uint8 keeps a large training set small).
+    """
+    array = np.asarray(windows)
+    if allow_single and array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or (steps is not None and array.shape[1] != steps):
+        raise InputError(f"{what} windows have shape {array.shape}; expected [N, {steps or 'T'}]")
+    if not allow_empty and array.shape[0] == 0:
+        raise InputError(f"no {what} windows")
+    if array.size:
+        if not np.issubdtype(array.dtype, np.integer):
+            raise InputError(f"{what} windows must hold integer event classes, not {array.dtype}")
+        if array.min() < 0 or (num_classes is not None and array.max() >= num_classes):
+            top = "" if num_classes is None else f"..{num_classes - 1}"
+            raise InputError(f"{what} windows hold event classes outside 0{top}")
+    return array.astype(dtype, copy=False)
+
+
 def dedupe_windows(windows: np.ndarray) -> np.ndarray:
     """Drop repeated rows, keeping the first occurrence of each, in order.
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from musicvae.builders import build_model
 from musicvae.config import AccompanistConfig, InstrumentConfig, SequenceVAEConfig, SpectrogramVAEConfig, to_dict
 from musicvae.errors import ConfigError, InputError
+from musicvae.midi.melody import check_windows
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
 from musicvae.training.optim import decaying_adam, learning_rate_at  # noqa: F401 - still importable from here
 
@@ -231,17 +232,12 @@ def _collate_batch(batch: Tensor) -> Tensor:
 
 
 def _check_windows(windows: np.ndarray, name: str, *, steps: int, num_classes: int) -> np.ndarray:
-    windows = np.asarray(windows) if not isinstance(windows, np.ndarray) else windows
-    if windows.ndim != 2 or windows.shape[1] != steps:
-        raise InputError(f"{name} windows have shape {windows.shape}; the model needs [N, {steps}]")
+    windows = check_windows(windows, steps=steps, num_classes=num_classes, what=name, allow_empty=True,
+                            dtype=np.uint8)
     if len(windows) == 0:
         raise InputError(
             f"no {name} windows: build the dataset first, or use a recipe that yields {steps}-step windows"
         )
-    if windows.dtype != np.uint8:
-        if windows.min() < 0 or windows.max() >= num_classes:
-            raise InputError(f"{name} windows hold classes outside 0..{num_classes - 1}")
-        windows = windows.astype(np.uint8)
     return windows
 
 

@@ -16,6 +16,7 @@ from musicvae.midi.melody import (
     NO_EVENT,
     NOTE_OFF,
     StepNote,
+    check_windows,
     clip_range,
     decode,
     dedupe_windows,
@@ -311,3 +312,26 @@ def test_events_to_midi_has_tempo_and_meter():
     assert [n.pitch for n in midi.instruments[0].notes] == [n.pitch for n in MELODY]
     with pytest.raises(InputError):
         events_to_midi(np.zeros((2, 2, 2), np.int64))
+
+
+def test_check_windows_accepts_event_arrays_and_names_what_is_wrong():
+    one = encode([StepNote(60, 0, 4)], num_steps=32)
+    both = check_windows(np.stack([one, one]).astype(np.uint8), steps=32, num_classes=90)
+    assert both.dtype == np.int64 and both.shape == (2, 32)
+    assert check_windows(one, steps=32, allow_single=True).shape == (1, 32)  # one window
+    assert check_windows(np.zeros((0, 32), np.int64), allow_empty=True).shape == (0, 32)
+    small = check_windows(np.stack([one]), num_classes=90, dtype=np.uint8)
+    assert small.dtype == np.uint8
+    bad = [
+        (np.zeros((2, 16), np.int64), "training windows have shape (2, 16); expected [N, 32]"),
+        (np.zeros((0, 32), np.int64), "no training windows"),
+        (np.full((1, 32), 0.5), "integer event classes"),
+        (np.full((1, 32), 90), "outside 0..89"),
+        (np.full((1, 32), -1), "outside 0..89"),
+        (np.zeros((1, 2, 32), np.int64), "have shape (1, 2, 32)"),
+        (np.zeros(32, np.int64), "have shape (32,)"),
+    ]
+    for windows, message in bad:
+        with pytest.raises(InputError) as error:
+            check_windows(windows, steps=32, num_classes=90, what="training")
+        assert message in str(error.value)
