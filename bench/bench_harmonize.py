@@ -32,9 +32,10 @@ from musicvae.builders import build_model  # noqa: E402
 from musicvae.config import get_config  # noqa: E402
 from musicvae.errors import MusicVAEError  # noqa: E402
 from musicvae.evaluate.chorale import NearestNeighbour  # noqa: E402
-from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, harmonize_tokens, model_predictor, read_melody  # noqa: E402
+from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, read_melody  # noqa: E402
 from musicvae.io import repo_root  # noqa: E402
 from musicvae.midi import chorale as codec  # noqa: E402
+from musicvae.voicing import harmonize_tokens, model_predictor  # noqa: E402
 
 MELODY = repo_root() / "examples" / "chorale_soprano.musicxml"
 

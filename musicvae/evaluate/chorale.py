@@ -31,8 +31,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, Predictor, harmonize_tokens, model_predictor
+from musicvae.harmonize import DEFAULT_TRANSPOSITIONS
 from musicvae.midi import chorale as codec
+from musicvae.voicing import Predictor, harmonize_tokens, model_predictor
 
 #: Bach's own rates over the 350 chorales on the 16th grid (REFERENCE.md), in percent.
 BACH_REFERENCE_RATES = {"parallel_fifths": 0.16, "parallel_octaves": 0.05, "crossings": 0.42}
