@@ -16,6 +16,7 @@ import torch
 from musicvae.errors import InputError
 from musicvae.instrument import Instrument
 from musicvae.midi import melody as codec
+from musicvae.midi.windows import check_windows, first_window, window_at
 from musicvae.models.latent import interpolate as interpolate_latents
 
 #: Magenta's default sampling temperature.
@@ -56,7 +57,7 @@ def encode(instrument: Instrument, windows: np.ndarray) -> tuple[np.ndarray, np.
     """Posterior means and standard deviations of windows [N, T] -> ([N, Z], [N, Z])."""
     model = _model(instrument)
     rep = instrument.config.model.representation
-    windows = codec.check_windows(windows, steps=rep.steps, num_classes=rep.num_classes, allow_empty=True,
+    windows = check_windows(windows, steps=rep.steps, num_classes=rep.num_classes, allow_empty=True,
                                   allow_single=True)
     with torch.inference_mode():
         mu, sigma = model.encode(torch.as_tensor(windows, dtype=torch.long))
@@ -120,9 +121,9 @@ def window_from_midi(instrument: Instrument, path: str | Path, *, bar: int | Non
     )
     try:
         if bar is None:
-            window = codec.first_window(events, window_steps=rep.steps, steps_per_bar=rep.steps_per_bar)
+            window = first_window(events, window_steps=rep.steps, steps_per_bar=rep.steps_per_bar)
         else:
-            window = codec.window_at(events, bar=bar, window_steps=rep.steps, steps_per_bar=rep.steps_per_bar)
+            window = window_at(events, bar=bar, window_steps=rep.steps, steps_per_bar=rep.steps_per_bar)
     except InputError as error:
         raise type(error)(f"{path}: {error}") from None
     return MidiWindow(events=window, bar=bar, warnings=[f"{Path(path).name}: {w}" for w in warnings])

@@ -45,6 +45,7 @@ from musicvae.data.recipes import (
 )
 from musicvae.errors import DataError
 from musicvae.midi import melody as codec
+from musicvae.midi.windows import dedupe_windows
 
 CHUNK_PIECES = 500
 #: Window lengths (bars) whose counts the build report lists.
@@ -125,7 +126,7 @@ def melody_windows(
     first = np.repeat(starts, counts)
     bar = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     windows = events[(first + bar * steps_per_bar)[:, None] + np.arange(window_steps)[None, :]]
-    return codec.dedupe_windows(windows[(windows >= codec.FIRST_PITCH_CLASS).any(axis=1)])
+    return dedupe_windows(windows[(windows >= codec.FIRST_PITCH_CLASS).any(axis=1)])
 
 
 def _minus(held: np.ndarray, train: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from musicvae.midi.melody import check_windows, decode
+from musicvae.midi.melody import decode
+from musicvae.midi.windows import check_windows
 
 #: Per-window scalar features: compared by the OA of the two sets' value KDEs.
 SCALAR_FEATURES = ("note_count", "pitch_count", "pitch_range", "mean_interval", "mean_ioi", "mean_note_length")

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from musicvae.errors import InputError
-from musicvae.evaluate.features import check_windows, feature_overlap, feature_summary, melody_features
+from musicvae.evaluate.features import feature_overlap, feature_summary, melody_features
 from musicvae.midi.melody import NO_EVENT
+from musicvae.midi.windows import check_windows
 from musicvae.models.latent import interpolate
 
 #: Burda et al. (2016): a latent dimension is active if Cov_x(E[z|x]) exceeds this.

@@ -6,13 +6,14 @@ import sys
 
 import numpy as np
 
-from musicvae.evaluate.features import check_windows, feature_overlap, feature_summary, melody_features
+from musicvae.evaluate.features import feature_overlap, feature_summary, melody_features
 from musicvae.evaluate.melody import (
     interpolation_smoothness,
     latent_metrics,
     prior_sample_overlap,
     reconstruction_metrics,
 )
+from musicvae.midi.windows import check_windows
 
 
 def evaluate_melody(

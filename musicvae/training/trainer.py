@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from musicvae.builders import build_model
 from musicvae.config import AccompanistConfig, InstrumentConfig, SequenceVAEConfig, SpectrogramVAEConfig, to_dict
 from musicvae.errors import ConfigError, InputError
-from musicvae.midi.melody import check_windows
+from musicvae.midi.windows import check_windows
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
 from musicvae.training.optim import decaying_adam, learning_rate_at  # noqa: F401 - still importable from here
 

@@ -22,7 +22,8 @@ from musicvae.data.recipes import (
     split_of,
 )
 from musicvae.errors import DataError
-from musicvae.midi.melody import StepNote, midi_file_events, slice_windows
+from musicvae.midi.melody import StepNote, midi_file_events
+from musicvae.midi.windows import slice_windows
 
 SPLIT = SplitConfig(valid=0.25, test=0.25, salt="tests")
 
