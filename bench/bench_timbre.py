@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from musicvae import blend
+from musicvae.automation import parse_morph
 from musicvae.instrument import Instrument
 
 RAVE_OFFLINE = (24.0, 34.0)
@@ -91,7 +92,7 @@ def main() -> None:
 
     notes = melody()
     duration = max(n.end for n in notes)
-    automation = blend.parse_morph(f"0:0,{duration:g}:1")
+    automation = parse_morph(f"0:0,{duration:g}:1")
     blend.play_notes(instrument, notes[:4], morph=automation)  # warm-up
     cpu, start = time.thread_time(), time.perf_counter()
     audio = blend.play_notes(instrument, notes, morph=automation, quantize=1024)

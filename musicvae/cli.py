@@ -276,7 +276,7 @@ def cmd_blend(args: argparse.Namespace) -> None:
 
 
 def cmd_live(args: argparse.Namespace) -> None:
-    from musicvae.blend import parse_morph
+    from musicvae.automation import parse_morph
     from musicvae.instrument import Instrument
     from musicvae.realtime import live
     from musicvae.realtime.midi_io import MidiOutput
@@ -301,7 +301,7 @@ def cmd_live(args: argparse.Namespace) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
-    from musicvae.blend import parse_morph
+    from musicvae.automation import parse_morph
     from musicvae.errors import InputError
     from musicvae.instrument import Instrument
     from musicvae.realtime import live

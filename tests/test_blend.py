@@ -53,16 +53,6 @@ def test_blend_from_a_users_note_file(tiny, tmp_path):
     assert result.pitch == 61 and result.labels == ("mine_C#4", "guitar")
 
 
-def test_parse_morph():
-    assert blend.parse_morph("0.3")(10.0) == pytest.approx(0.3)
-    curve = blend.parse_morph("0:0,4:1")
-    assert [curve(t) for t in (-1, 0, 2, 4, 9)] == pytest.approx([0, 0, 0.5, 1, 1])
-    assert curve.end == 4.0 and not curve.constant and blend.parse_morph("0.3").constant
-    for bad in ("1.5", "0:0,4", "loud"):
-        with pytest.raises(InputError, match="--morph"):
-            blend.parse_morph(bad)
-
-
 def _midi(path, pitches):
     midi = pretty_midi.PrettyMIDI()
     part = pretty_midi.Instrument(program=0)

@@ -110,7 +110,7 @@ def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] 
     notes : list of musicvae.blend.MidiNote
         Pitch, velocity, start and end in seconds.
     morph : callable(seconds) -> float, or float, keyword-only
-        Morph automation, sampled at each block start (see :func:`musicvae.blend.parse_morph`).
+        Morph automation, sampled at each block start (see :func:`musicvae.automation.parse_morph`).
     block : int, keyword-only
         Frames per ``process`` call.
     tail : float, optional, keyword-only

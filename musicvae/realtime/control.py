@@ -133,7 +133,7 @@ class MorphAutomation:
     ----------
     params : ParamStore
     curve : callable(seconds: float) -> float
-        The morph amount at a time since the start (:func:`musicvae.blend.parse_morph`).
+        The morph amount at a time since the start (:func:`musicvae.automation.parse_morph`).
     end : float, keyword-only
         Seconds after which the curve is constant (its last point): the thread stops there.
     interval : float, keyword-only

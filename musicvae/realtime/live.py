@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicvae.automation import parse_morph
 from musicvae.errors import InputError
 from musicvae.realtime.clock import TICKS_PER_STEP, MidiClockFollower, StepClock, now, sleep_until
 from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
@@ -88,7 +89,7 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     osc_port : int, optional, keyword-only
         Listen for ``/morph f`` and ``/temperature f`` on 127.0.0.1 (0 = any free port).
     automation : MorphCurve, optional, keyword-only
-        Morph automation from the first step on (:func:`musicvae.blend.parse_morph`), until its end
+        Morph automation from the first step on (:func:`musicvae.automation.parse_morph`), until its end
         or until a control change or OSC message takes the morph over.
     duration : float, optional, keyword-only
         Seconds to run (None = until Ctrl-C or ``stop``).
@@ -232,7 +233,7 @@ def write_synth_file(instrument, midi_file: str | Path, output: str | Path, *, m
     from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
 
     instrument.require_kind("timbre")
-    automation = blend.parse_morph(morph)
+    automation = parse_morph(morph)
     notes = blend.read_melody(midi_file)
     rate = sample_rate or blend.sample_rate(instrument)
     low, high = instrument.model.pitch_range
@@ -287,7 +288,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     instrument's range at the starting morph are decoded before the stream
     starts, so that first note-ons find their note ready; other morph steps
     are decoded on the cache's worker when first needed. ``automation`` (a
-    :class:`~musicvae.blend.MorphCurve`) moves the morph from the stream's start,
+    :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
     from its own starting amount, until a control change or OSC message takes over.
     """
     from musicvae.realtime.audio_io import SoundDeviceOutput, find_output_device

@@ -118,7 +118,7 @@ def test_live_synth_follows_morph_automation(jack_audio):
     """Automation from the CLI's --morph text: notes played after its end are decoded at its last amount."""
     from realtime_helpers import Sender, make_tiny_timbre
 
-    from musicvae.blend import parse_morph
+    from musicvae.automation import parse_morph
     from musicvae.realtime.live import run_synth
 
     sender = Sender("auto-keys")

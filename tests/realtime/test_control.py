@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from musicvae.blend import parse_morph
+from musicvae.automation import parse_morph
 from musicvae.errors import InputError
 from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
 from musicvae.realtime.params import MAX_TEMPERATURE, ParamStore

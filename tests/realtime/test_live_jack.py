@@ -89,7 +89,7 @@ def test_control_change_moves_the_morph(ports):
 
 
 def test_morph_automation_moves_the_morph_while_playing(ports):
-    from musicvae.blend import parse_morph
+    from musicvae.automation import parse_morph
 
     output, capture, _ = ports
 
