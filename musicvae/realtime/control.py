@@ -126,8 +126,9 @@ class MorphAutomation:
 
     The curve's time 0 is when the automation starts. It writes the morph every
     ``interval`` seconds until the curve's end, or until a performer's control
-    (MIDI CC, OSC) writes a parameter: from then on the performer has the morph
-    and the automation stops (``overridden``).
+    (MIDI CC, OSC) moves the morph: from then on the performer has the morph
+    and the automation stops (``overridden``). A control that moves only the
+    temperature leaves the automation running.
 
     Parameters
     ----------
@@ -150,25 +151,32 @@ class MorphAutomation:
         self._thread: threading.Thread | None = None
 
     def start(self) -> MorphAutomation:
-        version = self.params.version
-        if not self.params.update(morph=self.curve(0.0), expect_version=version):
-            self.overridden = True
-            return self
-        self.writes, self._version = 1, version + 1
+        self._version = self.params.version
+        self._written = self.params.snapshot.morph
+        self._write(0.0)
         self._thread = threading.Thread(target=self._run, args=(time.perf_counter(),), name="automation",
                                         daemon=True)
         self._thread.start()
         return self
 
-    def _run(self, started: float) -> None:
-        while not self._stop.wait(self.interval):
-            t = time.perf_counter() - started
-            if not self.params.update(morph=self.curve(min(t, self.end)), expect_version=self._version):
+    def _write(self, t: float) -> bool:
+        """Write the curve at ``t`` unless a performer moved the morph since the last write; False once one did."""
+        amount = self.curve(min(t, self.end))
+        # Compare-and-set: a write from any other thread in between makes this one fail.
+        while not self.params.update(morph=amount, expect_version=self._version):
+            if self.params.snapshot.morph != self._written:
                 self.overridden = True
-                return
-            self._version += 1
-            self.writes += 1
-            if t >= self.end:
+                return False
+            self._version = self.params.version  # only the temperature moved: carry on from there
+        self._version += 1
+        self._written = min(1.0, max(0.0, amount))  # as the store clamps it
+        self.writes += 1
+        return True
+
+    def _run(self, started: float) -> None:
+        while not self.overridden and not self._stop.wait(self.interval):
+            t = time.perf_counter() - started
+            if not self._write(t) or t >= self.end:
                 return
 
     def close(self) -> None:

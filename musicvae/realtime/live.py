@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.automation import parse_morph
+from musicvae.automation import MorphCurve, parse_morph
 from musicvae.errors import InputError
 from musicvae.realtime.clock import TICKS_PER_STEP, MidiClockFollower, StepClock, now, sleep_until
 from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
@@ -71,7 +71,7 @@ def build_player(instrument, *, a=None, b=None, respond: bool = False, params: P
 
 def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0, clock: str = "internal",
              midi_in: str | None = None, midi_api: str | None = None, morph_cc: int | None = 1,
-             osc_port: int | None = None, automation=None, duration: float | None = None,
+             osc_port: int | None = None, automation: MorphCurve | None = None, duration: float | None = None,
              stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None) -> LiveReport:
     """Play ``core`` (a MelodyPlayer or CallAndResponse) to ``output`` until ``duration`` or ``stop``.
 
@@ -279,7 +279,7 @@ class SynthReport:
 
 def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", audio_api: str | None = None,
               midi_api: str | None = None, morph_cc: int | None = 1, osc_port: int | None = None,
-              morph: float = 0.0, automation=None, voices: int = 8, blocksize: int = 256,
+              morph: float = 0.0, automation: MorphCurve | None = None, voices: int = 8, blocksize: int = 256,
               duration: float | None = None, stop: threading.Event | None = None,
               on_ready: Callable[[], None] | None = None) -> SynthReport:
     """Play a timbre instrument live: MIDI notes in (``midi_in``), blended notes out through PortAudio.

@@ -117,7 +117,11 @@ def test_a_control_change_takes_the_morph_over_from_the_automation():
     mover = MorphAutomation(params, curve, end=curve.end, interval=0.005).start()
     try:
         time.sleep(0.05)
-        CCControl(params, morph_cc=1).handle([0xB0, 1, 127])
+        cc = CCControl(params, morph_cc=1, temperature_cc=2)
+        cc.handle([0xB0, 2, 64])  # the temperature is not the morph: the automation carries on
+        written = mover.writes
+        assert wait_for(lambda: mover.writes > written + 2) and not mover.overridden
+        cc.handle([0xB0, 1, 127])
         assert wait_for(lambda: mover.overridden)
         time.sleep(0.05)
         assert params.snapshot.morph == 1.0  # the performer's value stays
