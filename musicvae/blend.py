@@ -180,6 +180,10 @@ class Blend:
     labels : tuple of str
         Names of A and B.
     sample_rate : int
+    notes : list of str
+        What was read from a user's note files (their pitches).
+    band_hz : np.ndarray [n_bins], optional
+        Centre frequency of each spectrogram row, for plots.
     """
 
     audio: np.ndarray
@@ -189,6 +193,7 @@ class Blend:
     labels: tuple[str, str]
     sample_rate: int
     notes: list[str] = field(default_factory=list)
+    band_hz: np.ndarray | None = None
 
 
 def note_latent(instrument: Instrument, path: str | Path) -> tuple[np.ndarray, int]:
@@ -256,6 +261,7 @@ def blend(
         labels=(label_a, label_b),
         sample_rate=sample_rate(instrument),
         notes=notes,
+        band_hz=spectrogram(instrument).frequencies,
     )
 
 
@@ -410,14 +416,25 @@ def write_blend(
         titles = [f"{a}" if i == 0 else f"{b}" if i == len(result.amounts) - 1 else f"{amount:.2f}"
                   for i, amount in enumerate(result.amounts)]
         written.append(spectrogram_strip(result.spectrograms, plot, titles=titles,
-                                         suptitle=f"{a} -> {b} at MIDI {result.pitch}"))
+                                         suptitle=f"{a} -> {b} at MIDI {result.pitch}", band_hz=result.band_hz,
+                                         seconds=result.audio.shape[-1] / result.sample_rate))
     return written
 
 
 def spectrogram_strip(
-    spectrograms: np.ndarray, path: str | Path, *, titles: list[str] | None = None, suptitle: str = ""
+    spectrograms: np.ndarray,
+    path: str | Path,
+    *,
+    titles: list[str] | None = None,
+    suptitle: str = "",
+    band_hz: np.ndarray | None = None,
+    seconds: float | None = None,
 ) -> Path:
-    """Draw log-spectrograms [K, n_bins, n_frames] side by side into a PNG (atomically)."""
+    """Draw log-spectrograms [K, n_bins, n_frames] side by side into a PNG (atomically).
+
+    ``band_hz`` [n_bins] (each row's frequency) labels the frequency axis in Hz, and
+    ``seconds`` (each spectrogram's length) the time axis; without them the axes count rows.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -427,22 +444,41 @@ def spectrogram_strip(
     k = len(spectrograms)
     if k == 0:
         raise InputError("nothing to plot")
-    figure = Figure(figsize=(1.8 * k + 0.6, 2.6), dpi=110, layout="constrained")
+    figure = Figure(figsize=(1.8 * k + 0.8, 2.7), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, k, squeeze=False)[0]
+    axes = figure.subplots(1, k, squeeze=False, sharey=True)[0]
     low, high = float(spectrograms.min()), float(spectrograms.max())
+    rows, frames = spectrograms.shape[-2:]
     for i, (ax, spec) in enumerate(zip(axes, spectrograms)):
         ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=low, vmax=high)
-        ax.set_xticks([])
-        ax.set_yticks([] if i else [0, spec.shape[0] - 1])
+        if seconds is None:
+            ax.set_xticks([])
+        else:
+            ax.set_xticks([0, frames - 1], ["0", f"{seconds:g} s"], fontsize=7)
         if titles:
             ax.set_title(titles[i], fontsize=9)
-    axes[0].set_ylabel("frequency bin")
+    if band_hz is None:
+        axes[0].set_yticks([0, rows - 1])
+        axes[0].set_ylabel("frequency bin")
+    else:
+        axes[0].set_yticks(*frequency_ticks(band_hz), fontsize=7)
+        axes[0].set_ylabel("Hz")
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png")
     return Path(path)
+
+
+def frequency_ticks(band_hz: np.ndarray) -> tuple[list[int], list[str]]:
+    """Rows nearest 100 Hz, 250 Hz, 500 Hz, 1k, 2k, 4k, 8k, 16k (those inside ``band_hz``) and their labels."""
+    band_hz = np.asarray(band_hz, dtype=float)
+    rows, labels = [], []
+    for hz in (100, 250, 500, 1000, 2000, 4000, 8000, 16000):
+        if band_hz[0] <= hz <= band_hz[-1]:
+            rows.append(int(np.abs(band_hz - hz).argmin()))
+            labels.append(f"{hz // 1000}k" if hz >= 1000 else str(hz))
+    return rows, labels
 
 
 def require_extras(instrument: Instrument) -> None:

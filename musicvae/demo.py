@@ -78,7 +78,8 @@ def timbre_demo(output: Path, *, instrument_name: str = "flute-guitar", bpm: flo
     specs = analysis.analyze(torch.from_numpy(np.stack([a[:length] for a in renders.values()]))).numpy()
     written.append(blend.spectrogram_strip(specs, output / "timbre-phrase.png",
                                            titles=[f"morph {a:g}" for a in renders],
-                                           suptitle="the same phrase, flute (0) to guitar (1)"))
+                                           suptitle="the same phrase, flute (0) to guitar (1)",
+                                           band_hz=analysis.frequencies, seconds=length / rate))
     return written
 
 

@@ -38,6 +38,10 @@ def test_blend_decodes_the_path_with_exact_endpoints(tiny, tmp_path):
     audio, rate = soundfile.read(tmp_path / "b.wav")
     assert rate == 16_000 and len(audio) == 4 * 8000 + 3 * int(blend.NOTE_GAP * rate)
     assert (tmp_path / "b.png").stat().st_size > 1000
+    assert result.band_hz.shape == (80,)
+    rows, labels = blend.frequency_ticks(result.band_hz)
+    assert labels == ["100", "250", "500", "1k", "2k", "4k"]  # 16 kHz audio: 8 kHz is past the top band
+    assert rows == sorted(rows) and abs(result.band_hz[rows[3]] - 1000) < 60
 
 
 def test_pitch_outside_the_range_is_a_clear_error(tiny):

@@ -121,6 +121,16 @@ class Spectrogram:
         return self.n_bins, self.n_frames
 
     @cached_property
+    def frequencies(self) -> np.ndarray:
+        """[n_bins] centre frequency in Hz of each row (mel band centres, or linear bin frequencies)."""
+        import librosa
+
+        if self.n_mels:
+            # The Slaney filters' peaks: the inner points of n_mels + 2 mel-spaced edges.
+            return librosa.mel_frequencies(self.n_mels + 2, fmin=self.fmin, fmax=self.fmax)[1:-1]
+        return np.fft.rfftfreq(self.n_fft, 1.0 / self.sample_rate)
+
+    @cached_property
     def mel_basis(self) -> Tensor:
         """[n_mels, n_fft // 2 + 1] librosa (Slaney) mel filters."""
         import librosa

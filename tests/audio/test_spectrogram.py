@@ -35,6 +35,18 @@ def test_shapes_mel_and_linear():
     assert x.min() >= -1.0 - 1e-6 and x.max() < 1.5  # normalised
 
 
+def test_row_frequencies_are_where_a_tone_peaks():
+    # A pure 1 kHz tone: its loudest row sits at the row frequency nearest 1 kHz, mel and linear.
+    t = np.arange(RATE) / RATE
+    audio = torch.from_numpy((0.3 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32))
+    for spec in (Spectrogram(sample_rate=RATE, n_samples=RATE), Spectrogram(sample_rate=RATE, n_samples=RATE,
+                                                                            n_mels=0)):
+        hz = spec.frequencies
+        assert hz.shape == (spec.n_bins,) and np.all(np.diff(hz) > 0) and hz[-1] <= RATE / 2
+        loudest = int(spec.analyze(audio)[:, 30].argmax())
+        assert abs(loudest - int(np.abs(hz - 1000.0).argmin())) <= 1
+
+
 def test_our_transforms_equal_torch_stft_istft():
     torch.manual_seed(0)
     x = torch.randn(2, RATE)
