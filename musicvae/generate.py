@@ -58,7 +58,7 @@ def encode(instrument: Instrument, windows: np.ndarray) -> tuple[np.ndarray, np.
     model = _model(instrument)
     rep = instrument.config.model.representation
     windows = check_windows(windows, steps=rep.steps, num_classes=rep.num_classes, allow_empty=True,
-                                  allow_single=True)
+                            allow_single=True)
     with torch.inference_mode():
         mu, sigma = model.encode(torch.as_tensor(windows, dtype=torch.long))
     return mu.numpy(), sigma.numpy()
