@@ -53,6 +53,22 @@ def test_overrides_are_type_checked():
         apply_overrides(config, ["model.encoder_sizes=3"])
     with pytest.raises(ConfigError, match="key.path=value"):
         apply_overrides(config, ["model.z_dim"])
+    timbre = get_config("timbre-small")
+    bad = {
+        "train.batch_size=true": "train.batch_size: expected an integer, got True",
+        "model.kl_weight=high": "model.kl_weight: expected a number, got 'high'",
+        "train.learning_rate=false": "expected a number, got False",
+        "model.condition_velocity=1": "model.condition_velocity: expected true or false, got 1",
+        "data=3": "data: expected a string, got 3",
+        "model.spectrogram=3": "model.spectrogram: expected a table, got 3",
+        "model.channels=[32, 'wide']": r"model.channels\[1\]: expected an integer",
+    }
+    for text, message in bad.items():
+        with pytest.raises(ConfigError, match=message):
+            apply_overrides(timbre, [text])
+    # A table replaces the fields it names and keeps the rest.
+    wider = apply_overrides(timbre, ["model.spectrogram={n_mels = 64}"])
+    assert wider.model.spectrogram.n_mels == 64 and wider.model.spectrogram.n_fft == timbre.model.spectrogram.n_fft
 
 
 def test_unknown_key_lists_valid_keys():
