@@ -140,6 +140,7 @@ def _save_trained(args: argparse.Namespace, folder: Path, config, model, *, card
 def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
     """``musicvae train`` for a timbre instrument: notes -> spectrograms -> Lightning -> family mean latents."""
     from musicvae.builders import build_spectrogram
+    from musicvae.data.recipes import load_recipe
     from musicvae.data.timbre import build_timbre_dataset, format_timbre_report, load_timbre_notes
     from musicvae.errors import DataError
     from musicvae.training.timbre import family_mean_latents, spectrogram_set
@@ -148,7 +149,7 @@ def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
     try:
         train = load_timbre_notes(config.data, split="train")
     except DataError:
-        print(f"building dataset {config.data!r} first")
+        print(f"building dataset {load_recipe(config.data).name!r} first")
         data_report = format_timbre_report(build_timbre_dataset(config.data, progress=not args.quiet))
         print(data_report)
         train = load_timbre_notes(config.data, split="train")

@@ -155,3 +155,47 @@ def test_train_on_a_midi_folder_builds_trains_and_writes_the_instrument(capsys, 
     assert "--max-steps 2" in card and "- steps: 2" in card and "train windows" in card
     code, stdout, err = run(capsys, "sample", out, "-n", "2", "-o", tmp_path / "s")
     assert code == 0, err
+
+
+def test_train_a_timbre_instrument_then_blend_with_it(capsys, tmp_path, monkeypatch):
+    from timbre_fixtures import RECIPE
+
+    from musicvae.instrument import Instrument
+
+    monkeypatch.setenv("MUSICVAE_CACHE", str(tmp_path / "cache"))
+    recipe = tmp_path / "tiny-flute-guitar.toml"
+    recipe.write_text(RECIPE)
+    out = tmp_path / "timbre"
+    sets = [f"data={recipe}", "model.channels=[4, 8]", "model.z_dim=4", "model.pitch_embedding=4",
+            "model.min_pitch=60", "model.max_pitch=62", "model.spectrogram.n_samples=8000",
+            "model.spectrogram.inversion_iters=4", "train.batch_size=4", "train.val_every=2"]
+    code, stdout, err = run(capsys, "train", out, "--config", "timbre-small", *[a for s in sets for a in ("--set", s)],
+                            "--max-steps", "3", "--run-dir", tmp_path / "run", "--threads", "1", "--quiet")
+    assert code == 0, err
+    assert "building dataset 'tiny-flute-guitar' first" in stdout and "(flute, guitar)" in stdout
+    trained = Instrument.load(out)
+    assert set(trained.extras) == {"mean_latent.flute", "mean_latent.guitar"}
+    assert "- steps: 3" in (out / "card.md").read_text()
+    code, stdout, err = run(capsys, "blend", out, "--pitch", "61", "--steps", "3", "-o", tmp_path / "b.wav")
+    assert code == 0, err
+    assert (tmp_path / "b.wav").stat().st_size > 3 * 8000 * 2
+
+
+def test_train_an_accompanist_then_harmonize_with_it(capsys, tmp_path, monkeypatch):
+    from musicvae.io import repo_root
+
+    monkeypatch.setenv("MUSICVAE_CACHE", str(tmp_path / "cache"))
+    recipe = tmp_path / "few-chorales.toml"
+    recipe.write_text('name = "few-chorales"\nkind = "chorale"\n[[sources]]\ntype = "music21-corpus"\n'
+                      'collections = ["bach"]\nmax_files = 12\n[split]\nvalid = 0.2\ntest = 0.1\n')
+    out = tmp_path / "acc"
+    code, stdout, err = run(capsys, "train", out, "--config", "minibach-small", "--set", f"data={recipe}",
+                            "--set", "model.hidden_size=16", "--set", "model.z_dim=4", "--set", "train.batch_size=8",
+                            "--max-steps", "2", "--run-dir", tmp_path / "run", "--threads", "1", "--quiet")
+    assert code == 0, err
+    assert "building dataset 'few-chorales' first" in stdout and "train /" in stdout
+    melody = repo_root() / "examples" / "chorale_soprano.musicxml"
+    code, stdout, err = run(capsys, "harmonize", out, melody, "-o", tmp_path / "c.mid")
+    assert code == 0, err
+    chorale = pretty_midi.PrettyMIDI(str(tmp_path / "c.mid"))
+    assert [i.name for i in chorale.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
