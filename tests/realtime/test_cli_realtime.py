@@ -182,3 +182,15 @@ def test_respond_needs_an_input(jack_server, tiny_melody, capsys):
     path, _, _ = tiny_melody
     assert main(["live", str(path), "--respond", "--midi-out", "virtual:r", "--midi-api", "jack"]) == 2
     assert "--respond needs --midi-in" in capsys.readouterr().err
+
+
+def test_audio_outputs_are_found_by_name_or_listed(jack_audio):
+    from musicvae.errors import InputError
+    from musicvae.realtime.audio_io import find_output_device
+
+    index, rate = find_output_device("default", api="jack")
+    assert index is not None and rate == 48_000  # the session's dummy server runs at 48 kHz
+    with pytest.raises(InputError, match=r"no audio output matches 'no-such-card'; outputs: '"):
+        find_output_device("no-such-card", api="jack")
+    with pytest.raises(InputError, match="no no-such-api audio output"):
+        find_output_device(None, api="no-such-api")
