@@ -47,3 +47,27 @@ def test_bad_sizes_raise_config_error():
     bad = dataclasses.replace(SequenceVAEConfig(), encoder_sizes=())
     with pytest.raises(ConfigError):
         build_model(bad)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.min_pitch=90", "model pitches 90..84 are not a MIDI range"),
+    ("model.channels=[]", "channels, z_dim and pitch_embedding must be at least 1"),
+    ("model.z_dim=0", "channels, z_dim and pitch_embedding must be at least 1"),
+    ("model.spectrogram.hop_length=300", "a multiple of hop_length"),
+    ("model.spectrogram.n_samples=512", "n_samples >= n_fft"),
+    ("model.spectrogram.n_mels=-1", "n_mels must be >= 0"),
+    ("model.spectrogram.norm_scale_db=0", "norm_scale_db > 0"),
+])
+def test_bad_timbre_configs_name_the_setting(override, message):
+    from musicvae.config import apply_overrides
+
+    with pytest.raises(ConfigError, match=message):
+        build_model(apply_overrides(get_config("timbre-small"), [override]))
+
+
+def test_only_timbre_configs_have_a_spectrogram():
+    from musicvae.builders import build_spectrogram
+
+    with pytest.raises(ConfigError, match="a SequenceVAEConfig has no spectrogram"):
+        build_spectrogram(get_config("2bar-small"))
+    assert build_spectrogram(get_config("timbre-small")).shape == (80, 63)
