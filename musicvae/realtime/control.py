@@ -1,9 +1,11 @@
 """Controls that write the parameter snapshot: MIDI control changes, OSC, and morph automation.
 
-Both only overwrite :class:`~musicvae.realtime.params.ParamStore`, so a flood of
+They only overwrite :class:`~musicvae.realtime.params.ParamStore`, so a flood of
 messages costs one small object per message and never queues work for the
 engines. Malformed messages are counted in ``ignored`` (and warned about once),
 never raised: a control surface sending garbage must not stop a performance.
+An automation writes by compare-and-set and yields to the first performer who
+moves the morph.
 """
 
 from __future__ import annotations
