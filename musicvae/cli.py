@@ -127,7 +127,20 @@ def _train(args: argparse.Namespace, folder: Path, config, train, valid, *, data
     )
     command = "musicvae " + " ".join(shlex.quote(str(a)) for a in args.argv)
     card = training_card(folder.name, config, command=command, summary={**counts, **summary}, data_report=data_report)
+    if model is not None and summary.get("log_dir"):
+        _plot_curves(Path(summary["log_dir"]))
     return model, card
+
+
+def _plot_curves(log_dir: Path) -> None:
+    """Draw the run's loss and metric curves beside its metrics.csv."""
+    from musicvae.errors import InputError
+    from musicvae.plots import training_curves
+
+    try:
+        print(f"wrote {training_curves(log_dir / 'metrics.csv', log_dir / 'curves.png')}")
+    except InputError:  # a run too short to have logged a value: nothing to draw, and no reason to fail it
+        pass
 
 
 def _save_trained(args: argparse.Namespace, folder: Path, config, model, *, card: str, extras=None) -> None:

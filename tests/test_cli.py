@@ -173,6 +173,8 @@ def test_train_a_timbre_instrument_then_blend_with_it(capsys, tmp_path, monkeypa
                             "--max-steps", "3", "--run-dir", tmp_path / "run", "--threads", "1", "--quiet")
     assert code == 0, err
     assert "building dataset 'tiny-flute-guitar' first" in stdout and "(flute, guitar)" in stdout
+    curves = tmp_path / "run" / "logs" / "version_0" / "curves.png"
+    assert f"wrote {curves}" in stdout and curves.stat().st_size > 5000  # loss curves beside metrics.csv
     trained = Instrument.load(out)
     assert set(trained.extras) == {"mean_latent.flute", "mean_latent.guitar"}
     assert "- steps: 3" in (out / "card.md").read_text()
