@@ -12,7 +12,6 @@ next block).
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -44,8 +43,13 @@ class NoteCache:
                  blocking: bool = False) -> None:
         self.decode, self.morph_steps, self.blocking = decode, morph_steps, blocking
         self._notes: dict[NoteKey, np.ndarray] = {}
-        self._pending: set[NoteKey] = set()
-        self._jobs: queue.Queue = queue.Queue()
+        self._pending: set[NoteKey] = set()  # queued or decoding
+        # Two queues: notes a key asked for go first; prefetched ones wait behind them and are
+        # dropped when a newer prefetch replaces them (the morph moved on before they were needed).
+        self._urgent: deque[NoteKey] = deque()
+        self._background: deque[NoteKey] = deque()
+        self._wake = threading.Condition()
+        self._closing = False
         self.decoded = 0
         self.errors: list[str] = []
         self._thread: threading.Thread | None = None
@@ -54,19 +58,50 @@ class NoteCache:
         return int(pitch), int(round(morph * self.morph_steps))
 
     def get(self, key: NoteKey) -> np.ndarray | None:
-        """The decoded note, or None (after queueing its decode) if it is not ready."""
+        """The decoded note, or None (after queueing its decode first in line) if it is not ready."""
         note = self._notes.get(key)
-        if note is not None or key in self._pending:
+        if note is not None:
             return note
         if self.blocking:
             self._decode(key)
             return self._notes.get(key)
-        self._pending.add(key)
+        with self._wake:
+            if key in self._background:  # prefetched but not reached yet: a key wants it now
+                self._background.remove(key)
+                self._urgent.append(key)
+            elif key not in self._pending:
+                self._pending.add(key)
+                self._urgent.append(key)
+            self._start_worker()
+            self._wake.notify()
+        return None
+
+    def prefetch(self, keys) -> int:
+        """Queue ``keys`` behind what keys asked for, replacing an earlier prefetch; never blocks.
+
+        A performer moving the morph to a new step would otherwise wait for the
+        first note-on of every pitch there (a cold note starts late).
+
+        Returns
+        -------
+        int
+            How many of ``keys`` were neither decoded nor queued already.
+        """
+        with self._wake:
+            self._pending.difference_update(self._background)
+            self._background.clear()
+            for key in keys:
+                if key not in self._notes and key not in self._pending:
+                    self._pending.add(key)
+                    self._background.append(key)
+            self._start_worker()
+            self._wake.notify()
+            return len(self._background)
+
+    def _start_worker(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="note-decoder", daemon=True)
             self._thread.start()
-        self._jobs.put(key)
-        return None
 
     def warm(self, keys) -> None:
         """Decode ``keys`` now (before playing), so that their first note-on is warm."""
@@ -85,15 +120,21 @@ class NoteCache:
 
     def _run(self) -> None:
         while True:
-            key = self._jobs.get()
-            if key is None:
-                return
+            with self._wake:
+                while not (self._urgent or self._background or self._closing):
+                    self._wake.wait()
+                if self._closing:
+                    return
+                key = self._urgent.popleft() if self._urgent else self._background.popleft()
             self._decode(key)
-            self._pending.discard(key)
+            with self._wake:
+                self._pending.discard(key)
 
     def close(self) -> None:
         if self._thread is not None:
-            self._jobs.put(None)
+            with self._wake:
+                self._closing = True
+                self._wake.notify()
             self._thread.join(timeout=5.0)
 
 
@@ -158,6 +199,7 @@ class SynthEngine:
         self._tail_pending = 0
         self.rejected = 0
         self.stolen = 0
+        self.cold = 0  # note-ons whose note was still to be decoded: they start late
 
     # -- events (any thread) --------------------------------------------------
 
@@ -242,6 +284,8 @@ class SynthEngine:
         key = self.cache.key(pitch, self.params.snapshot.morph)
         self.active[i], self.pitch[i], self.key[i] = True, pitch, key
         self.buffer[i] = self.cache.get(key)
+        if self.buffer[i] is None:
+            self.cold += 1
         self.position[i], self.released[i], self.started[i] = 0, -1, self.frame
         self.level[i] = self.gain * velocity / 127.0
         self.target[i], self.target_key[i], self.faded[i] = None, None, 0

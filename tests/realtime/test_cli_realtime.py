@@ -138,8 +138,9 @@ def test_live_synth_follows_morph_automation(jack_audio):
     finally:
         sender.close()
     assert report.stopped_by == "duration" and not report.errors
-    # The range (60..62) at morph 0 before the stream starts, then 60 and 61 at morph 1: no step between.
-    assert report.notes_decoded == 5
+    # The range (60..62) at morph 0 before the stream starts; once the morph reached 1 the whole range
+    # there was decoded ahead, so the notes played after it found their note ready.
+    assert report.notes_decoded >= 6 and report.cold_notes == 0
 
 
 def test_live_bad_morph_is_one_line(tiny_melody, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -137,7 +138,34 @@ def test_cold_cache_starts_the_note_when_decoded_off_the_audio_thread():
     assert time.perf_counter() - started < 0.02
     time.sleep(0.2)
     assert np.abs(e.process(256)).max() > 0.1
+    assert e.cold == 1
     e.cache.close()
+
+
+def test_prefetch_decodes_behind_asked_notes_and_a_newer_prefetch_replaces_it():
+    order, gate, busy = [], threading.Event(), threading.Event()
+
+    def gated(pitch, amount):
+        busy.set()
+        gate.wait(5.0)
+        order.append(pitch)
+        return tone(pitch, amount)
+
+    cache = NoteCache(gated, morph_steps=4)
+    try:
+        assert cache.prefetch([(60, 0), (61, 0), (62, 0)]) == 3
+        assert busy.wait(5.0)  # the worker took 60 and waits at the gate
+        assert cache.prefetch([(70, 4), (71, 4)]) == 2  # 61 and 62 were not reached: dropped
+        assert cache.get((71, 4)) is None  # a key wants 71: it goes first
+        gate.set()
+        deadline = time.perf_counter() + 5.0
+        while cache.decoded < 3 and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+        assert order == [60, 71, 70] and cache.decoded == 3
+        assert cache.get((70, 4)) is not None and cache.prefetch([(70, 4)]) == 0
+    finally:
+        cache.close()
 
 
 def test_out_of_range_notes_all_notes_off_and_midi_messages():
