@@ -12,6 +12,10 @@
   decoded before) and cold (decoded on the cache's worker after the note-on).
 - Phrase decode time of the melody instrument against the one-bar lead the
   player gives it.
+- The live synth through PortAudio on JACK while an automation sweeps the
+  morph over 20 s and a key plays eighths: note-ons that had to wait for their
+  note's decode, with the background prefetch of the morph's next steps and
+  without it.
 
 Run: ``python bench/bench_realtime.py [--seconds 60] [--instrument flute-guitar]``.
 """
@@ -35,13 +39,13 @@ RAVE_STREAMING = 4.1
 TARGET_P99_MS = 2.0
 
 
-def start_jack(log) -> subprocess.Popen | None:
+def start_jack(log, *, period: int = 64) -> subprocess.Popen | None:
     """A JACK dummy server of this process's own, its log (xruns included) written to ``log``."""
     if shutil.which("jackd") is None:
         return None
-    os.environ["JACK_DEFAULT_SERVER"] = f"musicvae-bench-{os.getpid()}"
+    os.environ["JACK_DEFAULT_SERVER"] = f"musicvae-bench-{os.getpid()}-{period}"
     os.environ["JACK_NO_START_SERVER"] = "1"
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "64"],
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", str(period)],
                             stdout=log, stderr=subprocess.STDOUT)
     for _ in range(300):
         if subprocess.run(["jack_wait", "-c"], capture_output=True, text=True).stdout.strip() == "running":
@@ -231,6 +235,57 @@ def bench_phrase_decode(name: str = "melody-2bar", runs: int = 20) -> None:
           f"ahead ({lead:.0f} ms at 120 BPM): {lead / max(times):.0f}x headroom")
 
 
+def bench_prefetch(instrument_name: str, seconds: float = 8.0) -> None:
+    """Note-ons that waited for their decode during an automated sweep, with and without prefetching."""
+    import rtmidi
+
+    from musicvae.automation import parse_morph
+    from musicvae.realtime.live import run_synth
+
+    instrument, label = timbre_instrument(instrument_name)
+    log = tempfile.TemporaryFile("w+")
+    proc = start_jack(log, period=256)
+    if proc is None:
+        print("live synth prefetch: skipped (jackd not installed: apt-get install jackd2)")
+        return
+    import sounddevice  # imported once the server runs, so that PortAudio finds its JACK host API
+
+    try:
+        low, _ = instrument.model.pitch_range
+        results = {}
+        for prefetch in (True, False):
+            keys = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="bench-keys")
+            keys.open_virtual_port("out")
+
+            def play(keys=keys) -> None:
+                subprocess.run(["jack_connect", "bench-keys:out", "musicvae-in:keys"], check=True)
+                for i in range(int(seconds * 10) - 10):  # eighths at 150 BPM, over the pitches of an octave
+                    pitch = low + 12 + (i * 5) % 12
+                    keys.send_message([0x90, pitch, 100])
+                    time.sleep(0.1)
+                    keys.send_message([0x80, pitch, 0])
+
+            player = threading.Thread(target=play)
+            report = run_synth(instrument, midi_in="virtual:keys", audio_api="jack", midi_api="jack",
+                               automation=parse_morph("0:0,20:1"), prefetch=prefetch, duration=seconds,
+                               on_ready=player.start)
+            player.join()
+            keys.close_port()
+            keys.delete()
+            results[prefetch] = report
+        on, off = results[True], results[False]
+        notes = int(seconds * 10) - 10
+        print(f"live synth ({label}) on JACK, morph swept over 20 s, {notes} note-ons in {seconds:g} s: "
+              f"{on.cold_notes} waited for their decode with prefetching ({on.notes_decoded} notes decoded, "
+              f"{on.underflows} underflows), {off.cold_notes} without ({off.notes_decoded} decoded, "
+              f"{off.underflows} underflows)")
+    finally:
+        sounddevice._terminate()  # before the server goes: PortAudio's JACK client must say goodbye to it
+        proc.terminate()
+        proc.wait(timeout=5)
+        log.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each measurement (default 60)")
@@ -242,6 +297,7 @@ def main() -> None:
         bench_midi(args.seconds)
     bench_phrase_decode()
     bench_synth(args.seconds, args.instrument)
+    bench_prefetch(args.instrument)
 
 
 if __name__ == "__main__":

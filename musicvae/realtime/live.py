@@ -283,7 +283,7 @@ class SynthReport:
 def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", audio_api: str | None = None,
               midi_api: str | None = None, morph_cc: int | None = 1, osc_port: int | None = None,
               morph: float = 0.0, automation: MorphCurve | None = None, voices: int = 8, blocksize: int = 256,
-              duration: float | None = None, stop: threading.Event | None = None,
+              prefetch: bool = True, duration: float | None = None, stop: threading.Event | None = None,
               on_ready: Callable[[], None] | None = None) -> SynthReport:
     """Play a timbre instrument live: MIDI notes in (``midi_in``), blended notes out through PortAudio.
 
@@ -292,13 +292,14 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     starts, so that first note-ons find their note ready. When the morph
     reaches another step, the cache's worker decodes the whole range there and
     at the next step in the same direction, behind any note a key is waiting
-    for (a 20-s sweep played in eighths: 3 of 60 note-ons waited for their
-    decode, 15 with the current step alone, 48 without). ``automation`` (a
+    for (``bench/bench_realtime.py``, a 20-s sweep played in eighths: 3 of 70
+    note-ons waited for their decode, 56 without; the current step alone left 15 of 60).
+    ``prefetch=False`` decodes only the notes keys ask for. ``automation`` (a
     :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
     from its own starting amount, until a control change or OSC message takes over.
     """
     from musicvae.realtime.audio_io import SoundDeviceOutput, find_output_device
-    from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+    from musicvae.realtime.synth import NoteCache, SynthEngine, prefetch_keys, timbre_note_decoder
 
     instrument.require_kind("timbre")
     device, rate = find_output_device(audio_out, api=audio_api)
@@ -340,14 +341,11 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
             stop.wait(_PREFETCH if end is None else max(0.0, min(_PREFETCH, end - now())))
             # The morph moved to a new step: decode the whole range there before the keys ask for it,
             # then the next step the same way, where a sweep or a turning knob is heading.
-            key = cache.key(low, params.snapshot.morph)
-            if key[1] != step:
-                steps = [key[1]]
-                if step is not None:
-                    ahead = key[1] + (1 if key[1] > step else -1)
-                    steps += [ahead] if 0 <= ahead <= cache.morph_steps else []
-                step = key[1]
-                cache.prefetch([(pitch, s) for s in steps for pitch in range(low, high + 1)])
+            current = cache.key(low, params.snapshot.morph)[1]
+            if prefetch and current != step:
+                cache.prefetch(prefetch_keys(step, current, pitches=range(low, high + 1),
+                                             morph_steps=cache.morph_steps))
+                step = current
             if now() >= next_check:
                 next_check = now() + _PORT_CHECK
                 if not port.alive():

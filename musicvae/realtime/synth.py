@@ -138,6 +138,21 @@ class NoteCache:
             self._thread.join(timeout=5.0)
 
 
+def prefetch_keys(previous: int | None, current: int, *, pitches: range, morph_steps: int) -> list[NoteKey]:
+    """The notes to decode ahead when the morph moved from step ``previous`` to ``current``.
+
+    Every pitch at the current step, then every pitch at the next step in the
+    direction of the move (where a sweep or a turning knob is heading), if
+    there is one.
+    """
+    steps = [current]
+    if previous is not None and previous != current:
+        ahead = current + (1 if current > previous else -1)
+        if 0 <= ahead <= morph_steps:
+            steps.append(ahead)
+    return [(pitch, step) for step in steps for pitch in pitches]
+
+
 class SynthEngine:
     """Polyphonic playback of decoded notes with release, morph crossfades and voice stealing.
 

@@ -14,7 +14,7 @@ from musicvae.blend import MidiNote
 from musicvae.errors import InputError
 from musicvae.realtime.audio_io import render_notes
 from musicvae.realtime.params import Params, ParamStore
-from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+from musicvae.realtime.synth import NoteCache, SynthEngine, prefetch_keys, timbre_note_decoder
 
 RATE = 8000
 
@@ -140,6 +140,14 @@ def test_cold_cache_starts_the_note_when_decoded_off_the_audio_thread():
     assert np.abs(e.process(256)).max() > 0.1
     assert e.cold == 1
     e.cache.close()
+
+
+def test_prefetch_follows_the_morph_one_step_ahead():
+    keys = lambda previous, current: prefetch_keys(previous, current, pitches=range(60, 62), morph_steps=16)  # noqa: E731
+    assert keys(None, 3) == [(60, 3), (61, 3)]  # at the start: no direction yet
+    assert keys(2, 3) == [(60, 3), (61, 3), (60, 4), (61, 4)]  # rising: the next step up
+    assert keys(9, 5) == [(60, 5), (61, 5), (60, 4), (61, 4)]  # a knob turned down, several steps at once
+    assert keys(15, 16) == [(60, 16), (61, 16)] and keys(1, 0) == [(60, 0), (61, 0)]  # at the ends
 
 
 def test_prefetch_decodes_behind_asked_notes_and_a_newer_prefetch_replaces_it():
