@@ -293,7 +293,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     reaches another step, the cache's worker decodes the whole range there and
     at the next step in the same direction, behind any note a key is waiting
     for (``bench/bench_realtime.py``, a 20-s sweep played in eighths: 3 of 70
-    note-ons waited for their decode, 56 without; the current step alone left 15 of 60).
+    note-ons waited for their decode, 56 without).
     ``prefetch=False`` decodes only the notes keys ask for. ``automation`` (a
     :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
     from its own starting amount, until a control change or OSC message takes over.
