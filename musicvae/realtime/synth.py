@@ -21,7 +21,7 @@ import numpy as np
 from musicvae.errors import InputError
 from musicvae.realtime.params import ParamStore
 
-_ON, _OFF, _ALL_OFF = 0, 1, 2
+_ON, _OFF, _ALL_OFF, _SUSTAIN = 0, 1, 2, 3
 NoteKey = tuple[int, int]
 
 
@@ -201,6 +201,8 @@ class SynthEngine:
         self.target: list[np.ndarray | None] = [None] * n  # the note a morph crossfade goes to
         self.target_key: list[NoteKey | None] = [None] * n
         self.faded = [0] * n
+        self.pedal = False  # sustain pedal (CC 64) down: note-offs wait for it to come up
+        self.pedalled = [False] * n  # voices whose key is up but the pedal holds
         self._out = np.zeros(max_block, np.float32)
         self._tmp = np.zeros(max_block, np.float32)
         self._env = np.zeros(max_block, np.float32)
@@ -229,11 +231,21 @@ class SynthEngine:
         self.events.append((-1 if frame is None else frame, _OFF, int(pitch), 0))
 
     def all_notes_off(self, *, frame: int | None = None) -> None:
-        """Release every voice (MIDI CC 123, a stop, a lost port)."""
+        """Release every voice, pedal or not, and lift the pedal (MIDI CC 123, a stop, a lost port)."""
         self.events.append((-1 if frame is None else frame, _ALL_OFF, 0, 0))
 
+    def sustain(self, down: bool, *, frame: int | None = None) -> None:
+        """Sustain pedal: while down, released keys keep sounding; lifting it releases them."""
+        self.events.append((-1 if frame is None else frame, _SUSTAIN, 0, int(bool(down))))
+
     def handle_midi(self, message: list[int]) -> bool:
-        """Apply a note-on/off or All Notes Off / All Sound Off message; returns whether it was one."""
+        """Apply a note-on/off, sustain pedal (CC 64) or All Notes Off / All Sound Off message.
+
+        Returns
+        -------
+        bool
+            Whether the message was one of those.
+        """
         if len(message) < 3:
             return False
         status = message[0] & 0xF0
@@ -241,6 +253,8 @@ class SynthEngine:
             self.note_on(message[1], message[2])
         elif status == 0x80:
             self.note_off(message[1])
+        elif status == 0xB0 and message[1] == 64:
+            self.sustain(message[2] >= 64)  # MIDI: 64..127 is down
         elif status == 0xB0 and message[1] in (120, 123):
             self.all_notes_off()
         else:
@@ -280,9 +294,21 @@ class SynthEngine:
         elif kind == _OFF:
             for i in range(self.max_voices):
                 if self.active[i] and self.pitch[i] == pitch and self.released[i] < 0:
-                    self._release(i)
+                    if self.pedal:
+                        self.pedalled[i] = True
+                    else:
+                        self._release(i)
+        elif kind == _SUSTAIN:
+            self.pedal = bool(velocity)
+            if not self.pedal:
+                for i in range(self.max_voices):
+                    if self.pedalled[i] and self.active[i] and self.released[i] < 0:
+                        self._release(i)
+                    self.pedalled[i] = False
         else:
+            self.pedal = False
             for i in range(self.max_voices):
+                self.pedalled[i] = False
                 if self.active[i] and self.released[i] < 0:
                     self._release(i)
 
@@ -297,7 +323,7 @@ class SynthEngine:
         if self.active[i]:
             self._fade_out(i)
         key = self.cache.key(pitch, self.params.snapshot.morph)
-        self.active[i], self.pitch[i], self.key[i] = True, pitch, key
+        self.active[i], self.pitch[i], self.key[i], self.pedalled[i] = True, pitch, key, False
         self.buffer[i] = self.cache.get(key)
         if self.buffer[i] is None:
             self.cold += 1

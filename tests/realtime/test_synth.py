@@ -93,6 +93,26 @@ def test_polyphony_limit_steals_the_oldest_voice():
     assert sorted(e.pitch[i] for i in range(2) if e.active[i]) == [64, 67]
 
 
+def test_sustain_pedal_holds_released_keys_until_it_lifts():
+    e = engine(release=0.01)  # 80 frames
+    assert e.handle_midi([0x90, 69, 127]) and e.handle_midi([0xB0, 64, 127])  # key down, pedal down
+    e.handle_midi([0x80, 69, 0])  # key up: the pedal holds the note
+    held = np.concatenate([e.process(400).copy() for _ in range(3)])
+    assert np.abs(held[800:]).max() > 0.15 and e.voices == 1
+    e.handle_midi([0xB0, 64, 0])  # pedal up: now it releases
+    after = np.concatenate([e.process(400).copy() for _ in range(2)])
+    assert np.abs(after[:40]).max() > 0.05 and np.abs(after[100:]).max() == 0.0 and e.voices == 0
+    # A key still down when the pedal lifts keeps sounding; All Notes Off silences whatever the pedal does.
+    e.handle_midi([0x90, 72, 127])
+    e.handle_midi([0xB0, 64, 127])
+    e.handle_midi([0xB0, 64, 0])
+    assert np.abs(e.process(400)).max() > 0.15 and e.voices == 1
+    e.handle_midi([0xB0, 64, 127])
+    e.handle_midi([0xB0, 123, 0])
+    e.process(400)
+    assert e.voices == 0 and not e.pedal
+
+
 def test_a_stolen_voice_fades_out_instead_of_clicking():
     # A held level of 0.5 (pitch 60) stolen by a silent note (pitch 72): whatever is heard after the steal
     # is the stolen note's fade, so the output must fall in steps no larger than the fade's slope.
