@@ -70,50 +70,16 @@ def _load_training_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from musicvae.data.melody import build_melody_dataset, format_report, load_melody_windows
-    from musicvae.data.recipes import load_recipe
-    from musicvae.errors import DataError
+    from musicvae.training.instrument import train_instrument
 
     folder, config = _load_training_config(args)
-    if config.kind == "timbre":
-        _train_timbre(args, folder, config)
-        return
-    recipe = load_recipe(config.data)
-    rep = config.model.representation
-    data_report = ""
-    if config.kind == "accompanist":
-        from musicvae.data.chorale import training_windows
-
-        train, valid, data_report = training_windows(recipe, bars=rep.bars, progress=not args.quiet)
-    else:
-        try:
-            train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-        except DataError:
-            # Users train on their own MIDI folder without a separate conversion step.
-            print(f"building dataset {recipe.name!r} first")
-            data_report = format_report(build_melody_dataset(recipe, progress=not args.quiet))
-            print(data_report)
-            train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-        valid = load_melody_windows(recipe, split="valid", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    if len(train) == 0:
-        raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
-    print(f"training {folder.name}: {len(train)} train / {len(valid)} valid windows of {rep.bars} bars")
-    model, card = _train(args, folder, config, train, valid, data_report=data_report,
-                         counts={"train windows": len(train), "valid windows": len(valid)})
-    if model is not None:  # None on DDP ranks > 0: rank 0 writes the instrument
-        _save_trained(args, folder, config, model, card=card)
-
-
-def _train(args: argparse.Namespace, folder: Path, config, train, valid, *, data_report: str, counts: dict):
-    """Run :func:`train_model` with the command line's options; return the model (None on DDP ranks > 0) and card."""
-    from musicvae.card import training_card
-    from musicvae.training import train_model
-
-    model, summary = train_model(
+    path = train_instrument(
+        folder,
         config,
-        train,
-        valid,
-        out_dir=Path(args.run_dir or Path("runs") / folder.name),
+        command="musicvae " + " ".join(shlex.quote(str(a)) for a in args.argv),
+        out_dir=args.run_dir,
+        half=args.half,
+        progress=not args.quiet,
         devices=args.devices,
         num_nodes=args.num_nodes,
         strategy=args.strategy,
@@ -122,62 +88,10 @@ def _train(args: argparse.Namespace, folder: Path, config, train, valid, *, data
         max_steps=args.max_steps,
         max_minutes=args.max_minutes,
         resume=args.resume,
-        progress=not args.quiet,
         seed=args.seed,
     )
-    command = "musicvae " + " ".join(shlex.quote(str(a)) for a in args.argv)
-    card = training_card(folder.name, config, command=command, summary={**counts, **summary}, data_report=data_report)
-    if model is not None and summary.get("log_dir"):
-        _plot_curves(Path(summary["log_dir"]))
-    return model, card
-
-
-def _plot_curves(log_dir: Path) -> None:
-    """Draw the run's loss and metric curves beside its metrics.csv."""
-    from musicvae.errors import InputError
-    from musicvae.plots import training_curves
-
-    try:
-        print(f"wrote {training_curves(log_dir / 'metrics.csv', log_dir / 'curves.png')}")
-    except InputError:  # a run too short to have logged a value: nothing to draw, and no reason to fail it
-        pass
-
-
-def _save_trained(args: argparse.Namespace, folder: Path, config, model, *, card: str, extras=None) -> None:
-    from musicvae.instrument import Instrument
-
-    path = Instrument(config=config, model=model, extras=extras or {}).save(folder, card=card, half=args.half)
-    print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
-
-
-def _train_timbre(args: argparse.Namespace, folder: Path, config) -> None:
-    """``musicvae train`` for a timbre instrument: notes -> spectrograms -> Lightning -> family mean latents."""
-    from musicvae.builders import build_spectrogram
-    from musicvae.data.recipes import load_recipe
-    from musicvae.data.timbre import build_timbre_dataset, format_timbre_report, load_timbre_notes
-    from musicvae.errors import DataError
-    from musicvae.training.timbre import family_mean_latents, spectrogram_set
-
-    data_report = ""
-    try:
-        train = load_timbre_notes(config.data, split="train")
-    except DataError:
-        print(f"building dataset {load_recipe(config.data).name!r} first")
-        data_report = format_timbre_report(build_timbre_dataset(config.data, progress=not args.quiet))
-        print(data_report)
-        train = load_timbre_notes(config.data, split="train")
-    valid = load_timbre_notes(config.data, split="valid")
-    spectrogram = build_spectrogram(config)
-    train_set, valid_set = spectrogram_set(train, spectrogram), spectrogram_set(valid, spectrogram)
-    print(f"training {folder.name}: {len(train_set)} train / {len(valid_set)} valid notes "
-          f"({', '.join(train.families)}), spectrograms {tuple(train_set.spec.shape[1:])}")
-    model, card = _train(args, folder, config, train_set, valid_set, data_report=data_report,
-                         counts={"train notes": len(train_set), "valid notes": len(valid_set)})
-    if model is None:  # a non-zero DDP rank: rank 0 writes the instrument
-        return
-    # The blend endpoints: each family's mean latent over its (clean) training notes.
-    _save_trained(args, folder, config, model, card=card,
-                  extras=family_mean_latents(model, train_set, train.families))
+    if path is not None:  # None on DDP ranks > 0: rank 0 writes the instrument
+        print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

@@ -6,7 +6,9 @@ Import lazily (it imports ``lightning``): commands that do not train must start 
   resume, DDP, thread choice), the sampling schedule, and the melody module;
 - :mod:`.optim`: the learning-rate schedule and the optimizer every module uses;
 - :mod:`.chorale`: the accompanist's Lightning module and metrics;
-- :mod:`.timbre`: the spectrogram VAE's module, data set and family latents.
+- :mod:`.timbre`: the spectrogram VAE's module, data set and family latents;
+- :mod:`.instrument`: :func:`~musicvae.training.instrument.train_instrument`, an instrument
+  folder end to end (what ``musicvae train`` runs).
 """
 
 from musicvae.training.optim import learning_rate_at
