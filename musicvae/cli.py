@@ -162,6 +162,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                   **report}
         text = format_report(report)
     print(json.dumps(report, indent=1, default=float) if args.json else text)
+    if args.plot:
+        from musicvae.plots import evaluation_figure
+
+        path = evaluation_figure(report, args.plot)
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     if args.card:
         card_path = instrument.path / CARD_FILE
         card = card_path.read_text() if card_path.is_file() else f"# {instrument.name}\n"
@@ -352,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on at most this many windows, or chorales for an accompanist (0 = all)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--card", action="store_true", help="write the metrics into the instrument's card.md")
+    p.add_argument("--plot", metavar="PNG", help="also draw the report (curves and bars against the baselines)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)

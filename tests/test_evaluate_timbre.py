@@ -72,6 +72,8 @@ def test_whole_evaluation_runs_baselines_and_the_command(tiny, tmp_path, capsys)
     json.dumps(report)  # JSON-ready
     card = tiny.path / "card.md"
     card.write_text("# tiny\n")
-    assert main(["evaluate", str(tiny.path), "--n-prior", "2", "--card", "--json", "--quiet"]) == 0
-    assert "blend" in json.loads(capsys.readouterr().out)
+    plot = tmp_path / "eval.png"
+    assert main(["evaluate", str(tiny.path), "--n-prior", "2", "--card", "--json", "--quiet", "--plot", str(plot)]) == 0
+    assert "blend" in json.loads(capsys.readouterr().out)  # the "wrote" line goes to stderr beside JSON
+    assert plot.stat().st_size > 5000
     assert "spearman_rho" in card.read_text()

@@ -94,3 +94,28 @@ def test_training_curves_errors(tmp_path):
     with pytest.raises(InputError):
         training_curves(empty, tmp_path / "c.png")
     assert not (tmp_path / "c.png").exists()
+
+
+def card_report(name):
+    """The raw JSON report ``musicvae evaluate --card`` wrote into a shipped instrument's card."""
+    import json
+
+    from musicvae.io import repo_root
+
+    card = (repo_root() / "instruments" / name / "card.md").read_text()
+    return json.loads(card.split("```json", 1)[1].split("```", 1)[0])
+
+
+@pytest.mark.parametrize("name", ["melody-2bar", "bach-accompanist", "flute-guitar"])
+def test_evaluation_figure_of_every_kind(name, tmp_path):
+    from musicvae.plots import evaluation_figure
+
+    assert_png(evaluation_figure(card_report(name), tmp_path / "eval.png"), tmp_path)
+
+
+def test_evaluation_figure_refuses_other_dicts(tmp_path):
+    from musicvae.plots import evaluation_figure
+
+    with pytest.raises(InputError, match="not an evaluation report"):
+        evaluation_figure({"loss": 1.0}, tmp_path / "eval.png")
+    assert not list(tmp_path.iterdir())
