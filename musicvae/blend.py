@@ -288,7 +288,7 @@ class MidiNote:
 
 
 def read_melody(path: str | Path) -> list[MidiNote]:
-    """The non-drum notes of a MIDI file, by onset.
+    """The non-drum notes of a MIDI file, by onset, held by its sustain pedal (CC 64) as a player hears them.
 
     Raises
     ------
@@ -302,14 +302,40 @@ def read_melody(path: str | Path) -> list[MidiNote]:
     except Exception as error:  # pretty_midi/mido raise many types for bad files
         raise InputError(f"{path}: not a readable MIDI file ({type(error).__name__}: {error})") from None
     notes = [
-        MidiNote(n.pitch, n.velocity, n.start, n.end)
+        MidiNote(n.pitch, n.velocity, n.start, _pedal_end(n.end, pedal))
         for inst in midi.instruments
         if not inst.is_drum
+        for pedal in [_pedal_spans(inst.control_changes, until=midi.get_end_time())]
         for n in inst.notes
     ]
     if not notes:
         raise InputError(f"{path}: no (non-drum) notes to play")
     return sorted(notes, key=lambda n: (n.start, n.pitch))
+
+
+def _pedal_spans(changes, *, until: float) -> list[tuple[float, float]]:
+    """(down, up) seconds of each sustain-pedal press among pretty_midi control changes (64..127 is down).
+
+    A pedal never lifted is held ``until`` (the end of the file).
+    """
+    spans, down = [], None
+    for change in sorted((c for c in changes if c.number == 64), key=lambda c: c.time):
+        if change.value >= 64 and down is None:
+            down = change.time
+        elif change.value < 64 and down is not None:
+            spans.append((down, change.time))
+            down = None
+    if down is not None:
+        spans.append((down, until))
+    return spans
+
+
+def _pedal_end(end: float, spans: list[tuple[float, float]]) -> float:
+    """A note released while the pedal is down sounds until the pedal lifts (or the note's own decay)."""
+    for down, up in spans:
+        if down <= end < up:
+            return up
+    return end
 
 
 def play_notes(

@@ -79,6 +79,22 @@ def test_play_midi_with_automation(tiny, tmp_path):
         blend.play_midi(tiny, _midi(tmp_path / "empty.mid", []))
 
 
+def test_sustain_pedal_in_a_midi_file_holds_the_notes_it_catches(tmp_path):
+    midi = pretty_midi.PrettyMIDI()
+    part = pretty_midi.Instrument(program=0)
+    part.notes = [pretty_midi.Note(90, 60, 0.0, 0.2), pretty_midi.Note(90, 62, 0.5, 0.7),
+                  pretty_midi.Note(90, 64, 1.0, 1.2), pretty_midi.Note(90, 65, 2.0, 2.2),
+                  pretty_midi.Note(90, 67, 2.1, 3.0)]
+    part.control_changes = [pretty_midi.ControlChange(64, 127, 0.4), pretty_midi.ControlChange(64, 0, 1.5),
+                            pretty_midi.ControlChange(64, 100, 1.9)]  # pressed again, never lifted
+    midi.instruments.append(part)
+    midi.write(str(tmp_path / "pedal.mid"))
+    ends = {n.pitch: round(n.end, 3) for n in blend.read_melody(tmp_path / "pedal.mid")}
+    # 60 ends before the pedal; 62 and 64 are released under it and sound until it lifts at 1.5 s;
+    # 65 is released under a pedal held to the end of the file (67's end).
+    assert ends == {60: 0.2, 62: 1.5, 64: 1.5, 65: 3.0, 67: 3.0}
+
+
 def test_blend_command(tiny, tmp_path, capsys):
     out = tmp_path / "cli.wav"
     assert main(["blend", str(tiny.path), "--pitch", "60", "--steps", "3", "-o", str(out)]) == 0
