@@ -301,13 +301,11 @@ def read_melody(path: str | Path) -> list[MidiNote]:
         midi = pretty_midi.PrettyMIDI(str(path))
     except Exception as error:  # pretty_midi/mido raise many types for bad files
         raise InputError(f"{path}: not a readable MIDI file ({type(error).__name__}: {error})") from None
-    notes = [
-        MidiNote(n.pitch, n.velocity, n.start, _pedal_end(n.end, pedal))
-        for inst in midi.instruments
-        if not inst.is_drum
-        for pedal in [_pedal_spans(inst.control_changes, until=midi.get_end_time())]
-        for n in inst.notes
-    ]
+    notes, until = [], midi.get_end_time()
+    for inst in midi.instruments:
+        if not inst.is_drum:
+            pedal = _pedal_spans(inst.control_changes, until=until)
+            notes += [MidiNote(n.pitch, n.velocity, n.start, _pedal_end(n.end, pedal)) for n in inst.notes]
     if not notes:
         raise InputError(f"{path}: no (non-drum) notes to play")
     return sorted(notes, key=lambda n: (n.start, n.pitch))
