@@ -65,6 +65,8 @@ class NoteCache:
         if self.blocking:
             self._decode(key)
             return self._notes.get(key)
+        if key in self._pending and key not in self._background:
+            return None  # already first in line or decoding: no lock on the audio thread's every block
         with self._wake:
             if key in self._background:  # prefetched but not reached yet: a key wants it now
                 self._background.remove(key)
