@@ -292,7 +292,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     starts, so that first note-ons find their note ready. When the morph
     reaches another step, the cache's worker decodes the whole range there and
     at the next step in the same direction, behind any note a key is waiting
-    for (``bench/bench_realtime.py``, a 20-s sweep played in eighths: 3 of 70
+    for (``bench/bench_realtime.py``, a 20-s sweep played in eighths: 3 or 4 of 70
     note-ons waited for their decode, 56 without).
     ``prefetch=False`` decodes only the notes keys ask for. ``automation`` (a
     :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
