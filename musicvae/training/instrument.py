@@ -115,13 +115,13 @@ def _timbre_data(config: InstrumentConfig, recipe, *, folder: Path, progress: bo
 
     data_report = ""
     try:
-        train = load_timbre_notes(config.data, split="train")
+        train = load_timbre_notes(recipe, split="train")
     except DataError:
         log(f"building dataset {recipe.name!r} first")
-        data_report = format_timbre_report(build_timbre_dataset(config.data, progress=progress))
+        data_report = format_timbre_report(build_timbre_dataset(recipe, progress=progress))
         log(data_report)
-        train = load_timbre_notes(config.data, split="train")
-    valid = load_timbre_notes(config.data, split="valid")
+        train = load_timbre_notes(recipe, split="train")
+    valid = load_timbre_notes(recipe, split="valid")
     spectrogram = build_spectrogram(config)
     train_set, valid_set = spectrogram_set(train, spectrogram), spectrogram_set(valid, spectrogram)
     log(f"training {folder.name}: {len(train_set)} train / {len(valid_set)} valid notes "
