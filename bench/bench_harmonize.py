@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from musicvae.builders import build_model  # noqa: E402
 from musicvae.config import get_config  # noqa: E402
 from musicvae.errors import MusicVAEError  # noqa: E402
-from musicvae.evaluate.chorale import NearestNeighbour  # noqa: E402
 from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, read_melody  # noqa: E402
 from musicvae.io import repo_root  # noqa: E402
+from musicvae.kinds.accompanist.evaluate import NearestNeighbour  # noqa: E402
 from musicvae.midi import chorale as codec  # noqa: E402
 from musicvae.voicing import harmonize_tokens, model_predictor  # noqa: E402
 
@@ -53,7 +53,7 @@ def _model():
 
 
 def _train_windows(config) -> tuple[np.ndarray, str]:
-    from musicvae.data.chorale import load_chorale_windows
+    from musicvae.kinds.accompanist.data import load_chorale_windows
 
     try:
         train = load_chorale_windows(config.data, split="train")

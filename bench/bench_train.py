@@ -20,8 +20,9 @@ import torch.nn.functional as F
 
 from musicvae.builders import build_model
 from musicvae.config import get_config
+from musicvae.kinds.melody.training import transpose_events
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
-from musicvae.training import learning_rate_at, train_model, transpose_events
+from musicvae.training import learning_rate_at, train_model
 
 
 def melodies(n: int, steps: int = 32, seed: int = 0) -> np.ndarray:

@@ -46,7 +46,7 @@ def spectrogram(instrument: Instrument):
 def _spectrogram_of(model_config):
     # Building one costs ~15 ms (librosa's mel filters), most of a note's decode budget; configs
     # are frozen and a Spectrogram never changes once built, so one per config is shared.
-    from musicvae.builders import build_spectrogram
+    from musicvae.kinds.timbre import build_spectrogram
 
     return build_spectrogram(model_config)
 

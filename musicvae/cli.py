@@ -23,35 +23,22 @@ from musicvae.errors import MusicVAEError
 
 def cmd_configs(args: argparse.Namespace) -> None:
     from musicvae.config import dump_toml, registered_configs
+    from musicvae.kinds import get_kind
 
     for name, config in registered_configs().items():
         if args.show:
             print(f"# {name}\n{dump_toml(config)}")
         else:
-            model = config.model
-            print(f"{name:20s} {config.kind:8s} data={config.data} z={model.z_dim} kl_weight={model.kl_weight}")
+            print(f"{name:20s} {config.kind:8s} {get_kind(config.kind).describe(config)}")
 
 
 def cmd_data_build(args: argparse.Namespace) -> None:
-    from musicvae.data.melody import build_melody_dataset, format_report
-    from musicvae.data.recipes import load_recipe
-    from musicvae.data.timbre import recipe_kind
+    from musicvae.data.recipes import recipe_kind
+    from musicvae.kinds import kind_of_recipe
 
-    if recipe_kind(args.recipe) == "timbre":
-        from musicvae.data.timbre import build_timbre_dataset, format_timbre_report
-
-        report = build_timbre_dataset(args.recipe, workers=args.workers, force=args.force, progress=not args.quiet)
-        print(format_timbre_report(report))
-        return
-    recipe = load_recipe(args.recipe)
-    if recipe.kind == "chorale":
-        from musicvae.data import chorale
-
-        report = chorale.build_chorale_dataset(recipe, workers=args.workers, force=args.force, progress=not args.quiet)
-        print(chorale.format_report(report))
-        return
-    report = build_melody_dataset(recipe, workers=args.workers, force=args.force, progress=not args.quiet)
-    print(format_report(report))
+    kind = kind_of_recipe(recipe_kind(args.recipe))
+    print(kind.build_data(kind.load_recipe(args.recipe), workers=args.workers, force=args.force,
+                          progress=not args.quiet))
 
 
 def _load_training_config(args: argparse.Namespace):
@@ -129,38 +116,15 @@ def cmd_morph(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from musicvae.card import with_metrics
-    from musicvae.data.melody import load_melody_windows
-    from musicvae.data.recipes import load_recipe
-    from musicvae.evaluate import evaluate_melody, format_report
+    from musicvae.evaluate import EvaluateOptions, evaluate_instrument, format_report
     from musicvae.instrument import CARD_FILE, Instrument
     from musicvae.io import atomic_write_text
 
     instrument = Instrument.load(args.instrument)
-    if instrument.kind == "timbre":
-        from musicvae.evaluate.timbre import evaluate_instrument, format_timbre_metrics
-
-        report = evaluate_instrument(instrument, data=args.data, n_prior=min(args.n_prior, 100),
-                                     max_test=args.max_windows, seed=args.seed, progress=not args.quiet)
-        text = format_timbre_metrics(report)
-    elif instrument.kind == "accompanist":
-        from musicvae.evaluate import chorale as evaluate_chorale
-
-        report = evaluate_chorale.evaluate_instrument(instrument, data=args.data, split=args.split,
-                                                      max_chorales=args.max_windows, progress=not args.quiet)
-        text = evaluate_chorale.format_report(report)
-    else:
-        instrument.require_kind("melody")
-        rep = instrument.config.model.representation
-        recipe = load_recipe(args.data or instrument.config.data)
-        test = load_melody_windows(recipe, split=args.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-        if args.max_windows and len(test) > args.max_windows:
-            test = test[:: max(1, len(test) // args.max_windows)][: args.max_windows]
-        report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=args.n_prior,
-                                 seed=args.seed, progress=not args.quiet)
-        report = {"instrument": instrument.name, "data": recipe.name, "split": args.split, "windows": len(test),
-                  **report}
-        text = format_report(report)
+    options = EvaluateOptions(data=args.data, split=args.split, n_prior=args.n_prior, max_items=args.max_windows,
+                              seed=args.seed, progress=not args.quiet)
+    report = evaluate_instrument(instrument, options)
+    text = format_report(report)
     print(json.dumps(report, indent=1, default=float) if args.json else text)
     if args.plot:
         from musicvae.plots import evaluation_figure

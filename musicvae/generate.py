@@ -23,9 +23,10 @@ from musicvae.models.latent import interpolate as interpolate_latents
 DEFAULT_TEMPERATURE = 0.5
 
 
-def _generator(seed: int | None) -> torch.Generator | None:
-    if seed is None:
-        return None
+def _generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    """A generator seeded with ``seed``; a generator passes through (a stream its caller keeps drawing from)."""
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
     return torch.Generator().manual_seed(seed)
 
 

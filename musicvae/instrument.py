@@ -78,6 +78,13 @@ class Instrument:
     def name(self) -> str:
         return self.path.name if self.path is not None else "<unsaved>"
 
+    @property
+    def verbs(self):
+        """The instrument's :class:`~musicvae.kinds.base.Verbs` (encode, decode, sample, interpolate)."""
+        from musicvae.kinds import get_kind
+
+        return get_kind(self.kind).verbs(self)
+
     def require_kind(self, kind: str) -> Instrument:
         """Return self, or raise InstrumentError if this instrument is of another kind."""
         if self.kind != kind:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.config import MelodyRepresentation
 from musicvae.io import atomic_write
+from musicvae.kinds.melody.config import MelodyRepresentation
 from musicvae.midi.melody import events_to_midi
 
 

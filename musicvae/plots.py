@@ -1,4 +1,4 @@
-"""Pictures for melody instruments: piano-roll grids, latent maps, training curves.
+"""Pictures: piano-roll grids, latent maps, training curves, and the figure helpers each kind draws with.
 
 matplotlib is imported inside the functions (commands that draw nothing start
 fast), figures are built on the Agg canvas without pyplot (no global figure
@@ -23,7 +23,8 @@ _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _DPI = 110
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas (no pyplot), constrained layout."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -32,7 +33,7 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path: str | Path) -> Path:
+def save_png(figure, path: str | Path) -> Path:
     """Write ``figure`` as a PNG at ``path`` atomically (OutputError if the folder cannot be written)."""
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=_DPI)
@@ -106,7 +107,7 @@ def piano_roll_grid(
     steps = max(max(len(row) for row in rows), 1)
     width = float(np.clip(4.0 + 0.12 * steps, 8.0, 20.0))
     row_height = float(np.clip(0.09 * (high - low), 0.9, 2.2))
-    figure = _figure(width, 0.5 + row_height * len(rows))
+    figure = new_figure(width, 0.5 + row_height * len(rows))
     axes = figure.subplots(len(rows), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     octave_cs = [p for p in range(low, high + 1) if p % 12 == 0] or [low + (high - low) // 2]
     for i, (ax, row_notes) in enumerate(zip(axes, notes)):
@@ -131,7 +132,7 @@ def piano_roll_grid(
     bar_starts = list(range(0, steps, steps_per_bar))
     axes[-1].set_xticks(bar_starts, [str(k + 1) for k in range(len(bar_starts))])
     axes[-1].set_xlabel("bar", fontsize=8)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # ---------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def latent_map_plot(
     panels = dict(points) if isinstance(points, Mapping) else {"": points}
     if not panels:
         raise InputError("no latent points to draw")
-    figure = _figure(4.6 * len(panels) + 0.6, 4.4)
+    figure = new_figure(4.6 * len(panels) + 0.6, 4.4)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, coords) in zip(axes, panels.items()):
         coords = np.asarray(coords, dtype=float)
@@ -209,7 +210,7 @@ def latent_map_plot(
         ax.tick_params(labelsize=7)
     if title:
         figure.suptitle(title, fontsize=11)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def training_curves(csv_path: str | Path, path: str | Path) -> Path:
     names = sorted(panels, key=order)
     cols = min(3, len(names))
     n_rows = math.ceil(len(names) / cols)
-    figure = _figure(4.2 * cols, 3.0 * n_rows)
+    figure = new_figure(4.2 * cols, 3.0 * n_rows)
     axes = figure.subplots(n_rows, cols, squeeze=False).ravel()
     for ax, name in zip(axes, names):
         values = []
@@ -315,7 +316,7 @@ def training_curves(csv_path: str | Path, path: str | Path) -> Path:
         ax.legend(fontsize=7)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # ---------------------------------------------------------------------------
@@ -323,102 +324,24 @@ def training_curves(csv_path: str | Path, path: str | Path) -> Path:
 # ---------------------------------------------------------------------------
 
 #: Display names of the systems an evaluation compares.
-_SYSTEM_NAMES = {"vae": "VAE", "audio": "audio crossfade", "spectrogram": "spectrogram crossfade",
+SYSTEM_NAMES = {"vae": "VAE", "audio": "audio crossfade", "spectrogram": "spectrogram crossfade",
                  "model": "model", "model_argmax": "model, argmax", "nearest_neighbour": "nearest neighbour",
                  "most_frequent": "most frequent", "bach": "Bach"}
 
 
 def evaluation_figure(report: dict, path: str | Path) -> Path:
-    """Draw the report of ``musicvae evaluate`` (any instrument kind) as one PNG.
-
-    - timbre: P(guitar) along the blend for the model and both crossfade baselines;
-    - accompanist: frame and onset accuracy of the model against its baselines, and the
-      parallel fifths and octaves of each against Bach's own rate;
-    - melody: each feature's overlap of prior samples with held-out data (beside the data's
-      training windows' overlap with it), and how far each interpolation step is from A (Hamming distance).
+    """Draw the report of ``musicvae evaluate`` as one PNG, by the figure of the report's kind.
 
     Raises
     ------
     InputError
-        If ``report`` is none of these.
+        If ``report`` names no known instrument kind.
     """
-    if "blend" in report:
-        return _timbre_figure(report, path)
-    if "systems" in report:
-        return _accompanist_figure(report, path)
-    if "prior_overlap" in report:
-        return _melody_figure(report, path)
-    raise InputError("not an evaluation report of a known instrument kind")
+    from musicvae.errors import ConfigError
+    from musicvae.kinds import get_kind
 
-
-def _timbre_figure(report: dict, path: str | Path) -> Path:
-    figure = _figure(5.2, 3.4)
-    ax = figure.subplots()
-    for key, system in report["blend"].items():
-        curve = system["p_guitar_by_morph"]
-        morphs = [float(m) for m in curve]
-        ax.plot(morphs, list(curve.values()), marker="o", linewidth=1.5,
-                label=f"{_SYSTEM_NAMES.get(key, key)} (rho {system['spearman_rho']:.3f})")
-    ax.axhline(0.5, color="0.6", linewidth=0.8, linestyle=":")
-    ax.set(xlabel="morph (0 = flute, 1 = guitar)", ylabel="P(guitar) from the classifier", ylim=(-0.03, 1.03))
-    ax.set_title(f"{report.get('instrument', '')}: blend monotonicity", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(figure, path)
-
-
-def _accompanist_figure(report: dict, path: str | Path) -> Path:
-    systems = {k: v for k, v in report["systems"].items() if "frame_accuracy" in v}
-    figure = _figure(9.0, 3.4)
-    left, right = figure.subplots(1, 2)
-    x = np.arange(len(systems))
-    names = [_SYSTEM_NAMES.get(k, k) for k in systems]
-    # Bach against himself scores 1 by definition: accuracy compares the others with him.
-    scored = [k for k in systems if k != "bach"]
-    for offset, metric in ((-0.2, "frame_accuracy"), (0.2, "onset_accuracy")):
-        left.bar(np.arange(len(scored)) + offset, [systems[k][metric]["mean"] for k in scored], width=0.4,
-                 label=metric.replace("_", " "))
-    left.set_xticks(np.arange(len(scored)), [_SYSTEM_NAMES.get(k, k) for k in scored], rotation=20, fontsize=7)
-    left.set(ylabel="agreement with Bach")
-    left.set_title(f"{report.get('instrument', '')}: held-out chorales (mean of A, T, B)", fontsize=10)
-    left.legend(fontsize=7)
-    parallels = [s.get("voice_leading", {}).get("parallel_fifths_and_octaves", np.nan) for s in systems.values()]
-    right.bar(x, parallels, color="tab:red")
-    bach = report.get("bach_reference", {})
-    if bach:
-        right.axhline(bach["parallel_fifths"] + bach["parallel_octaves"], color="0.3", linestyle="--",
-                      label="Bach's own rate")
-        right.legend(fontsize=7)
-    right.set_xticks(x, names, rotation=20, fontsize=7)
-    right.set(ylabel="parallel fifths + octaves (% of moves)")
-    right.set_title("voice leading", fontsize=10)
-    for ax in (left, right):
-        ax.grid(alpha=0.3, axis="y")
-    return _save(figure, path)
-
-
-def _melody_figure(report: dict, path: str | Path) -> Path:
-    prior = report["prior_overlap"]
-    features = [k for k in prior["overlap"] if k != "mean"]
-    figure = _figure(9.0, 3.4)
-    left, right = figure.subplots(1, 2)
-    x = np.arange(len(features))
-    left.bar(x - 0.2, [prior["overlap"][k] for k in features], width=0.4, label="prior samples vs held-out")
-    baseline = prior.get("data_baseline", {}).get("overlap", {})
-    if baseline:
-        left.bar(x + 0.2, [baseline.get(k, np.nan) for k in features], width=0.4, label="training windows vs held-out")
-    left.set_xticks(x, [k.replace("_", " ") for k in features], rotation=35, ha="right", fontsize=7)
-    left.set(ylabel="overlapping area", ylim=(0, 1.05))
-    left.set_title(f"{report.get('instrument', '')}: prior samples (T = {prior.get('temperature')})", fontsize=10)
-    left.legend(fontsize=7)
-    curve = report.get("interpolation", {}).get("distance_curve")
-    if curve:
-        steps = np.linspace(0, 1, len(curve))
-        right.plot(steps, curve, marker="o", label="decoded steps")
-        right.axhline(report["interpolation"]["data_distance"], color="0.4", linestyle="--", label="real B")
-        right.set(xlabel="interpolation step (A to B)", ylabel="share of steps that differ from A")
-        right.legend(fontsize=7)
-    right.set_title("interpolation", fontsize=10)
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    return _save(figure, path)
+    try:
+        kind = get_kind(report.get("kind") if isinstance(report, Mapping) else None)
+    except ConfigError:
+        raise InputError("not an evaluation report of a known instrument kind (no known 'kind' in it)") from None
+    return kind.figure(report, path)

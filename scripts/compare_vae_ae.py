@@ -22,11 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicvae.data.melody import load_melody_windows
 from musicvae.data.recipes import load_recipe
-from musicvae.evaluate import encode_windows, interpolation_smoothness, prior_sample_overlap, reconstruction_metrics
 from musicvae.instrument import Instrument
 from musicvae.io import atomic_write_text
+from musicvae.kinds.melody.data import load_melody_windows
+from musicvae.kinds.melody.metrics import (
+    encode_windows,
+    interpolation_smoothness,
+    prior_sample_overlap,
+    reconstruction_metrics,
+)
 from musicvae.plots import latent_map_plot
 
 

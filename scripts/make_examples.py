@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicvae.data.melody import SPLITS
 from musicvae.data.recipes import cache_path, load_recipe
 from musicvae.io import repo_root
+from musicvae.kinds.melody.data import SPLITS
 from musicvae.midi.melody import FIRST_PITCH_CLASS, events_to_midi
 from musicvae.outputs import write_midi
 

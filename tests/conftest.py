@@ -5,8 +5,14 @@ anything else (2 threads under load ran 13x slower than 1 in a trial), and tests
 measure correctness, not speed.
 """
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+# The suite's shared helpers (timbre_fixtures.py) import from every test folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(autouse=True, scope="session")

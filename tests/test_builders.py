@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 
 from musicvae.builders import build_model, model_init_kwargs
-from musicvae.config import SequenceVAEConfig, TrainConfig, get_config, registered_configs
+from musicvae.config import TrainConfig, get_config, registered_configs
 from musicvae.errors import ConfigError
+from musicvae.kinds.melody.config import SequenceVAEConfig
 from musicvae.models.sequence_vae import SequenceVAE
 
 
@@ -66,7 +67,7 @@ def test_bad_timbre_configs_name_the_setting(override, message):
 
 
 def test_only_timbre_configs_have_a_spectrogram():
-    from musicvae.builders import build_spectrogram
+    from musicvae.kinds.timbre import build_spectrogram
 
     with pytest.raises(ConfigError, match="a SequenceVAEConfig has no spectrogram"):
         build_spectrogram(get_config("2bar-small"))

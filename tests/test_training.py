@@ -18,13 +18,8 @@ import torch
 
 from musicvae.config import InstrumentConfig, get_config
 from musicvae.errors import ConfigError, InputError
-from musicvae.training import (
-    choose_threads,
-    learning_rate_at,
-    sampling_probability,
-    train_model,
-    transpose_events,
-)
+from musicvae.kinds.melody.training import sampling_probability, transpose_events
+from musicvae.training import choose_threads, learning_rate_at, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 

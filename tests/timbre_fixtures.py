@@ -34,11 +34,11 @@ def make_tiny_instrument(root: Path) -> Path:
     """Build the tiny dataset under ``root`` (``MUSICVAE_CACHE`` must point there) and train for a few steps."""
     import torch
 
-    from musicvae.builders import build_spectrogram
-    from musicvae.data.timbre import build_timbre_dataset, load_timbre_notes
     from musicvae.instrument import Instrument
+    from musicvae.kinds.timbre import build_spectrogram
+    from musicvae.kinds.timbre.data import build_timbre_dataset, load_timbre_notes
+    from musicvae.kinds.timbre.training import family_mean_latents, spectrogram_set
     from musicvae.training import train_model
-    from musicvae.training.timbre import family_mean_latents, spectrogram_set
 
     assert os.environ.get("MUSICVAE_CACHE"), "set MUSICVAE_CACHE first"
     recipe = root / "tiny-flute-guitar.toml"

@@ -5,6 +5,8 @@ another with :func:`dataclasses.replace`, never copied and edited. Models never
 import this module: :mod:`musicvae.builders` is the one bridge from a config to
 model objects.
 
+Each kind's model config classes live in its package (``musicvae/kinds/<kind>/config.py``).
+
 An instrument's ``instrument.toml`` holds ``kind``, ``data`` (a recipe name or
 path) and the ``[model]`` and ``[train]`` tables; it may name a registered
 ``config`` to start from, in which case the tables override that base.
@@ -12,18 +14,10 @@ path) and the ``[model]`` and ``[train]`` tables; it may name a registered
 
 from musicvae.config.registry import get_config, registered_configs
 from musicvae.config.schema import (
-    MODEL_CONFIG_CLASSES,
-    AccompanistConfig,
-    ChoraleRepresentation,
     InstrumentConfig,
-    MelodyRepresentation,
-    ModelConfig,
     NoteRecipe,
     RecipeConfig,
-    SequenceVAEConfig,
     SourceConfig,
-    SpectrogramConfig,
-    SpectrogramVAEConfig,
     SplitConfig,
     TrainConfig,
 )
@@ -41,9 +35,7 @@ __all__ = [
     "AccompanistConfig",
     "ChoraleRepresentation",
     "InstrumentConfig",
-    "MODEL_CONFIG_CLASSES",
     "MelodyRepresentation",
-    "ModelConfig",
     "NoteRecipe",
     "RecipeConfig",
     "SequenceVAEConfig",
@@ -62,3 +54,4 @@ __all__ = [
     "registered_configs",
     "to_dict",
 ]
+

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from musicvae.config.registry import get_config
-from musicvae.config.schema import MODEL_CONFIG_CLASSES, InstrumentConfig
+from musicvae.config.schema import InstrumentConfig
 from musicvae.errors import ConfigError
 
 
@@ -126,14 +126,15 @@ def instrument_config_from_dict(data: dict[str, Any]) -> InstrumentConfig:
     base_name = data.pop("config", None)
     base = get_config(base_name) if base_name is not None else None
     kind = data.get("kind", base.kind if base else None)
-    if kind not in MODEL_CONFIG_CLASSES:
-        raise ConfigError(f"unknown instrument kind {kind!r}; choose one of: {', '.join(MODEL_CONFIG_CLASSES)}")
+    from musicvae.kinds import get_kind  # the kinds import their config classes from this package
+
+    model_config = get_kind(kind).model_config
     if base is None:
         missing = [k for k in ("model", "data") if k not in data]
         if missing:
             needed = " and ".join(missing)
             raise ConfigError(f"instrument config needs {needed} (or a registered 'config' to start from)")
-        base = InstrumentConfig(kind=kind, model=MODEL_CONFIG_CLASSES[kind](), data=str(data["data"]))
+        base = InstrumentConfig(kind=kind, model=model_config(), data=str(data["data"]))
     elif kind != base.kind:
         raise ConfigError(f"config {base_name!r} is of kind {base.kind!r}, not {kind!r}")
     return from_dict(InstrumentConfig, data, base=base)

@@ -165,6 +165,19 @@ def load_recipe(name_or_path: str | Path | RecipeConfig) -> RecipeConfig:
     return _resolve_sources(replace(recipe, name=_safe_name(recipe.name)), path.parent)
 
 
+def recipe_kind(name_or_path: str | Path | RecipeConfig) -> str:
+    """The ``kind`` of a recipe (``"melody"`` when unset or for a folder of files), without validating it."""
+    if isinstance(name_or_path, RecipeConfig):
+        return name_or_path.kind
+    if Path(str(name_or_path)).expanduser().is_dir():
+        return "melody"
+    path = find_recipe_file(name_or_path)
+    try:
+        return str(tomllib.loads(path.read_text()).get("kind", "melody"))
+    except tomllib.TOMLDecodeError as error:
+        raise DataError(f"{path}: not valid TOML ({error})") from None
+
+
 def json_hash(payload: Any) -> str:
     """SHA-256 (hex) of the canonical JSON of ``payload`` (sorted keys, no spaces): the form every cache hash takes."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -1,42 +1,29 @@
-"""Objective evaluation of melody instruments (``musicvae evaluate``).
+"""Objective evaluation of any instrument (``musicvae evaluate``).
 
-- :mod:`.features`: Yang & Lerch (2018) per-window features and the overlap of
-  two sets' feature distributions (numpy/scipy only).
-- :mod:`.melody`: model metrics: reconstruction, KL and active units, prior
-  samples, interpolation smoothness, a 2-D latent map.
-- :mod:`.report`: :func:`evaluate_melody` bundles them; :func:`format_report`
-  renders the table a researcher reads (the CLI prints JSON for ``--json``).
+Each kind measures itself (:meth:`musicvae.kinds.base.Kind.evaluate`; the metrics live in
+``musicvae/kinds/<kind>/``); this module runs it and tags the report with its kind, which
+is how :func:`format_report` and :func:`musicvae.plots.evaluation_figure` find the kind again.
 """
 
-from musicvae.evaluate.features import feature_overlap, feature_summary, melody_features, overlap_area, window_notes
-from musicvae.evaluate.melody import (
-    active_units,
-    decode_latents,
-    encode_windows,
-    interpolation_smoothness,
-    kl_per_dimension,
-    latent_map,
-    latent_metrics,
-    prior_sample_overlap,
-    reconstruction_metrics,
-)
-from musicvae.evaluate.report import evaluate_melody, format_report
+from __future__ import annotations
 
-__all__ = [
-    "active_units",
-    "decode_latents",
-    "encode_windows",
-    "evaluate_melody",
-    "feature_overlap",
-    "feature_summary",
-    "format_report",
-    "interpolation_smoothness",
-    "kl_per_dimension",
-    "latent_map",
-    "latent_metrics",
-    "melody_features",
-    "overlap_area",
-    "prior_sample_overlap",
-    "reconstruction_metrics",
-    "window_notes",
-]
+from musicvae.kinds import EvaluateOptions, get_kind
+
+__all__ = ["EvaluateOptions", "evaluate_instrument", "format_report"]
+
+
+def evaluate_instrument(instrument, options: EvaluateOptions | None = None) -> dict:
+    """The report of ``musicvae evaluate`` for ``instrument``: plain JSON values, ``kind`` first.
+
+    Raises
+    ------
+    DataError
+        If the recipe's dataset is not built (the message gives the command).
+    """
+    report = get_kind(instrument.kind).evaluate(instrument, options or EvaluateOptions())
+    return {"kind": instrument.kind, **report}
+
+
+def format_report(report: dict) -> str:
+    """The report as text, by its kind's table."""
+    return get_kind(report.get("kind")).format_report(report)

@@ -312,18 +312,17 @@ def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "sl
     """
     import torch
 
-    from musicvae import generate
     from musicvae.models.latent import lerp, slerp
 
-    mu, _ = generate.encode(instrument, np.stack([a, b]))
+    verbs = instrument.verbs
+    mu, _ = verbs.encode(np.stack([a, b]))
     za, zb = torch.as_tensor(mu[0]), torch.as_tensor(mu[1])
     mix = slerp if method == "slerp" else lerp
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
 
     def decode_phrase(params: Params) -> np.ndarray:
-        z = mix(za, zb, float(params.morph))[None]
-        with torch.inference_mode():
-            return instrument.model.decode(z, temperature=params.temperature, generator=generator)[0].numpy()
+        z = mix(za, zb, float(params.morph))[None].numpy()
+        return verbs.decode(z, temperature=params.temperature, seed=generator)[0]
 
     return decode_phrase
 
@@ -336,16 +335,14 @@ def response_decoder(instrument, *, seed: int | None = None) -> Callable[[np.nda
     """
     import torch
 
-    from musicvae import generate
-
+    verbs = instrument.verbs
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
 
     def respond(call: np.ndarray, params: Params) -> np.ndarray:
-        mu, sigma = generate.encode(instrument, call[None])
+        mu, sigma = verbs.encode(call[None])
         z = torch.as_tensor(mu)
         if params.temperature > 0:
             z = z + params.temperature * torch.as_tensor(sigma) * torch.randn(z.shape, generator=generator)
-        with torch.inference_mode():
-            return instrument.model.decode(z, temperature=params.temperature, generator=generator)[0].numpy()
+        return verbs.decode(z.numpy(), temperature=params.temperature, seed=generator)[0]
 
     return respond

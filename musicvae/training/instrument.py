@@ -1,10 +1,8 @@
 """Train an instrument folder end to end: its data (built first when missing), Lightning, card, curves, weights.
 
-What ``musicvae train`` runs, for every instrument kind:
-
-- melody: event windows of the recipe (a MIDI folder is turned into a dataset on the way);
-- accompanist: four-voice chorale windows;
-- timbre: note spectrograms, and afterwards each family's mean latent, the blend endpoints.
+What ``musicvae train`` runs, for every instrument kind: the kind
+(:meth:`musicvae.kinds.base.Kind.training_data`) supplies the data, building its recipe
+first when no cache exists, and the tensors stored beside the weights.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from musicvae.config import InstrumentConfig
-from musicvae.errors import DataError, InputError
+from musicvae.errors import InputError
 
 
 def train_instrument(
@@ -61,78 +59,21 @@ def train_instrument(
     """
     from musicvae.card import training_card
     from musicvae.instrument import Instrument
+    from musicvae.kinds import get_kind
     from musicvae.training import train_model
 
     folder = Path(folder)
-    train, valid, extras_of, counts, data_report = _training_data(config, folder=folder, progress=progress, log=log)
-    model, summary = train_model(config, train, valid, out_dir=Path(out_dir or Path("runs") / folder.name),
+    data = get_kind(config.kind).training_data(config, progress=progress, log=log)
+    log(f"training {folder.name}: {data.summary}")
+    model, summary = train_model(config, data.train, data.valid, out_dir=Path(out_dir or Path("runs") / folder.name),
                                  progress=progress, **trainer_options)
     if model is None:
         return None
-    card = training_card(folder.name, config, command=command, summary={**counts, **summary},
-                         data_report=data_report)
+    card = training_card(folder.name, config, command=command, summary={**data.counts, **summary},
+                         data_report=data.report)
     if summary.get("log_dir"):
         _plot_curves(Path(summary["log_dir"]), log=log)
-    return Instrument(config=config, model=model, extras=extras_of(model)).save(folder, card=card, half=half)
-
-
-def _training_data(config: InstrumentConfig, *, folder: Path, progress: bool, log: Callable[[str], None]):
-    """(train, valid, extras_of(model), counts, data report) of an instrument's recipe, built first if missing."""
-    from musicvae.data.recipes import load_recipe
-
-    recipe = load_recipe(config.data)
-    if config.kind == "timbre":
-        return _timbre_data(config, recipe, folder=folder, progress=progress, log=log)
-    rep = config.model.representation
-    data_report = ""
-    if config.kind == "accompanist":
-        from musicvae.data.chorale import training_windows
-
-        train, valid, data_report = training_windows(recipe, bars=rep.bars, progress=progress)
-    else:
-        from musicvae.data.melody import build_melody_dataset, format_report, load_melody_windows
-
-        try:
-            train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-        except DataError:
-            # Users train on their own MIDI folder without a separate conversion step.
-            log(f"building dataset {recipe.name!r} first")
-            data_report = format_report(build_melody_dataset(recipe, progress=progress))
-            log(data_report)
-            train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-        valid = load_melody_windows(recipe, split="valid", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    if len(train) == 0:
-        raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
-    log(f"training {folder.name}: {len(train)} train / {len(valid)} valid windows of {rep.bars} bars")
-    counts = {"train windows": len(train), "valid windows": len(valid)}
-    return train, valid, lambda model: {}, counts, data_report
-
-
-def _timbre_data(config: InstrumentConfig, recipe, *, folder: Path, progress: bool, log: Callable[[str], None]):
-    from musicvae.builders import build_spectrogram
-    from musicvae.data.timbre import build_timbre_dataset, format_timbre_report, load_timbre_notes
-    from musicvae.training.timbre import family_mean_latents, spectrogram_set
-
-    data_report = ""
-    try:
-        train = load_timbre_notes(recipe, split="train")
-    except DataError:
-        log(f"building dataset {recipe.name!r} first")
-        data_report = format_timbre_report(build_timbre_dataset(recipe, progress=progress))
-        log(data_report)
-        train = load_timbre_notes(recipe, split="train")
-    valid = load_timbre_notes(recipe, split="valid")
-    spectrogram = build_spectrogram(config)
-    train_set, valid_set = spectrogram_set(train, spectrogram), spectrogram_set(valid, spectrogram)
-    log(f"training {folder.name}: {len(train_set)} train / {len(valid_set)} valid notes "
-        f"({', '.join(train.families)}), spectrograms {tuple(train_set.spec.shape[1:])}")
-
-    def extras_of(model) -> dict:
-        # The blend endpoints: each family's mean latent over its (clean) training notes.
-        return family_mean_latents(model, train_set, train.families)
-
-    counts = {"train notes": len(train_set), "valid notes": len(valid_set)}
-    return train_set, valid_set, extras_of, counts, data_report
+    return Instrument(config=config, model=model, extras=data.extras_of(model)).save(folder, card=card, half=half)
 
 
 def _plot_curves(log_dir: Path, *, log: Callable[[str], None]) -> None:

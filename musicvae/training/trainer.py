@@ -1,15 +1,15 @@
-"""Lightning training: the trainer factory, schedules, augmentation, and the melody module.
+"""Lightning training for every kind: the trainer factory, thread choice, window datasets.
 
 Import this module lazily (it imports ``lightning``); commands that do not train
-must start fast. :func:`train_model` is the entry point: it seeds, builds the
-model through :mod:`musicvae.builders`, and runs a :class:`lightning.Trainer`
+must start fast. :func:`train_model` is the entry point: it seeds, asks the
+config's kind (:mod:`musicvae.kinds`) for its data checks, Lightning module and
+dataset, and runs a :class:`lightning.Trainer`
 with a progress bar, checkpoints (``last.ckpt`` and the best by validation
 loss), CSV logs, resume, a wall-clock limit, and DDP across devices or nodes.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -20,73 +20,18 @@ from typing import Any
 import lightning
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from musicvae.builders import build_model
-from musicvae.config import AccompanistConfig, InstrumentConfig, SequenceVAEConfig, SpectrogramVAEConfig, to_dict
+from musicvae.config import InstrumentConfig
 from musicvae.errors import ConfigError, InputError
-from musicvae.midi.windows import check_windows
-from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
 from musicvae.training.optim import decaying_adam, learning_rate_at  # noqa: F401 - still importable from here
 
 #: Validation runs on at most this many windows (a fixed random subset), so it stays cheap.
 MAX_VAL_WINDOWS = 2048
-
-#: First melody class that is a pitch (0 = no event, 1 = note off).
-FIRST_PITCH_CLASS = 2
-
-
-# ---------------------------------------------------------------------------
-# Schedules and augmentation (pure functions)
-# ---------------------------------------------------------------------------
-
-
-def sampling_probability(step: int, rate: float) -> float:
-    """Scheduled-sampling probability ``1 - k / (k + exp(step / k))`` for ``k = rate``; 0 when ``rate <= 0``."""
-    if rate <= 0:
-        return 0.0
-    # exp overflows a float beyond ~709; the probability is 1 long before that.
-    return 1.0 - rate / (rate + math.exp(min(step / rate, 700.0)))
-
-
-def transpose_events(
-    events: Tensor, max_shift: int, *, num_classes: int, generator: torch.Generator | None = None
-) -> Tensor:
-    """Shift every sequence's pitches by a random number of semitones that keeps it in range.
-
-    Each sequence draws its shift uniformly from the integers in
-    ``[-max_shift, max_shift]`` for which every one of its pitches stays a
-    valid class; 0 is always allowed, so no sequence is ever dropped.
-
-    Parameters
-    ----------
-    events : LongTensor [B, T]
-        Melody classes (0 no event, 1 note off, 2.. pitches).
-    max_shift : int
-        Largest shift in semitones; 0 returns ``events`` unchanged.
-    num_classes : int
-        Vocabulary size C (the highest pitch class is C - 1).
-    generator : torch.Generator, optional
-
-    Returns
-    -------
-    LongTensor [B, T]
-    """
-    if max_shift <= 0:
-        return events
-    is_pitch = events >= FIRST_PITCH_CLASS
-    lowest = torch.where(is_pitch, events, num_classes).amin(dim=1)  # C when there is no pitch
-    highest = torch.where(is_pitch, events, -1).amax(dim=1)  # -1 when there is no pitch
-    low = torch.clamp(FIRST_PITCH_CLASS - lowest, min=-max_shift)
-    high = torch.clamp(num_classes - 1 - highest, max=max_shift)
-    draw = torch.rand(events.shape[0], generator=generator, device=events.device)
-    shift = torch.minimum(low + (draw * (high - low + 1)).long(), high)
-    return torch.where(is_pitch, events + shift.unsqueeze(1), events)
 
 
 # ---------------------------------------------------------------------------
@@ -130,81 +75,6 @@ def choose_threads(requested: int | None = None, *, processes: int = 1) -> int:
 
 
 # ---------------------------------------------------------------------------
-# Lightning module
-# ---------------------------------------------------------------------------
-
-
-class SequenceVAEModule(lightning.LightningModule):
-    """Trains a :class:`~musicvae.models.sequence_vae.SequenceVAE` the MusicVAE way.
-
-    ``loss = mean_b(sum_t CE) + beta * mean_b(max(KL - free_bits * ln 2, 0))``
-    with ``beta = (1 - beta_rate**step) * kl_weight``. ``val/loss`` uses the
-    final beta (``kl_weight``) so that it is comparable across the run and can
-    pick the best checkpoint; ``train/loss`` is the scheduled objective.
-
-    Parameters
-    ----------
-    config : InstrumentConfig
-        Its ``model`` must be a :class:`SequenceVAEConfig`.
-    model : nn.Module, optional
-        The model to train; built from ``config`` when omitted.
-    """
-
-    def __init__(self, config: InstrumentConfig, model: nn.Module | None = None) -> None:
-        super().__init__()
-        if not isinstance(config.model, SequenceVAEConfig):
-            raise ConfigError(f"SequenceVAEModule trains melody models, not {type(config.model).__name__}")
-        self.config = config
-        self.model = model if model is not None else build_model(config.model)
-        # Plain dicts only, so that checkpoints load with ``weights_only=True``.
-        self.save_hyperparameters({"config": to_dict(config)})
-
-    def _losses(self, events: Tensor, *, sample_prob: float, generator: torch.Generator | None, beta: float):
-        out = self.model(events, sample_prob=sample_prob, generator=generator, sample_z=True)
-        logits = out["logits"]
-        batch, steps, classes = logits.shape
-        ce = F.cross_entropy(logits.reshape(-1, classes).float(), events.reshape(-1), reduction="none")
-        recon = ce.view(batch, steps).sum(dim=1).mean()
-        kl = kl_divergence(out["mu"].float(), out["sigma"].float())
-        kl_cost = free_bits_kl(kl, self.config.model.free_bits).mean()
-        # beta * kl_cost stays in the graph even at beta = 0, so DDP sees every parameter used.
-        loss = recon + beta * kl_cost
-        accuracy = (logits.argmax(dim=-1) == events).float().mean()
-        return loss, {"recon": recon, "kl": kl.mean(), "kl_cost": kl_cost, "accuracy": accuracy}
-
-    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        model_cfg, train_cfg = self.config.model, self.config.train
-        events = transpose_events(batch.long(), train_cfg.transpose, num_classes=self.model.num_classes)
-        step = self.global_step
-        beta = beta_schedule(step, max_beta=model_cfg.kl_weight, rate=model_cfg.beta_rate)
-        sample_prob = sampling_probability(step, train_cfg.sampling_rate)
-        loss, parts = self._losses(events, sample_prob=sample_prob, generator=None, beta=beta)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/recon", parts["recon"])
-        self.log("train/kl", parts["kl"], prog_bar=True)
-        self.log("train/accuracy", parts["accuracy"], prog_bar=True)
-        self.log("train/beta", beta)
-        self.log("train/sample_prob", sample_prob)
-        self.log("lr", self.optimizers().param_groups[0]["lr"])
-        return loss
-
-    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
-        events = batch.long()
-        # A fixed generator per batch makes the posterior samples, hence the
-        # validation ELBO, identical from one validation run to the next.
-        generator = torch.Generator(device=events.device).manual_seed(batch_idx)
-        loss, parts = self._losses(events, sample_prob=0.0, generator=generator, beta=self.config.model.kl_weight)
-        size = events.shape[0]
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=size)
-        self.log("val/recon", parts["recon"], sync_dist=True, batch_size=size)
-        self.log("val/kl", parts["kl"], sync_dist=True, batch_size=size)
-        self.log("val/accuracy", parts["accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return decaying_adam(self.parameters(), self.config.train)
-
-
-# ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
 
@@ -229,16 +99,6 @@ class WindowDataset(Dataset):
 
 def _collate_batch(batch: Tensor) -> Tensor:
     return batch
-
-
-def _check_windows(windows: np.ndarray, name: str, *, steps: int, num_classes: int) -> np.ndarray:
-    windows = check_windows(windows, steps=steps, num_classes=num_classes, what=name, allow_empty=True,
-                            dtype=np.uint8)
-    if len(windows) == 0:
-        raise InputError(
-            f"no {name} windows: build the dataset first, or use a recipe that yields {steps}-step windows"
-        )
-    return windows
 
 
 # ---------------------------------------------------------------------------
@@ -308,7 +168,7 @@ def _processes_per_node(devices: Any) -> int:
     return 1
 
 
-def _load_module_weights(module: SequenceVAEModule, path: Path) -> None:
+def _load_module_weights(module: lightning.LightningModule, path: Path) -> None:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     module.load_state_dict(checkpoint["state_dict"])
 
@@ -330,14 +190,15 @@ def train_model(
     progress: bool = True,
     seed: int | None = None,
 ) -> tuple[nn.Module | None, dict[str, Any]]:
-    """Train a melody model on event windows with Lightning.
+    """Train an instrument's model with Lightning, whatever its kind.
 
     Parameters
     ----------
     config : InstrumentConfig
-        Model and training settings (``config.model`` a :class:`SequenceVAEConfig`).
-    train_windows, valid_windows : ndarray [N, T] of uint8
-        Melody event windows (T = bars * steps_per_bar).
+        Model and training settings; ``config.kind`` names the kind that trains it.
+    train_windows, valid_windows
+        The kind's training and validation sets (:attr:`musicvae.kinds.base.TrainingData.train`):
+        melody windows [N, T] uint8, chorale windows [N, 4, T] uint8, a timbre SpectrogramSet.
     out_dir : path
         Receives ``checkpoints/`` (``last.ckpt``, ``best-step=N.ckpt``) and ``logs/version_K/metrics.csv``.
     devices, num_nodes, strategy, accelerator
@@ -359,7 +220,7 @@ def train_model(
     Returns
     -------
     model : nn.Module or None
-        The best checkpoint by ``val/loss`` (else the last), in eval mode, on
+        The best checkpoint by the kind's monitored metric (else the last), in eval mode, on
         CPU; None on DDP ranks other than 0 (rank 0 writes the instrument).
     summary : dict
         ``steps``, ``minutes``, ``sequences_per_second``, ``val`` (final metrics
@@ -374,23 +235,11 @@ def train_model(
     ConfigError
         A config this trainer cannot train.
     """
-    rep, train_cfg = getattr(config.model, "representation", None), config.train
-    if isinstance(config.model, AccompanistConfig):  # chorale windows [N, 4, T]
-        from musicvae.training.chorale import check_chorale_windows
+    from musicvae.kinds import get_kind
 
-        train_windows = check_chorale_windows(train_windows, "training", representation=rep)
-        valid_windows = check_chorale_windows(valid_windows, "validation", representation=rep)
-    elif isinstance(config.model, SequenceVAEConfig):
-        train_windows = _check_windows(train_windows, "training", steps=rep.steps, num_classes=rep.num_classes)
-        valid_windows = _check_windows(valid_windows, "validation", steps=rep.steps, num_classes=rep.num_classes)
-    elif isinstance(config.model, SpectrogramVAEConfig):  # SpectrogramSet of notes
-        from musicvae.training.timbre import check_spectrogram_set
-
-        train_windows = check_spectrogram_set(train_windows, "training", config.model)
-        valid_windows = check_spectrogram_set(valid_windows, "validation", config.model)
-    else:
-        kind = type(config.model).__name__
-        raise ConfigError(f"train_model trains melody, accompanist and timbre models, not {kind}")
+    kind, train_cfg = get_kind(config.kind), config.train
+    train_windows = kind.check_training_data(train_windows, "training", config=config)
+    valid_windows = kind.check_training_data(valid_windows, "validation", config=config)
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     last_path = ckpt_dir / "last.ckpt"
@@ -406,19 +255,9 @@ def train_model(
     n_threads = choose_threads(threads, processes=processes)
     max_steps = train_cfg.max_steps if max_steps is None else max_steps
 
-    if isinstance(config.model, AccompanistConfig):
-        from musicvae.training.chorale import AccompanistModule
-
-        module = AccompanistModule(config)
-    elif isinstance(config.model, SpectrogramVAEConfig):
-        from musicvae.training.timbre import SpectrogramVAEModule
-
-        module = SpectrogramVAEModule(config)
-    else:
-        module = SequenceVAEModule(config)
-    make_dataset = getattr(module, "make_dataset", WindowDataset)
+    module = kind.lightning_module(config)
     clock = _RunClock(max_minutes, last_path)
-    monitor, mode = getattr(module, "monitor", ("val/loss", "min"))
+    monitor, mode = kind.monitor
     best = ModelCheckpoint(
         dirpath=ckpt_dir, filename="best-{step}", monitor=monitor, mode=mode, save_top_k=1, save_last=True
     )
@@ -448,7 +287,7 @@ def train_model(
     batch_size = train_cfg.batch_size
     world = trainer.world_size
     train_loader = DataLoader(
-        make_dataset(train_windows),
+        kind.dataset(train_windows),
         batch_size=batch_size,
         shuffle=True,
         drop_last=len(train_windows) // world >= batch_size,
@@ -460,7 +299,7 @@ def train_model(
         keep = np.random.default_rng(seed).choice(len(valid_windows), MAX_VAL_WINDOWS, replace=False)
         valid_windows = valid_windows[np.sort(keep)]
     val_loader = DataLoader(
-        make_dataset(valid_windows), batch_size=batch_size, shuffle=False, collate_fn=_collate_batch, num_workers=0
+        kind.dataset(valid_windows), batch_size=batch_size, shuffle=False, collate_fn=_collate_batch, num_workers=0
     )
 
     with warnings.catch_warnings():

@@ -14,8 +14,8 @@ Public APIs this module depends on:
 - ``musicvae.blend``: ``families``, ``family_latent``, ``decode_spectrograms``, ``blend``, ``sample_rate``;
 - ``musicvae.harmonize.harmonize``;
 - ``musicvae.data.recipes``: ``available_recipes``, ``load_recipe``, ``recipe_hash``, ``cache_path``,
-  ``CODE_VERSION``; ``musicvae.data.chorale``: ``chorale_hash``, ``CODE_VERSION``;
-  ``musicvae.data.timbre``: ``recipe_kind``, ``load_timbre_recipe``, ``timbre_recipe_hash``,
+  ``CODE_VERSION``; ``musicvae.kinds.accompanist.data``: ``chorale_hash``, ``CODE_VERSION``;
+  ``musicvae.kinds.timbre.data``: ``recipe_kind``, ``load_timbre_recipe``, ``timbre_recipe_hash``,
   ``TIMBRE_CODE_VERSION``.
 """
 
@@ -32,11 +32,11 @@ import torch
 # --- the package's public API (update these imports when modules move) ---------------------------
 from musicvae import blend as timbre_verbs
 from musicvae import generate as melody_verbs
-from musicvae.data import chorale as chorale_data
 from musicvae.data import recipes
-from musicvae.data import timbre as timbre_data
 from musicvae.harmonize import harmonize
 from musicvae.instrument import Instrument
+from musicvae.kinds.accompanist import data as chorale_data
+from musicvae.kinds.timbre import data as timbre_data
 
 # ----------------------------------------------------------------------------------------------------
 
@@ -221,7 +221,7 @@ def recipe_names() -> list[str]:
 
 
 def _load(name: str):
-    kind = timbre_data.recipe_kind(name)
+    kind = recipes.recipe_kind(name)
     if kind == "timbre":
         return timbre_data.load_timbre_recipe(name), kind
     return recipes.load_recipe(name), kind

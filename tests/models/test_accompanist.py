@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from musicvae.builders import build_model
-from musicvae.config import AccompanistConfig, ChoraleRepresentation, apply_overrides, get_config
+from musicvae.config import apply_overrides, get_config
 from musicvae.errors import ConfigError
+from musicvae.kinds.accompanist.config import AccompanistConfig, ChoraleRepresentation
+from musicvae.kinds.accompanist.training import frame_accuracy, transpose_chorales
 from musicvae.midi import chorale as codec
 from musicvae.models.accompanist import Accompanist
-from musicvae.training.chorale import frame_accuracy, transpose_chorales
 
 CLASSES = tuple(codec.num_classes(r) for r in codec.VOICE_RANGES)
 

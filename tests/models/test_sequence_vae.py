@@ -9,8 +9,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from musicvae.builders import build_model
-from musicvae.config import SequenceVAEConfig, registered_configs
+from musicvae.config import registered_configs
 from musicvae.errors import ConfigError
+from musicvae.kinds.melody.config import SequenceVAEConfig
 from musicvae.models.sequence_vae import SequenceVAE
 
 MELODY_CONFIGS = {

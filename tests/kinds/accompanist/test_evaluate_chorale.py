@@ -10,7 +10,7 @@ import torch
 
 from musicvae.builders import build_model
 from musicvae.config import get_config
-from musicvae.evaluate.chorale import (
+from musicvae.kinds.accompanist.evaluate import (
     NearestNeighbour,
     accuracy_counts,
     evaluate_accompanist,

@@ -7,7 +7,8 @@ import pytest
 from timbre_fixtures import make_tiny_instrument
 
 from musicvae.cli import main
-from musicvae.evaluate.timbre import (
+from musicvae.instrument import Instrument
+from musicvae.kinds.timbre.evaluate import (
     MORPHS,
     FamilyClassifier,
     evaluate_instrument,
@@ -16,7 +17,6 @@ from musicvae.evaluate.timbre import (
     note_features,
     pitch_errors_cents,
 )
-from musicvae.instrument import Instrument
 
 RATE = 16_000
 

@@ -10,19 +10,16 @@ import torch
 import torch.nn.functional as F
 
 from musicvae.errors import InputError
-from musicvae.evaluate import (
+from musicvae.kinds.melody.evaluate import evaluate_melody, format_report
+from musicvae.kinds.melody.features import feature_overlap, melody_features, window_notes
+from musicvae.kinds.melody.metrics import (
     active_units,
-    evaluate_melody,
-    feature_overlap,
-    format_report,
     interpolation_smoothness,
     kl_per_dimension,
     latent_map,
     latent_metrics,
-    melody_features,
     prior_sample_overlap,
     reconstruction_metrics,
-    window_notes,
 )
 
 C = 90  # MusicVAE melody classes

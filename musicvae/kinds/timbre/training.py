@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from musicvae.builders import build_model
-from musicvae.config import InstrumentConfig, SpectrogramVAEConfig, to_dict
+from musicvae.config import InstrumentConfig, to_dict
 from musicvae.errors import ConfigError, InputError
+from musicvae.kinds.timbre.config import SpectrogramVAEConfig
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
 from musicvae.training.optim import decaying_adam
 
@@ -71,7 +72,7 @@ class SpectrogramSet(torch.utils.data.Dataset):
 
 
 def spectrogram_set(notes, spectrogram, *, batch: int = 256) -> SpectrogramSet:
-    """Analyse a :class:`~musicvae.data.timbre.TimbreNotes` split into a :class:`SpectrogramSet`."""
+    """Analyse a :class:`~musicvae.kinds.timbre.data.TimbreNotes` split into a :class:`SpectrogramSet`."""
     specs = []
     with torch.inference_mode():
         for start in range(0, len(notes), batch):
@@ -89,10 +90,10 @@ def spectrogram_set(notes, spectrogram, *, batch: int = 256) -> SpectrogramSet:
 def check_spectrogram_set(data: SpectrogramSet, name: str, model: SpectrogramVAEConfig) -> SpectrogramSet:
     """Raise InputError unless ``data`` holds notes the model can train on."""
     if not isinstance(data, SpectrogramSet):
-        raise InputError(f"{name} data must be a SpectrogramSet (see musicvae.training.timbre.spectrogram_set)")
+        raise InputError(f"{name} data must be a SpectrogramSet (see musicvae.kinds.timbre.training.spectrogram_set)")
     if len(data) == 0:
         raise InputError(f"no {name} notes: build the dataset first (musicvae data build ...)")
-    from musicvae.builders import build_spectrogram
+    from musicvae.kinds.timbre import build_spectrogram
 
     shape = build_spectrogram(model).shape
     if tuple(data.spec.shape[1:]) != shape:
@@ -138,10 +139,6 @@ class SpectrogramVAEModule(lightning.LightningModule):
         self.config = config
         self.model = model if model is not None else build_model(config.model)
         self.save_hyperparameters({"config": to_dict(config)})
-
-    @staticmethod
-    def make_dataset(data: SpectrogramSet) -> SpectrogramSet:
-        return data
 
     def _losses(self, batch: SpectrogramBatch, *, beta: float, generator: torch.Generator | None):
         cfg = self.config.model

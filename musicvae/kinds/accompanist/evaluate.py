@@ -285,7 +285,7 @@ def evaluate_instrument(
     instrument, *, data: str | None = None, split: str = "test", max_chorales: int = 0, progress: bool = True
 ) -> dict:
     """:func:`evaluate_accompanist` for an accompanist instrument on a split of its (or another) chorale recipe."""
-    from musicvae.data.chorale import load_chorale_grids, load_chorale_split
+    from musicvae.kinds.accompanist.data import load_chorale_grids, load_chorale_split
 
     instrument.require_kind("accompanist")
     config = instrument.config

@@ -9,9 +9,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-import musicvae.data.melody as data_melody
+import musicvae.kinds.melody.data as data_melody
 from musicvae.config import RecipeConfig, SourceConfig, SplitConfig
-from musicvae.data.melody import build_melody_dataset, format_report, load_melody_windows
 from musicvae.data.recipes import (
     abc_odd_meter,
     abc_tune_notes,
@@ -22,6 +21,7 @@ from musicvae.data.recipes import (
     split_of,
 )
 from musicvae.errors import DataError
+from musicvae.kinds.melody.data import build_melody_dataset, format_report, load_melody_windows
 from musicvae.midi.melody import StepNote, midi_file_events
 from musicvae.midi.windows import slice_windows
 
@@ -182,7 +182,7 @@ def test_load_recipe_by_name_path_and_folder(midi_folder, tmp_path, monkeypatch)
     (tmp_path / "recipes" / "bad.toml").write_text('[[sources]]\ntype = "midi-folder"\nfolder = "x"\n')
     with pytest.raises(DataError, match="unknown config key"):
         load_recipe("bad")
-    folk = load_recipe(Path(__file__).parents[2] / "datasets" / "folk-melodies.toml")
+    folk = load_recipe(Path(__file__).parents[3] / "datasets" / "folk-melodies.toml")
     assert folk.sources[0].collections == ("essenFolksong", "oneills1850", "ryansMammoth")
     assert (folk.split.valid, folk.split.test) == (0.05, 0.05)
 

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from musicvae.builders import build_model
-from musicvae.config import AccompanistConfig, ChoraleRepresentation, InstrumentConfig, to_dict
+from musicvae.config import InstrumentConfig, to_dict
 from musicvae.errors import ConfigError, InputError
+from musicvae.kinds.accompanist.config import AccompanistConfig, ChoraleRepresentation
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
 from musicvae.training.optim import decaying_adam
 
@@ -96,13 +97,10 @@ class AccompanistModule(lightning.LightningModule):
     a softmax per voice per step (not a sigmoid over the flattened output),
     with ``beta = (1 - beta_rate**step) * kl_weight`` and every window
     transposed by a random in-range shift. ``val/loss`` uses the final beta;
-    the best checkpoint is chosen by ``val/frame_accuracy`` (see :attr:`monitor`),
+    the best checkpoint is chosen by ``val/frame_accuracy`` (``AccompanistKind.monitor``),
     the quantity the accompanist is judged by: its cross-entropy on unseen chorales
     starts to rise while its accuracy still improves.
     """
-
-    #: What train_model's checkpoint callback selects the best weights by.
-    monitor = ("val/frame_accuracy", "max")
 
     def __init__(self, config: InstrumentConfig, model: nn.Module | None = None) -> None:
         super().__init__()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from musicvae.config import RecipeConfig, SourceConfig, SplitConfig
-from musicvae.data import chorale as data
 from musicvae.errors import DataError
+from musicvae.kinds.accompanist import data
 from musicvae.midi import chorale as codec
 
 

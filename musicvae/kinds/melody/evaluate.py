@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from musicvae.evaluate.features import feature_overlap, feature_summary, melody_features
-from musicvae.evaluate.melody import (
+from musicvae.kinds.melody.features import feature_overlap, feature_summary, melody_features
+from musicvae.kinds.melody.metrics import (
     interpolation_smoothness,
     latent_metrics,
     prior_sample_overlap,

@@ -23,7 +23,6 @@ a complete temporary folder into place (atomic; see :mod:`musicvae.data.cache`).
 from __future__ import annotations
 
 import time
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,19 +50,6 @@ SOURCE_TYPES = ("soundfont", "nsynth", "audio-folder")
 # ---------------------------------------------------------------------------
 # Recipes
 # ---------------------------------------------------------------------------
-
-
-def recipe_kind(name_or_path: str | Path | RecipeConfig) -> str:
-    """The ``kind`` of a recipe (``"melody"`` when unset or for a folder of files), without validating it."""
-    if isinstance(name_or_path, RecipeConfig):
-        return name_or_path.kind
-    if Path(str(name_or_path)).expanduser().is_dir():
-        return "melody"
-    path = find_recipe_file(name_or_path)
-    try:
-        return str(tomllib.loads(path.read_text()).get("kind", "melody"))
-    except tomllib.TOMLDecodeError as error:
-        raise DataError(f"{path}: not valid TOML ({error})") from None
 
 
 def load_timbre_recipe(name_or_path: str | Path | RecipeConfig) -> RecipeConfig:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from musicvae.errors import InputError
-from musicvae.evaluate.features import feature_overlap, feature_summary, melody_features
+from musicvae.kinds.melody.features import feature_overlap, feature_summary, melody_features
 from musicvae.midi.melody import NO_EVENT
 from musicvae.midi.windows import check_windows
 from musicvae.models.latent import interpolate

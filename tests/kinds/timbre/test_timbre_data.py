@@ -7,14 +7,14 @@ import pytest
 import soundfile
 
 from musicvae.config import NoteRecipe, RecipeConfig, SourceConfig
-from musicvae.data.timbre import (
+from musicvae.data.recipes import recipe_kind
+from musicvae.errors import DataError
+from musicvae.kinds.timbre.data import (
     build_timbre_dataset,
     format_timbre_report,
     load_timbre_notes,
     load_timbre_recipe,
-    recipe_kind,
 )
-from musicvae.errors import DataError
 
 NOTES = NoteRecipe(min_pitch=60, max_pitch=61, velocities=(100,), valid_velocities=(70,), seconds=0.5,
                    hold_seconds=0.3)

@@ -281,7 +281,7 @@ def build_melody_dataset(
     if duplicates:
         raise DataError(f"{recipe.name}: piece id {duplicates[0]!r} occurs in two sources; give them distinct folders")
     workers = cache.worker_count(workers)
-    from musicvae.config import MelodyRepresentation
+    from musicvae.kinds.melody.config import MelodyRepresentation
 
     vocabulary = MelodyRepresentation()
     extract = functools.partial(

@@ -26,8 +26,8 @@ import torch
 
 from musicvae import blend as verbs
 from musicvae.audio.spectrogram import log_spectral_distance_db, spectral_convergence_db
-from musicvae.data.timbre import TimbreNotes
 from musicvae.instrument import Instrument
+from musicvae.kinds.timbre.data import TimbreNotes
 
 MORPHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Decoded notes count as in tune within this many cents of the asked pitch.
@@ -367,7 +367,7 @@ def evaluate_instrument(
     DataError
         If the recipe's dataset is not built (the message gives the command).
     """
-    from musicvae.data.timbre import load_timbre_notes
+    from musicvae.kinds.timbre.data import load_timbre_notes
 
     verbs.require_extras(instrument)
     recipe = data or instrument.config.data

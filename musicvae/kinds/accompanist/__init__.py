@@ -1,0 +1,124 @@
+"""The accompanist kind: a MiniBach mapper from a soprano to alto, tenor and bass.
+
+- :mod:`.config`: the chorale representation, :class:`~.config.AccompanistConfig` and the named configs;
+- :mod:`.data`: four-voice chorale windows from music21's Bach chorales, cached;
+- :mod:`.training`: transposition, frame accuracy and the Lightning module;
+- :mod:`.evaluate`: agreement with Bach and voice leading against the baselines;
+- :mod:`.figures`: the evaluation figure;
+- :mod:`.verbs`: :class:`~.verbs.AccompanistVerbs` (the job verb, harmonize, is in :mod:`musicvae.harmonize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from musicvae.errors import ConfigError, DataError
+from musicvae.kinds.accompanist.config import AccompanistConfig, named_configs
+from musicvae.kinds.base import EvaluateOptions, Kind, TrainingData
+
+
+class AccompanistKind(Kind):
+    name = "accompanist"
+    model_config = AccompanistConfig
+    recipe_kind = "chorale"
+    # Accuracy, not the ELBO, picks the checkpoint: the KL term rewards a mapper that ignores its input.
+    monitor = ("val/frame_accuracy", "max")
+
+    def named_configs(self) -> dict:
+        return named_configs()
+
+    def model_kwargs(self, model_config: AccompanistConfig) -> dict[str, Any]:
+        rep = model_config.representation
+        for voice in ("soprano", "alto", "tenor", "bass"):
+            pair = getattr(rep, voice)
+            if len(pair) != 2 or not pair[0] < pair[1]:
+                raise ConfigError(f"model.representation.{voice} must be [low, high] with low < high, "
+                                  f"got {list(pair)}")
+        m = model_config
+        if rep.steps < 1 or m.hidden_size < 1 or m.depth < 1 or m.z_dim < 1 or m.rank < 0:
+            raise ConfigError("accompanist steps, hidden_size, depth and z_dim must be at least 1, rank at least 0")
+        if not (0 <= m.dropout < 1 and 0 <= m.input_dropout < 1):
+            raise ConfigError("accompanist dropout and input_dropout must lie in [0, 1)")
+        classes = rep.num_classes
+        return {
+            "soprano_classes": classes[0],
+            "voice_classes": classes[1:],
+            "steps": rep.steps,
+            "hidden_size": m.hidden_size,
+            "depth": m.depth,
+            "z_dim": m.z_dim,
+            "dropout": m.dropout,
+            # kl_weight 0 is the deterministic MiniBach: z is the posterior mean.
+            "variational": m.kl_weight > 0,
+            "input_dropout": m.input_dropout,
+            "rank": m.rank,
+        }
+
+    def model_class(self) -> type:
+        from musicvae.models.accompanist import Accompanist
+
+        return Accompanist
+
+    # -- data ----------------------------------------------------------------------
+
+    def load_recipe(self, name_or_path):
+        from musicvae.data.recipes import load_recipe
+
+        return load_recipe(name_or_path)
+
+    def build_data(self, recipe, *, workers: int | None, force: bool, progress: bool) -> str:
+        from musicvae.kinds.accompanist.data import build_chorale_dataset, format_report
+
+        return format_report(build_chorale_dataset(recipe, workers=workers, force=force, progress=progress))
+
+    def training_data(self, config, *, progress: bool, log: Callable[[str], None]) -> TrainingData:
+        from musicvae.kinds.accompanist.data import training_windows
+
+        recipe = self.load_recipe(config.data)
+        rep = config.model.representation
+        train, valid, report = training_windows(recipe, bars=rep.bars, progress=progress)
+        if len(train) == 0:
+            raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
+        return TrainingData(train, valid, counts={"train windows": len(train), "valid windows": len(valid)},
+                            summary=f"{len(train)} train / {len(valid)} valid windows of {rep.bars} bars",
+                            report=report)
+
+    # -- training ------------------------------------------------------------------
+
+    def check_training_data(self, data, what: str, *, config):
+        from musicvae.kinds.accompanist.training import check_chorale_windows
+
+        return check_chorale_windows(data, what, representation=config.model.representation)
+
+    def lightning_module(self, config):
+        from musicvae.kinds.accompanist.training import AccompanistModule
+
+        return AccompanistModule(config)
+
+    # -- playing and evaluation ----------------------------------------------------
+
+    def verbs(self, instrument):
+        from musicvae.kinds.accompanist.verbs import AccompanistVerbs
+
+        return AccompanistVerbs(instrument)
+
+    def evaluate(self, instrument, options: EvaluateOptions) -> dict:
+        from musicvae.kinds.accompanist.evaluate import evaluate_instrument
+
+        return evaluate_instrument(instrument, data=options.data, split=options.split,
+                                   max_chorales=options.max_items, progress=options.progress)
+
+    def format_report(self, report: dict) -> str:
+        from musicvae.kinds.accompanist.evaluate import format_report
+
+        return format_report(report)
+
+    def figure(self, report: dict, path: str | Path) -> Path:
+        from musicvae.kinds.accompanist.figures import evaluation_figure
+
+        return evaluation_figure(report, path)
+
+
+KIND = AccompanistKind()

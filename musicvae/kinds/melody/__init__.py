@@ -1,0 +1,135 @@
+"""The melody kind: MusicVAE's sequence VAE over melody events.
+
+- :mod:`.config`: the representation, :class:`~.config.SequenceVAEConfig` and the named configs;
+- :mod:`.data`: melody windows from a recipe's tunes or MIDI files, cached;
+- :mod:`.training`: MusicVAE's schedules and the Lightning module;
+- :mod:`.features`, :mod:`.metrics`, :mod:`.evaluate`: the evaluation and its report;
+- :mod:`.figures`: the evaluation figure;
+- :mod:`.verbs`: :class:`~.verbs.MelodyVerbs` (the job verb, morph, is in :mod:`musicvae.generate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from musicvae.errors import ConfigError, DataError
+from musicvae.kinds.base import EvaluateOptions, Kind, TrainingData
+from musicvae.kinds.melody.config import SequenceVAEConfig, named_configs
+
+
+class MelodyKind(Kind):
+    name = "melody"
+    model_config = SequenceVAEConfig
+    recipe_kind = "melody"
+
+    def named_configs(self) -> dict:
+        return named_configs()
+
+    def model_kwargs(self, model_config: SequenceVAEConfig) -> dict[str, Any]:
+        rep = model_config.representation
+        if rep.steps_per_bar < 1 or rep.bars < 1 or not 0 <= rep.min_pitch <= rep.max_pitch <= 127:
+            raise ConfigError("melody representation needs steps_per_bar and bars >= 1 and a MIDI pitch range")
+        return {
+            "num_classes": rep.num_classes,
+            "steps": rep.steps,
+            "steps_per_bar": rep.steps_per_bar,
+            "z_dim": model_config.z_dim,
+            "encoder_sizes": tuple(model_config.encoder_sizes),
+            "decoder_sizes": tuple(model_config.decoder_sizes),
+            "conductor_sizes": tuple(model_config.conductor_sizes),
+            # kl_weight 0 means a plain autoencoder: z is the posterior mean.
+            "variational": model_config.kl_weight > 0,
+            "input_dropout": model_config.input_dropout,
+        }
+
+    def model_class(self) -> type:
+        from musicvae.models.sequence_vae import SequenceVAE
+
+        return SequenceVAE
+
+    # -- data ----------------------------------------------------------------------
+
+    def load_recipe(self, name_or_path):
+        from musicvae.data.recipes import load_recipe
+
+        return load_recipe(name_or_path)
+
+    def build_data(self, recipe, *, workers: int | None, force: bool, progress: bool) -> str:
+        from musicvae.kinds.melody.data import build_melody_dataset, format_report
+
+        return format_report(build_melody_dataset(recipe, workers=workers, force=force, progress=progress))
+
+    def training_data(self, config, *, progress: bool, log: Callable[[str], None]) -> TrainingData:
+        from musicvae.kinds.melody.data import load_melody_windows
+
+        recipe = self.load_recipe(config.data)
+        rep = config.model.representation
+
+        def windows(split: str):
+            return load_melody_windows(recipe, split=split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+
+        report = ""
+        try:
+            train = windows("train")
+        except DataError:
+            # Users train on their own MIDI folder without a separate conversion step.
+            log(f"building dataset {recipe.name!r} first")
+            report = self.build_data(recipe, workers=None, force=False, progress=progress)
+            log(report)
+            train = windows("train")
+        valid = windows("valid")
+        if len(train) == 0:
+            raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
+        return TrainingData(train, valid, counts={"train windows": len(train), "valid windows": len(valid)},
+                            summary=f"{len(train)} train / {len(valid)} valid windows of {rep.bars} bars",
+                            report=report)
+
+    # -- training ------------------------------------------------------------------
+
+    def check_training_data(self, data, what: str, *, config):
+        from musicvae.kinds.melody.training import check_melody_windows
+
+        rep = config.model.representation
+        return check_melody_windows(data, what, steps=rep.steps, num_classes=rep.num_classes)
+
+    def lightning_module(self, config):
+        from musicvae.kinds.melody.training import SequenceVAEModule
+
+        return SequenceVAEModule(config)
+
+    # -- playing and evaluation ----------------------------------------------------
+
+    def verbs(self, instrument):
+        from musicvae.kinds.melody.verbs import MelodyVerbs
+
+        return MelodyVerbs(instrument)
+
+    def evaluate(self, instrument, options: EvaluateOptions) -> dict:
+        from musicvae.kinds.melody.data import load_melody_windows
+        from musicvae.kinds.melody.evaluate import evaluate_melody
+
+        rep = instrument.config.model.representation
+        recipe = self.load_recipe(options.data or instrument.config.data)
+        test = load_melody_windows(recipe, split=options.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+        train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+        if options.max_items and len(test) > options.max_items:
+            test = test[:: max(1, len(test) // options.max_items)][: options.max_items]
+        report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=options.n_prior,
+                                 seed=options.seed, progress=options.progress)
+        return {"instrument": instrument.name, "data": recipe.name, "split": options.split, "windows": len(test),
+                **report}
+
+    def format_report(self, report: dict) -> str:
+        from musicvae.kinds.melody.evaluate import format_report
+
+        return format_report(report)
+
+    def figure(self, report: dict, path: str | Path) -> Path:
+        from musicvae.kinds.melody.figures import evaluation_figure
+
+        return evaluation_figure(report, path)
+
+
+KIND = MelodyKind()
