@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from musicvae.errors import MusicVAEError
+from musicvae.io import print_written
 
 # ---------------------------------------------------------------------------
 # commands
@@ -81,39 +82,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
 
 
-def cmd_sample(args: argparse.Namespace) -> None:
-    from musicvae import generate
-    from musicvae.instrument import Instrument
-    from musicvae.outputs import write_samples
-
-    instrument = Instrument.load(args.instrument)
-    sequences = generate.sample(instrument, n=args.n, temperature=args.temperature, seed=args.seed)
-    _print_written(write_samples(sequences, args.output, representation=instrument.config.model.representation,
-                                 bpm=args.bpm, plot=args.plot))
-
-
-def cmd_morph(args: argparse.Namespace) -> None:
-    from musicvae import generate
-    from musicvae.instrument import Instrument
-    from musicvae.outputs import write_morph
-
-    instrument = Instrument.load(args.instrument)
-    result = generate.morph(
-        instrument,
-        args.a,
-        args.b,
-        steps=args.steps,
-        bar=args.bar,
-        method="lerp" if args.lerp else "slerp",
-        temperature=args.temperature,
-        seed=args.seed,
-    )
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    _print_written(write_morph(result.steps, args.output, representation=instrument.config.model.representation,
-                               bpm=args.bpm, per_step=args.per_step, plot=args.plot))
-
-
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from musicvae.card import with_metrics
     from musicvae.evaluate import EvaluateOptions, evaluate_instrument, format_report
@@ -138,22 +106,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"updated {card_path}", file=sys.stderr)
 
 
-def cmd_harmonize(args: argparse.Namespace) -> None:
-    from musicvae.chorale_outputs import write_harmonization
-    from musicvae.harmonize import harmonize
-    from musicvae.instrument import Instrument
-
-    instrument = Instrument.load(args.instrument)
-    result = harmonize(instrument, args.melody, variations=args.variations, temperature=args.temperature,
-                       z_scale=args.z_scale, pickup=args.pickup, voice_leading=not args.raw,
-                       transpositions=args.transpositions, seed=args.seed)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    _print_written(write_harmonization(result, args.output, musicxml=args.musicxml, plot=args.plot,
-                                       steps_per_bar=instrument.config.model.representation.steps_per_bar,
-                                       title=Path(args.melody).stem))
-
-
 def cmd_blend(args: argparse.Namespace) -> None:
     from musicvae import blend
     from musicvae.instrument import Instrument
@@ -163,38 +115,13 @@ def cmd_blend(args: argparse.Namespace) -> None:
     source, target = args.source or "flute", args.target or "guitar"
     if args.midi:
         audio = blend.play_midi(instrument, args.midi, morph=args.morph, source=source, target=target, method=method)
-        _print_written([blend.write_audio(audio, args.output, sample_rate=blend.sample_rate(instrument))])
+        print_written([blend.write_audio(audio, args.output, sample_rate=blend.sample_rate(instrument))])
         return
     result = blend.blend(instrument, pitch=args.pitch, steps=args.steps, source=source, target=target,
                          velocity=args.velocity, method=method)
     for note in result.notes:
         print(f"read {note}", file=sys.stderr)
-    _print_written(blend.write_blend(result, args.output, per_step=args.per_step, plot=args.plot))
-
-
-def cmd_live(args: argparse.Namespace) -> None:
-    from musicvae.automation import parse_morph
-    from musicvae.instrument import Instrument
-    from musicvae.realtime import live
-    from musicvae.realtime.midi_io import MidiOutput
-
-    instrument = Instrument.load(args.instrument)
-    curve = parse_morph(args.morph)
-    params = live.parse_params(curve(0.0), args.temperature)
-    core, warnings = live.build_player(instrument, a=args.a, b=args.b, respond=args.respond, params=params,
-                                       channel=args.channel - 1, seed=args.seed)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    output = MidiOutput(args.midi_out, api=args.midi_api)
-    print(f"playing on MIDI output {output.name!r}" + (" (Ctrl-C stops)" if args.duration is None else ""),
-          file=sys.stderr)
-    try:
-        report = live.run_live(core, output, params, bpm=args.bpm, clock=args.clock, midi_in=args.midi_in,
-                               midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port,
-                               automation=None if curve.constant else curve, duration=args.duration)
-    finally:
-        output.close()
-    print(report.summary(), file=sys.stderr)
+    print_written(blend.write_blend(result, args.output, per_step=args.per_step, plot=args.plot))
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
@@ -205,7 +132,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     instrument = Instrument.load(args.instrument).require_kind("timbre")
     if args.midi_file:
-        _print_written([live.write_synth_file(instrument, args.midi_file, args.output or "synth.wav",
+        print_written([live.write_synth_file(instrument, args.midi_file, args.output or "synth.wav",
                                               morph=args.morph, voices=args.voices)])
         return
     if args.midi_in is None:
@@ -221,12 +148,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from musicvae.demo import run_demo
 
-    _print_written(run_demo(Path(args.output), seed=args.seed))
-
-
-def _print_written(paths) -> None:
-    for path in paths:
-        print(f"wrote {path}")
+    print_written(run_demo(Path(args.output), seed=args.seed))
 
 
 # ---------------------------------------------------------------------------
@@ -269,47 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="decode melodies from the prior")
-    p.add_argument("instrument")
-    p.add_argument("-n", type=int, default=8, help="how many (default 8)")
-    p.add_argument("--temperature", type=float, default=0.5, help="0 = argmax (default 0.5)")
-    p.add_argument("-o", "--output", default="out", help="output folder")
-    p.add_argument("--plot", action="store_true", help="also write a piano-roll PNG")
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(func=cmd_sample)
+    from musicvae.kinds import all_kinds
 
-    p = sub.add_parser("morph", help="interpolate between two MIDI melodies")
-    p.add_argument("instrument")
-    p.add_argument("a", help="MIDI file A")
-    p.add_argument("b", help="MIDI file B")
-    p.add_argument("--steps", type=int, default=5, help="outputs, endpoints included (default 5)")
-    p.add_argument("--bar", type=int, default=None, help="use the window at this bar (default: first usable)")
-    p.add_argument("--lerp", action="store_true", help="linear instead of spherical interpolation")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = argmax (default)")
-    p.add_argument("-o", "--output", default="morph.mid")
-    p.add_argument("--per-step", action="store_true", help="also write one file per step")
-    p.add_argument("--plot", metavar="PNG", help="write a piano-roll PNG of the steps")
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(func=cmd_morph)
-
-    p = sub.add_parser("harmonize", help="harmonise a soprano melody (MIDI or MusicXML) in four parts")
-    p.add_argument("instrument", help="an accompanist instrument, e.g. bach-accompanist")
-    p.add_argument("melody", help="MIDI or MusicXML file (4/4; polyphony is reduced to the top line)")
-    p.add_argument("-o", "--output", default="chorale.mid", help="MIDI file with tracks S, A, T, B")
-    p.add_argument("--musicxml", metavar="FILE", help="also write MusicXML")
-    p.add_argument("--variations", type=int, default=1, help="harmonisations (1 = the most likely; default 1)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = most likely tokens (default)")
-    p.add_argument("--z-scale", type=float, default=2.0, help="how far variations stray from the mean (default 2)")
-    p.add_argument("--pickup", type=float, default=None, metavar="QUARTERS",
-                   help="quarter notes before the first bar line (default: from the file; MIDI has none)")
-    p.add_argument("--raw", action="store_true", help="per-step argmax, without voice-leading decoding")
-    p.add_argument("--transpositions", type=int, default=2, metavar="K",
-                   help="also harmonise K semitones up and down and average (default 2; 0 = off)")
-    p.add_argument("--plot", metavar="PNG", help="write a piano roll of the four voices")
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(func=cmd_harmonize)
+    for kind in all_kinds().values():  # each kind's job verbs: sample, morph, harmonize, blend...
+        kind.add_commands(sub)
 
     p = sub.add_parser("evaluate", help="measure an instrument on held-out data")
     p.add_argument("instrument")
@@ -342,28 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_blend)
 
     midi_apis = ["alsa", "jack", "coremidi", "windows"]
-    p = sub.add_parser("live", help="play a melody morph (or answer a call) live on a MIDI port")
-    p.add_argument("instrument", help="a melody instrument, e.g. melody-2bar")
-    p.add_argument("--a", help="MIDI file A (morph 0)")
-    p.add_argument("--b", help="MIDI file B (morph 1)")
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--midi-out", default="musicvae", help="output port: an existing one by name, else a new "
-                   "virtual port of that name (default musicvae)")
-    p.add_argument("--midi-in", help="input port for control changes, the clock and calls (virtual:NAME opens one)")
-    p.add_argument("--midi-api", choices=midi_apis, help="MIDI system (default: the platform's; jack in containers)")
-    p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
-    p.add_argument("--morph", default="0", help="morph amount 0..1 (default 0 = A), or automation 0:0,8:1 "
-                   "(seconds:amount) that a control change or OSC message takes over")
-    p.add_argument("--morph-cc", type=int, default=1, help="controller that sets the morph (default 1, mod wheel)")
-    p.add_argument("--osc-port", type=int, help="listen for OSC /morph f and /temperature f on 127.0.0.1")
-    p.add_argument("--clock", choices=["internal", "midi"], default="internal",
-                   help="internal tempo, or follow MIDI clock on --midi-in")
-    p.add_argument("--respond", action="store_true", help="call and response: listen two bars, answer two bars")
-    p.add_argument("--temperature", type=float, default=0.0, help="decoding temperature (0 = argmax)")
-    p.add_argument("--duration", type=float, help="seconds to play (default: until Ctrl-C)")
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(func=cmd_live)
-
     p = sub.add_parser("synth", help="play a timbre instrument from MIDI: live to audio, or a MIDI file offline")
     p.add_argument("instrument", help="a timbre instrument, e.g. flute-guitar")
     p.add_argument("--midi-in", help="MIDI input port (live)")

@@ -108,3 +108,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_written(paths) -> None:
+    """Tell the user each file a command wrote, one ``wrote PATH`` line each (the CLI's output contract)."""
+    for path in paths:
+        print(f"wrote {path}")

@@ -129,6 +129,9 @@ class Kind:
         """A freshly initialised model; raises ConfigError for sizes that do not fit."""
         return self.model_class()(**self.model_kwargs(model_config))
 
+    def add_commands(self, sub: Any) -> None:
+        """Add the kind's own subcommands (its job verbs) to the ``musicvae`` parser's ``sub`` parsers."""
+
     def describe(self, config: InstrumentConfig) -> str:
         """One line of ``musicvae configs`` after the name and kind."""
         model = config.model

@@ -56,6 +56,11 @@ class AccompanistKind(Kind):
             "rank": m.rank,
         }
 
+    def add_commands(self, sub) -> None:
+        from musicvae.kinds.accompanist.commands import add_commands
+
+        add_commands(sub)
+
     def model_class(self) -> type:
         from musicvae.models.accompanist import Accompanist
 

@@ -1,6 +1,7 @@
 """The melody kind: MusicVAE's sequence VAE over melody events.
 
 - :mod:`.config`: the representation, :class:`~.config.SequenceVAEConfig` and the named configs;
+- :mod:`.sources`: a melody recipe's sources, its pieces (ABC tunes, MIDI files) and their notes;
 - :mod:`.data`: melody windows from a recipe's tunes or MIDI files, cached;
 - :mod:`.training`: MusicVAE's schedules and the Lightning module;
 - :mod:`.features`, :mod:`.metrics`, :mod:`.evaluate`: the evaluation and its report;
@@ -44,6 +45,11 @@ class MelodyKind(Kind):
             "input_dropout": model_config.input_dropout,
         }
 
+    def add_commands(self, sub) -> None:
+        from musicvae.kinds.melody.commands import add_commands
+
+        add_commands(sub)
+
     def model_class(self) -> type:
         from musicvae.models.sequence_vae import SequenceVAE
 
@@ -52,9 +58,9 @@ class MelodyKind(Kind):
     # -- data ----------------------------------------------------------------------
 
     def load_recipe(self, name_or_path):
-        from musicvae.data.recipes import load_recipe
+        from musicvae.kinds.melody.sources import load_melody_recipe
 
-        return load_recipe(name_or_path)
+        return load_melody_recipe(name_or_path)
 
     def build_data(self, recipe, *, workers: int | None, force: bool, progress: bool) -> str:
         from musicvae.kinds.melody.data import build_melody_dataset, format_report
