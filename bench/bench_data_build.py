@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from musicvae.config import SourceConfig  # noqa: E402
-from musicvae.data.recipes import abc_odd_meter, list_pieces  # noqa: E402
 from musicvae.kinds.melody.data import extract_piece  # noqa: E402
+from musicvae.kinds.melody.sources import abc_odd_meter, list_pieces  # noqa: E402
 
 COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth")
 

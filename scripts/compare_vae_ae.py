@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicvae.data.recipes import load_recipe
 from musicvae.instrument import Instrument
 from musicvae.io import atomic_write_text
 from musicvae.kinds.melody.data import load_melody_windows
@@ -32,6 +31,7 @@ from musicvae.kinds.melody.metrics import (
     prior_sample_overlap,
     reconstruction_metrics,
 )
+from musicvae.kinds.melody.sources import load_melody_recipe
 from musicvae.plots import latent_map_plot
 
 
@@ -71,7 +71,7 @@ def main() -> None:
 
     models = {"VAE": Instrument.load(args.vae), "AE": Instrument.load(args.ae)}
     rep = models["VAE"].config.model.representation
-    recipe = load_recipe(models["VAE"].config.data)
+    recipe = load_melody_recipe(models["VAE"].config.data)
     test = load_melody_windows(recipe, split="test", bars=rep.bars)
     train = load_melody_windows(recipe, split="train", bars=rep.bars)
     test = test[np.random.default_rng(args.seed).permutation(len(test))[: args.max_windows]]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicvae.data.recipes import cache_path, load_recipe
+from musicvae.data.recipes import cache_path
 from musicvae.io import repo_root
-from musicvae.kinds.melody.data import SPLITS
+from musicvae.kinds.melody.data import SPLITS, melody_recipe_hash
+from musicvae.kinds.melody.sources import load_melody_recipe
 from musicvae.midi.melody import FIRST_PITCH_CLASS, events_to_midi
 from musicvae.outputs import write_midi
 
@@ -21,8 +22,8 @@ BARS = 8
 
 
 def main() -> None:
-    recipe = load_recipe("folk-melodies")
-    data = np.load(cache_path(recipe) / "melodies.npz")
+    recipe = load_melody_recipe("folk-melodies")
+    data = np.load(cache_path(recipe, digest=melody_recipe_hash(recipe)) / "melodies.npz")
     events, offsets = data["events"], data["offsets"]
     chosen = {}
     for m, (piece, split) in enumerate(zip(data["melody_piece"], data["melody_split"])):

@@ -13,10 +13,12 @@ Public APIs this module depends on:
 - ``musicvae.generate``: ``window_from_midi``, ``encode``, ``decode``, ``sample``, ``interpolate``, ``morph``;
 - ``musicvae.blend``: ``families``, ``family_latent``, ``decode_spectrograms``, ``blend``, ``sample_rate``;
 - ``musicvae.harmonize.harmonize``;
-- ``musicvae.data.recipes``: ``available_recipes``, ``load_recipe``, ``recipe_hash``, ``cache_path``,
-  ``CODE_VERSION``; ``musicvae.kinds.accompanist.data``: ``chorale_hash``, ``CODE_VERSION``;
-  ``musicvae.kinds.timbre.data``: ``recipe_kind``, ``load_timbre_recipe``, ``timbre_recipe_hash``,
-  ``TIMBRE_CODE_VERSION``.
+- ``musicvae.data.recipes``: ``available_recipes``, ``recipe_kind``, ``load_recipe`` (chorale recipes),
+  ``cache_path``; ``musicvae.kinds.melody.sources``: ``load_melody_recipe``, ``source_fingerprint``;
+  ``musicvae.kinds.melody.data``: ``melody_recipe_hash``, ``CODE_VERSION``;
+  ``musicvae.kinds.accompanist.data``: ``chorale_hash``, ``CODE_VERSION``, ``_source_fingerprint``;
+  ``musicvae.kinds.timbre.data``: ``load_timbre_recipe``, ``timbre_recipe_hash``,
+  ``TIMBRE_CODE_VERSION``, ``_source_fingerprint``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from musicvae.data import recipes
 from musicvae.harmonize import harmonize
 from musicvae.instrument import Instrument
 from musicvae.kinds.accompanist import data as chorale_data
+from musicvae.kinds.melody import data as melody_data
+from musicvae.kinds.melody import sources as melody_sources
 from musicvae.kinds.timbre import data as timbre_data
 
 # ----------------------------------------------------------------------------------------------------
@@ -181,16 +185,24 @@ def is_exact(key: str, value: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------
 
 
+#: Where each kind's per-source fingerprint function lives (module, attribute).
+_FINGERPRINTS = {
+    "melody": (melody_sources, "source_fingerprint"),
+    "chorale": (chorale_data, "_source_fingerprint"),
+    "timbre": (timbre_data, "_source_fingerprint"),
+}
+
+
 def _fingerprint_targets() -> list[tuple[object, str]]:
     """(module, attribute) of every per-source fingerprint function the recipe hashes call."""
-    return [(recipes, "_source_fingerprint"), (timbre_data, "_source_fingerprint")]
+    return list(_FINGERPRINTS.values())
 
 
 def source_fingerprints(name: str) -> list[str]:
     """What each source of a recipe contributes to its hash on this machine (music21 version, SoundFont stats)."""
     recipe, kind = _load(name)
-    module = timbre_data if kind == "timbre" else recipes
-    return [module._source_fingerprint(source) for source in recipe.sources]
+    module, attribute = _FINGERPRINTS[kind]
+    return [getattr(module, attribute)(source) for source in recipe.sources]
 
 
 @contextlib.contextmanager
@@ -224,7 +236,9 @@ def _load(name: str):
     kind = recipes.recipe_kind(name)
     if kind == "timbre":
         return timbre_data.load_timbre_recipe(name), kind
-    return recipes.load_recipe(name), kind
+    if kind == "chorale":
+        return recipes.load_recipe(name), kind
+    return melody_sources.load_melody_recipe(name), kind
 
 
 def cache_key(name: str) -> dict[str, str]:
@@ -235,7 +249,7 @@ def cache_key(name: str) -> dict[str, str]:
     elif kind == "chorale":
         digest, code_version = chorale_data.chorale_hash(recipe), chorale_data.CODE_VERSION
     else:
-        digest, code_version = recipes.recipe_hash(recipe), recipes.CODE_VERSION
+        digest, code_version = melody_data.melody_recipe_hash(recipe), melody_data.CODE_VERSION
     return {
         "kind": kind,
         "code_version": code_version,

@@ -32,14 +32,26 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.config import RecipeConfig
+from musicvae.config import RecipeConfig, SourceConfig
 from musicvae.data import cache
-from musicvae.data.recipes import SPLITS, cache_path, check_split, load_recipe, recipe_hash, split_of
+from musicvae.data.recipes import (
+    SPLITS,
+    cache_path,
+    check_split,
+    load_recipe,
+    music21_corpus_fingerprint,
+    recipe_hash,
+    split_of,
+)
 from musicvae.errors import DataError, InputError
 from musicvae.midi import chorale as codec
 
 #: Bump whenever extraction changes what a build produces: old caches then stop matching.
 CODE_VERSION = "chorale-1"
+#: The code version of the recipe hash inside :func:`chorale_hash`. It is melody's "melody-2" because
+#: chorale hashes were built on the melody recipe hash before each kind owned its code version; the same
+#: string keeps every built chorale cache's hash. Never bump it: bump :data:`CODE_VERSION` instead.
+RECIPE_CODE_VERSION = "melody-2"
 CHUNK_PIECES = 25
 #: The music21 corpus collection whose Riemenschneider chorales a ``music21-corpus`` source names.
 CHORALE_COLLECTION = "bach"
@@ -117,9 +129,15 @@ def extract_chorale(piece_id: str, *, steps_per_bar: int) -> dict:
 # ---------------------------------------------------------------------------
 
 
+def _source_fingerprint(source: SourceConfig) -> str:
+    """What a source adds to the hash: music21's version for a corpus source (the corpus ships with it), else ``""``."""
+    return music21_corpus_fingerprint() if source.type == "music21-corpus" else ""
+
+
 def chorale_hash(recipe: RecipeConfig) -> str:
     """The recipe's hash (recipe text and sources) combined with this module's :data:`CODE_VERSION`."""
-    return hashlib.sha256(f"{recipe_hash(recipe)}\0{CODE_VERSION}".encode()).hexdigest()
+    inner = recipe_hash(recipe, code_version=RECIPE_CODE_VERSION, source_fingerprint=_source_fingerprint)
+    return hashlib.sha256(f"{inner}\0{CODE_VERSION}".encode()).hexdigest()
 
 
 def _save_chunk(path: Path, results: list[dict]) -> None:

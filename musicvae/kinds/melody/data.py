@@ -11,7 +11,7 @@ Cache layout (``cache_root()/<name>-<hash12>/``):
   concatenated, each starting on a bar line and padded to one), ``offsets``
   int64 [M + 1], ``melody_piece`` int32 [M] (index into ``piece_ids``),
   ``melody_split`` uint8 [M] (index into :data:`SPLITS`), ``piece_ids`` str [P];
-- ``meta.json``: recipe hash, code version and the build report.
+- ``meta.json``: recipe hash (:func:`melody_recipe_hash`), code version and the build report.
 
 A build works in chunks of :data:`CHUNK_PIECES` pieces saved under
 ``.partial-<name>-<hash12>/`` so that a killed build resumes where it stopped;
@@ -30,23 +30,15 @@ import numpy as np
 
 from musicvae.config import RecipeConfig
 from musicvae.data import cache
-from musicvae.data.recipes import (
-    CODE_VERSION,
-    SPLITS,
-    WorkItem,
-    abc_tune_notes,
-    cache_path,
-    check_split,
-    list_pieces,
-    load_recipe,
-    midi_piece_notes,
-    recipe_hash,
-    split_of,
-)
+from musicvae.data.recipes import SPLITS, cache_path, check_split, recipe_hash, split_of
 from musicvae.errors import DataError
+from musicvae.kinds.melody import sources
+from musicvae.kinds.melody.sources import WorkItem, abc_tune_notes, list_pieces, load_melody_recipe, midi_piece_notes
 from musicvae.midi import melody as codec
 from musicvae.midi.windows import dedupe_windows
 
+#: Bump whenever extraction changes what a build produces: old caches then stop matching.
+CODE_VERSION = "melody-2"
 CHUNK_PIECES = 500
 #: Window lengths (bars) whose counts the build report lists.
 REPORT_BARS = (2, 16)
@@ -98,6 +90,14 @@ def extract_piece(item: WorkItem, *, steps_per_bar: int, gap_bars: int, min_pitc
         "dropped": dropped,
         "polyphonic": polyphonic,
     }
+
+
+def melody_recipe_hash(recipe: RecipeConfig) -> str:
+    """The hash a melody cache is keyed by: the recipe, :data:`CODE_VERSION` and its sources' fingerprints.
+
+    See :func:`musicvae.data.recipes.recipe_hash` and :func:`.sources.source_fingerprint`.
+    """
+    return recipe_hash(recipe, code_version=CODE_VERSION, source_fingerprint=sources.source_fingerprint)
 
 
 # ---------------------------------------------------------------------------
@@ -264,10 +264,10 @@ def build_melody_dataset(
     dict
         The build report (see :func:`format_report`); ``reused`` says whether a cache was reused.
     """
-    recipe = load_recipe(recipe)
+    recipe = load_melody_recipe(recipe)
     if recipe.kind != "melody":
         raise DataError(f"{recipe.name}: recipe kind {recipe.kind!r} is not 'melody'")
-    digest = recipe_hash(recipe)
+    digest = melody_recipe_hash(recipe)
     final = cache_path(recipe, cache_dir=cache_dir, digest=digest)
     meta = cache.reusable_meta(final, expected={"recipe_hash": digest, "code_version": CODE_VERSION}, force=force)
     if meta:
@@ -343,10 +343,10 @@ def load_melody_windows(
     """
     check_split(split)
     hint = cache.build_hint(recipe)
-    recipe = load_recipe(recipe)
+    recipe = load_melody_recipe(recipe)
     if steps_per_bar != recipe.steps_per_bar:
         raise DataError(f"{recipe.name} is built with {recipe.steps_per_bar} steps per bar, not {steps_per_bar}")
-    digest = recipe_hash(recipe)
+    digest = melody_recipe_hash(recipe)
     folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
     cache.built_meta(folder, name=recipe.name, hint=hint, expected={"recipe_hash": digest})
     with np.load(folder / "melodies.npz") as npz:

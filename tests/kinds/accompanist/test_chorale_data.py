@@ -111,3 +111,14 @@ def test_shipped_recipe_loads():
     recipe = load_recipe("bach-chorales")
     assert recipe.kind == "chorale" and recipe.steps_per_bar == 16
     assert recipe.sources[0].collections == ("bach",)
+
+
+def test_chorale_hash_owns_its_code_version(monkeypatch):
+    """Melody's code version does not reach the chorale hash; the chorale's own does."""
+    import musicvae.kinds.melody.data as melody_data
+
+    before = data.chorale_hash(_recipe())
+    monkeypatch.setattr(melody_data, "CODE_VERSION", "melody-next")
+    assert data.chorale_hash(_recipe()) == before
+    monkeypatch.setattr(data, "CODE_VERSION", "chorale-next")
+    assert data.chorale_hash(_recipe()) != before

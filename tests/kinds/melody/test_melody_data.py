@@ -11,17 +11,10 @@ import pytest
 
 import musicvae.kinds.melody.data as data_melody
 from musicvae.config import RecipeConfig, SourceConfig, SplitConfig
-from musicvae.data.recipes import (
-    abc_odd_meter,
-    abc_tune_notes,
-    cache_path,
-    load_recipe,
-    recipe_hash,
-    split_abc_tunes,
-    split_of,
-)
+from musicvae.data.recipes import cache_path, split_of
 from musicvae.errors import DataError
-from musicvae.kinds.melody.data import build_melody_dataset, format_report, load_melody_windows
+from musicvae.kinds.melody.data import build_melody_dataset, format_report, load_melody_windows, melody_recipe_hash
+from musicvae.kinds.melody.sources import abc_odd_meter, abc_tune_notes, load_melody_recipe, split_abc_tunes
 from musicvae.midi.melody import StepNote, midi_file_events
 from musicvae.midi.windows import slice_windows
 
@@ -91,7 +84,7 @@ def test_midi_folder_build_counts_and_splits(midi_folder, tmp_path):
 
     cache = Path(report["path"])
     meta = json.loads((cache / "meta.json").read_text())
-    assert meta["recipe_hash"] == recipe_hash(load_recipe(recipe_for(midi_folder)))
+    assert meta["recipe_hash"] == melody_recipe_hash(load_melody_recipe(recipe_for(midi_folder)))
     with np.load(cache / "melodies.npz") as npz:
         ids, piece, melody_split = npz["piece_ids"], npz["melody_piece"], npz["melody_split"]
         offsets = npz["offsets"]
@@ -145,7 +138,8 @@ def test_interrupted_build_resumes_from_finished_chunks(midi_folder, tmp_path, m
     recipe = recipe_for(midi_folder)
     with pytest.raises(KeyboardInterrupt):
         build_melody_dataset(recipe, cache_dir=tmp_path, workers=1, progress=False)
-    final = cache_path(load_recipe(recipe), cache_dir=tmp_path)
+    loaded = load_melody_recipe(recipe)
+    final = cache_path(loaded, cache_dir=tmp_path, digest=melody_recipe_hash(loaded))
     partial = final.with_name(f".partial-{final.name}")
     assert not final.exists() and len(list(partial.glob("chunk-*.npz"))) == 2
 
@@ -172,19 +166,29 @@ def test_load_recipe_by_name_path_and_folder(midi_folder, tmp_path, monkeypatch)
     monkeypatch.setenv("MUSICVAE_DATASETS", str(tmp_path / "recipes"))
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "mine.toml").write_text('[[sources]]\ntype = "midi-folder"\npath = "../midi"\n')
-    recipe = load_recipe("mine")
+    recipe = load_melody_recipe("mine")
     assert recipe.name == "mine" and Path(recipe.sources[0].path) == midi_folder.resolve()
-    assert load_recipe(tmp_path / "recipes" / "mine.toml") == recipe
-    adhoc = load_recipe(midi_folder)
+    assert load_melody_recipe(tmp_path / "recipes" / "mine.toml") == recipe
+    adhoc = load_melody_recipe(midi_folder)
     assert adhoc.name == "midi" and adhoc.sources[0].type == "midi-folder"
     with pytest.raises(DataError, match="unknown dataset recipe 'nope'; available: mine"):
-        load_recipe("nope")
+        load_melody_recipe("nope")
     (tmp_path / "recipes" / "bad.toml").write_text('[[sources]]\ntype = "midi-folder"\nfolder = "x"\n')
     with pytest.raises(DataError, match="unknown config key"):
-        load_recipe("bad")
-    folk = load_recipe(Path(__file__).parents[3] / "datasets" / "folk-melodies.toml")
+        load_melody_recipe("bad")
+    folk = load_melody_recipe(Path(__file__).parents[3] / "datasets" / "folk-melodies.toml")
     assert folk.sources[0].collections == ("essenFolksong", "oneills1850", "ryansMammoth")
     assert (folk.split.valid, folk.split.test) == (0.05, 0.05)
+
+
+def test_melody_recipe_checks_its_sources():
+    with pytest.raises(DataError, match="x: midi-folder source 1 needs a path"):
+        load_melody_recipe(RecipeConfig(name="x", sources=(SourceConfig(type="midi-folder"),)))
+    with pytest.raises(DataError, match="x: music21-corpus source 2 names no collections"):
+        corpus = SourceConfig(type="music21-corpus", collections=("bach",))
+        load_melody_recipe(RecipeConfig(name="x", sources=(corpus, SourceConfig(type="music21-corpus"))))
+    with pytest.raises(DataError, match="x: the recipe names no sources"):
+        load_melody_recipe(RecipeConfig(name="x"))
 
 
 def test_split_of_is_stable_and_proportional():
