@@ -1,7 +1,7 @@
 """The build machinery the dataset builders share: resumable, atomic, versioned cache folders.
 
-Every builder (:mod:`.melody`, :mod:`.chorale`, :mod:`.timbre`) follows the
-same protocol, implemented here once:
+Every kind's data builder (``musicvae.kinds.<kind>.data``) follows the same
+protocol, implemented here once:
 
 1. :func:`reusable_meta`: reuse ``<cache root>/<name>-<hash12>/`` when its
    ``meta.json`` matches the expected hash (and code version), else clear it;
