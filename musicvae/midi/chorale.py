@@ -30,9 +30,12 @@ import numpy as np
 from musicvae.errors import InputError
 
 VOICES = ("soprano", "alto", "tenor", "bass")
-#: Written ranges of Bach's chorale voices (inclusive MIDI pitches), S, A, T, B.
+#: Written ranges of Bach's chorale voices (inclusive MIDI pitches), S, A, T, B: the one definition of
+#: the default ranges (``ChoraleRepresentation``'s defaults are these; an instrument may set its own).
 VOICE_RANGES: tuple[tuple[int, int], ...] = ((57, 81), (53, 74), (48, 69), (36, 64))
 
+#: The token layout of every voice (the one definition; the accompanist's config, data,
+#: training, model and decoding import these): hold, rest, then one token per pitch of its range.
 HOLD = 0
 REST = 1
 FIRST_PITCH = 2

@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# HOLD: the token of "the previous note goes on" in every voice (the chorale codec's token layout).
+from musicvae.midi.chorale import HOLD
 from musicvae.models.latent import GaussianPosterior, reparameterize
-
-#: Token of "the previous note goes on" in every voice (see musicvae.midi.chorale).
-HOLD = 0
 
 
 def _mlp(in_features: int, hidden_size: int, depth: int, dropout: float) -> tuple[nn.Sequential, int]:

@@ -83,7 +83,8 @@ class AccompanistKind(Kind):
 
         recipe = self.load_recipe(config.data)
         rep = config.model.representation
-        train, valid, report = training_windows(recipe, bars=rep.bars, progress=progress)
+        # Cut over the representation's ranges: the model's vocabulary, harmonize and evaluate use them.
+        train, valid, report = training_windows(recipe, rep, progress=progress)
         if len(train) == 0:
             raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
         return TrainingData(train, valid, counts={"train windows": len(train), "valid windows": len(valid)},

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import numpy as np
 
 from musicvae.config.schema import InstrumentConfig, TrainConfig
+from musicvae.errors import InputError
+from musicvae.midi import chorale as codec
 
 
 @dataclass(frozen=True)
 class ChoraleRepresentation:
     """Four voices on a sixteenth grid, one token per voice per step: hold, rest, or a pitch of its range.
+
+    The representation owns the voice ranges and the token layout: everything
+    that cuts, checks, trains on or decodes an accompanist's tokens (its
+    training windows, the model's vocabulary, ``harmonize``, ``evaluate``)
+    takes them from here, so that a custom range means the same token offsets
+    everywhere. The layout is the codec's (:mod:`musicvae.midi.chorale`):
+    ``HOLD``, ``REST``, then ``FIRST_PITCH + pitch - low`` for each pitch of a
+    voice's inclusive range; the default ranges are its ``VOICE_RANGES``.
 
     Attributes
     ----------
@@ -21,12 +34,16 @@ class ChoraleRepresentation:
         Inclusive MIDI pitch range of each voice (Bach's written ranges by default).
     """
 
+    HOLD: ClassVar[int] = codec.HOLD
+    REST: ClassVar[int] = codec.REST
+    FIRST_PITCH: ClassVar[int] = codec.FIRST_PITCH
+
     steps_per_bar: int = 16
     bars: int = 4
-    soprano: tuple[int, ...] = (57, 81)
-    alto: tuple[int, ...] = (53, 74)
-    tenor: tuple[int, ...] = (48, 69)
-    bass: tuple[int, ...] = (36, 64)
+    soprano: tuple[int, ...] = codec.VOICE_RANGES[0]
+    alto: tuple[int, ...] = codec.VOICE_RANGES[1]
+    tenor: tuple[int, ...] = codec.VOICE_RANGES[2]
+    bass: tuple[int, ...] = codec.VOICE_RANGES[3]
 
     @property
     def steps(self) -> int:
@@ -40,7 +57,35 @@ class ChoraleRepresentation:
     @property
     def num_classes(self) -> tuple[int, ...]:
         """Tokens per voice: hold, rest and one per pitch of its range."""
-        return tuple(high - low + 3 for low, high in self.ranges)
+        return tuple(codec.num_classes(r) for r in self.ranges)
+
+    def _voice(self, voice: int | str) -> int:
+        return codec.VOICES.index(voice) if isinstance(voice, str) else int(voice)
+
+    def pitch_tokens(self, voice: int | str, pitches) -> np.ndarray:
+        """MIDI pitches -> the note-start tokens of ``voice`` (index 0..3 or name).
+
+        Raises
+        ------
+        InputError
+            If a pitch lies outside the voice's range.
+        """
+        low, high = self.ranges[self._voice(voice)]
+        pitches = np.asarray(pitches, np.int64)
+        if ((pitches < low) | (pitches > high)).any():
+            raise InputError(f"pitches outside the {codec.VOICES[self._voice(voice)]} range {low}..{high}")
+        return self.FIRST_PITCH + pitches - low
+
+    def token_pitches(self, voice: int | str, tokens) -> np.ndarray:
+        """Tokens of ``voice`` -> the MIDI pitch each note-start token starts, -1 for holds and rests."""
+        low, _ = self.ranges[self._voice(voice)]
+        tokens = np.asarray(tokens, np.int64)
+        return np.where(tokens >= self.FIRST_PITCH, tokens - self.FIRST_PITCH + low, -1)
+
+    def windows(self, grid: codec.ChoraleGrid, *, hop_bars: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+        """Token windows [N, 4, steps] of a chorale grid over these ranges (see :func:`codec.grid_windows`)."""
+        return codec.grid_windows(grid, ranges=self.ranges, window_steps=self.steps,
+                                  hop_steps=hop_bars * self.steps_per_bar)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from musicvae.data.recipes import (
 )
 from musicvae.errors import DataError, InputError
 from musicvae.midi import chorale as codec
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from musicvae.kinds.accompanist.config import ChoraleRepresentation
 
 #: Bump whenever extraction changes what a build produces: old caches then stop matching.
 CODE_VERSION = "chorale-1"
@@ -187,12 +191,15 @@ def _report(data: dict[str, np.ndarray], recipe: RecipeConfig) -> dict:
         "notes_off_grid": off_grid,
         "windows": {},
     }
+    # The build report counts windows at the codec's default (Bach's) ranges; an instrument
+    # cuts its own windows at load time over its representation's ranges (training_windows).
+    ranges = codec.VOICE_RANGES
     for split in SPLITS:
-        chunk = _split_windows(data, split=split)
+        chunk = _split_windows(data, split=split, ranges=ranges)
         report["windows"][split] = len(chunk.windows)
         report.setdefault("windows_out_of_range", {})[split] = chunk.dropped
         if split == "train" and len(chunk.windows):
-            shifts = codec.valid_shifts(chunk.windows, ranges=codec.VOICE_RANGES, max_shift=12)
+            shifts = codec.valid_shifts(chunk.windows, ranges=ranges, max_shift=12)
             report["train_transpositions_per_window"] = round(float(shifts.sum(axis=1).mean()), 2)
     return report
 
@@ -281,7 +288,7 @@ def _split_windows(
     bars: int = 4,
     hop_bars: int = 1,
     steps_per_bar: int = 16,
-    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+    ranges: Sequence[tuple[int, int]],
 ) -> ChoraleWindows:
     windows, pieces, starts, dropped = [], [], [], 0
     offsets = data["offsets"]
@@ -328,6 +335,9 @@ def load_chorale_split(
 ) -> ChoraleWindows:
     """Bar-aligned token windows of one split of a built chorale dataset, with their chorale and start step.
 
+    ``bars`` and ``ranges`` default to the codec's (4 bars, Bach's written ranges); an
+    instrument's windows must be cut with its representation's (see :func:`training_windows`).
+
     Raises
     ------
     DataError
@@ -369,16 +379,33 @@ def load_chorale_grids(
 
 
 def training_windows(
-    recipe: RecipeConfig | str | Path, *, bars: int = 4, progress: bool = True, cache_dir: str | Path | None = None
+    recipe: RecipeConfig | str | Path,
+    representation: ChoraleRepresentation,
+    *,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Train and valid windows of a chorale recipe, building its cache first if it is not built.
+    """Train and valid windows of a chorale recipe for a representation, building its cache first if needed.
+
+    The windows are ``representation.bars`` long and tokenised over
+    ``representation.ranges`` (a window with a note outside them is dropped),
+    so that their token offsets are the model's.
 
     Returns
     -------
-    train, valid : np.ndarray [N, 4, bars * steps_per_bar] uint8
+    train, valid : np.ndarray [N, 4, representation.steps] uint8
     report : str
         The build report when a build ran, else ``""``.
+
+    Raises
+    ------
+    DataError
+        If the recipe's grid (``steps_per_bar``) is not the representation's.
     """
+    loaded = load_recipe(recipe)
+    if loaded.steps_per_bar != representation.steps_per_bar:
+        raise DataError(f"{loaded.name}: steps_per_bar {loaded.steps_per_bar} differs from the model "
+                        f"representation's {representation.steps_per_bar}")
     report = ""
     try:
         _load_cache(recipe, cache_dir)
@@ -387,8 +414,9 @@ def training_windows(
         print(f"building dataset {name!r} first")
         report = format_report(build_chorale_dataset(recipe, cache_dir=cache_dir, progress=progress))
         print(report)
-    train = load_chorale_split(recipe, split="train", bars=bars, cache_dir=cache_dir).windows
-    valid = load_chorale_split(recipe, split="valid", bars=bars, cache_dir=cache_dir).windows
+    cut = {"bars": representation.bars, "ranges": representation.ranges, "cache_dir": cache_dir}
+    train = load_chorale_split(recipe, split="train", **cut).windows
+    valid = load_chorale_split(recipe, split="valid", **cut).windows
     return train, valid, report
 
 

@@ -19,11 +19,9 @@ from musicvae.builders import build_model
 from musicvae.config import InstrumentConfig, to_dict
 from musicvae.errors import ConfigError, InputError
 from musicvae.kinds.accompanist.config import AccompanistConfig, ChoraleRepresentation
+from musicvae.midi.chorale import FIRST_PITCH
 from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
 from musicvae.training.optim import decaying_adam
-
-#: First token of every voice that is a pitch (0 = hold, 1 = rest).
-FIRST_PITCH = 2
 
 
 def transpose_chorales(

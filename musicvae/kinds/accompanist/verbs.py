@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from musicvae.errors import InputError
+from musicvae.midi import chorale as codec
 from musicvae.models.latent import interpolate as interpolate_latents
 
 
@@ -25,24 +26,30 @@ def _generator(seed: Any) -> torch.Generator | None:
 class AccompanistVerbs:
     """Verbs of an accompanist; outputs are int64 token windows [N, 3, T] (alto, tenor, bass).
 
-    Tokens per voice follow the chorale codec: hold, rest, then one per pitch of the voice's range.
+    Tokens per voice follow the instrument's representation (``self.representation``): hold,
+    rest, then one per pitch of the voice's range; :meth:`pitches` decodes them with its ranges.
     """
 
     def __init__(self, instrument) -> None:
         self.instrument = instrument.require_kind("accompanist")
         self.model = instrument.model
         self.z_dim = instrument.config.model.z_dim
+        self.representation = instrument.config.model.representation
 
     def _soprano(self, windows: np.ndarray) -> torch.Tensor:
         windows = np.asarray(windows)
         if windows.ndim == 1:
             windows = windows[None]
-        steps, classes = self.model.steps, self.model.soprano_classes
+        steps, classes = self.representation.steps, self.representation.num_classes[0]
         if windows.ndim != 2 or windows.shape[1] != steps:
             raise InputError(f"expected soprano windows of {steps} steps, got shape {windows.shape}")
         if windows.size and (windows.min() < 0 or windows.max() >= classes):
             raise InputError(f"soprano tokens must lie in 0..{classes - 1}")
         return torch.as_tensor(windows, dtype=torch.long)
+
+    def pitches(self, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower-voice tokens [..., 3, T] (what the verbs return) -> (pitches with -1 for rests, onsets) [..., 3, T]."""
+        return codec.decode_grid(np.asarray(lower), ranges=self.representation.ranges[1:])
 
     def encode(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Soprano token windows [N, T] -> posterior (mu, sigma), each [N, Z]."""
