@@ -53,16 +53,17 @@ def _model():
 
 
 def _train_windows(config) -> tuple[np.ndarray, str]:
-    from musicvae.kinds.accompanist.data import load_chorale_windows
+    from musicvae.kinds.accompanist.data import load_chorale_split
 
+    rep = config.model.representation
     try:
-        train = load_chorale_windows(config.data, split="train")
-        augmented = codec.augment_windows(train, ranges=codec.VOICE_RANGES, max_shift=config.train.transpose)
+        train = load_chorale_split(config.data, split="train", bars=rep.bars, ranges=rep.ranges).windows
+        augmented = codec.augment_windows(train, ranges=rep.ranges, max_shift=config.train.transpose)
         return augmented, f"{len(augmented)} training windows (every in-range transposition)"
     except MusicVAEError:
         rng = np.random.default_rng(0)
-        windows = np.stack([rng.integers(codec.FIRST_PITCH, codec.num_classes(r), (27_000, 64))
-                            for r in codec.VOICE_RANGES], axis=1).astype(np.uint8)
+        windows = np.stack([rng.integers(codec.FIRST_PITCH, codec.num_classes(r), (27_000, rep.steps))
+                            for r in rep.ranges], axis=1).astype(np.uint8)
         return windows, "27000 random windows (bach-chorales is not built)"
 
 
@@ -87,17 +88,18 @@ def main() -> None:
 
     model, config, model_name = _model()
     melody = read_melody(MELODY)
-    low, high = codec.VOICE_RANGES[0]
+    ranges = config.model.representation.ranges
+    low, high = ranges[0]
     soprano = codec.encode_voice(melody.pitches, melody.onsets, low=low, high=high)
     predictor = model_predictor(model, transpositions=args.transpositions)
     train, train_name = _train_windows(config)
-    neighbour = NearestNeighbour(train)
+    neighbour = NearestNeighbour(train, ranges=ranges)
 
     def ours() -> None:
-        harmonize_tokens(soprano, predictor, voice_leading=True)
+        harmonize_tokens(soprano, predictor, ranges=ranges, voice_leading=True)
 
     def baseline() -> None:
-        harmonize_tokens(soprano, neighbour, voice_leading=False)
+        harmonize_tokens(soprano, neighbour, ranges=ranges, voice_leading=False)
 
     print(f"melody: {MELODY.name}, {len(soprano) // 16} bars; {args.threads} thread(s); {args.runs} runs each")
     print(f"model: {model_name}, transposition ensemble +-{args.transpositions}; "

@@ -189,7 +189,7 @@ def harmonize_melody(
     melody: Melody,
     predictor_for: Callable[[int], Predictor],
     *,
-    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+    ranges: Sequence[tuple[int, int]],
     variations: int = 1,
     window_steps: int = 64,
     hop_steps: int = 16,
@@ -197,7 +197,11 @@ def harmonize_melody(
     voice_leading: bool = True,
     seed: int | None = None,
 ) -> Harmonization:
-    """Harmonise a :class:`Melody` ``variations`` times; ``predictor_for(k)`` gives variation k's predictor."""
+    """Harmonise a :class:`Melody` ``variations`` times; ``predictor_for(k)`` gives variation k's predictor.
+
+    ``ranges`` are the four voices' ranges of the predictor's representation (soprano first):
+    the melody is fitted into the soprano's and the tokens are decoded with them.
+    """
     if variations < 1:
         raise InputError(f"--variations must be at least 1, got {variations}")
     low, high = ranges[0]

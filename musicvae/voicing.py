@@ -171,7 +171,7 @@ def harmonize_tokens(
     soprano: np.ndarray,
     predictor: Predictor,
     *,
-    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+    ranges: Sequence[tuple[int, int]],
     window_steps: int = 64,
     hop_steps: int = 16,
     temperature: float = 0.0,
@@ -179,6 +179,9 @@ def harmonize_tokens(
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Lower-voice tokens [V, S] for soprano tokens [S] (all four voices' ``ranges``, soprano first).
+
+    ``ranges`` are the representation's that the predictor's tokens use (an instrument's
+    ``config.model.representation.ranges``): they map tokens to pitches for the voice leading.
 
     Probabilities come from :func:`average_probabilities`; tokens are chosen
     jointly by :func:`voice_leading_tokens`, or, with ``voice_leading=False``,

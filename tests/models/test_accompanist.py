@@ -102,11 +102,12 @@ def test_random_transposition_keeps_every_voice_in_range():
     shifted = transpose_chorales(windows, 12, num_classes=CLASSES, generator=generator)
     moved = False
     for v, c in enumerate(CLASSES):
-        assert shifted[:, v].max() < c and shifted[:, v][windows[:, v] >= 2].min() >= 2
-        assert torch.equal(shifted[:, v] < 2, windows[:, v] < 2)  # holds and rests stay
+        pitched = windows[:, v] >= codec.FIRST_PITCH
+        assert shifted[:, v].max() < c and shifted[:, v][pitched].min() >= codec.FIRST_PITCH
+        assert torch.equal(shifted[:, v] < codec.FIRST_PITCH, ~pitched)  # holds and rests stay
         moved |= bool((shifted[:, v] != windows[:, v]).any())
     assert moved
-    delta = (shifted - windows)[windows >= 2].view(-1)
+    delta = (shifted - windows)[windows >= codec.FIRST_PITCH].view(-1)
     assert torch.equal(transpose_chorales(windows, 0, num_classes=CLASSES), windows)
     assert delta.abs().max() <= 12
 

@@ -47,13 +47,13 @@ LOWER_VOICES = codec.VOICES[1:]
 # ---------------------------------------------------------------------------
 
 
-def voice_leading_counts(pitches: np.ndarray, *, ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES) -> dict:
+def voice_leading_counts(pitches: np.ndarray, *, ranges: Sequence[tuple[int, int]]) -> dict:
     """Counts behind the voice-leading rates of four-voice grids.
 
     Parameters
     ----------
     pitches : np.ndarray [..., 4, T] int (-1 = rest), voices S, A, T, B
-    ranges : written range of each voice, for the out-of-range count
+    ranges : written range of each voice, for the out-of-range count (the instrument's representation's)
 
     Returns
     -------
@@ -133,13 +133,13 @@ def _one_hot(tokens: np.ndarray, classes: int) -> np.ndarray:
     return np.eye(classes, dtype=np.float32)[tokens]
 
 
-def most_frequent_predictor(train: np.ndarray, *, ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES
-                            ) -> Predictor:
+def most_frequent_predictor(train: np.ndarray, *, ranges: Sequence[tuple[int, int]]) -> Predictor:
     """Each lower voice strikes its most frequent training pitch at every step.
 
     Parameters
     ----------
     train : np.ndarray [N, 4, T] tokens
+    ranges : the four voices' ranges the tokens were cut with (they map tokens to pitches)
     """
     pitches, _ = codec.decode_grid(train, ranges=ranges)
     tokens = []
@@ -166,9 +166,10 @@ class NearestNeighbour:
     Parameters
     ----------
     train : np.ndarray [N, 4, T] tokens
+    ranges : the four voices' ranges the tokens were cut with
     """
 
-    def __init__(self, train: np.ndarray, *, ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES) -> None:
+    def __init__(self, train: np.ndarray, *, ranges: Sequence[tuple[int, int]]) -> None:
         self.train = np.asarray(train)
         self.ranges = tuple(ranges)
         pitches, _ = codec.decode_grid(self.train[:, :1], ranges=self.ranges[:1])
@@ -207,7 +208,7 @@ def evaluate_accompanist(
     *,
     test_grids: Sequence[codec.ChoraleGrid],
     train_windows: np.ndarray,
-    ranges: Sequence[tuple[int, int]] = codec.VOICE_RANGES,
+    ranges: Sequence[tuple[int, int]],
     window_steps: int = 64,
     hop_steps: int = 16,
     max_shift: int = 12,
@@ -226,6 +227,9 @@ def evaluate_accompanist(
         Held-out chorales (pitches/onsets [4, T]).
     train_windows : np.ndarray [N, 4, T] tokens
         Training windows, for the baselines (transposed like the model's data by up to ``max_shift``).
+    ranges : sequence of (low, high)
+        The four voices' ranges of the model's representation: the training windows were cut
+        with them and the model's tokens decode with them.
 
     Returns
     -------

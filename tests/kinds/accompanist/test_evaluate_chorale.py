@@ -21,6 +21,8 @@ from musicvae.kinds.accompanist.evaluate import (
 )
 from musicvae.midi import chorale as codec
 
+RANGES = codec.VOICE_RANGES
+
 
 @pytest.fixture(scope="module")
 def grids():
@@ -52,13 +54,13 @@ def test_parallels_agree_with_music21(upper, lower, fifths, octaves):
     vlq = VoiceLeadingQuartet(note.Note(upper[0]), note.Note(upper[1]), note.Note(lower[0]), note.Note(lower[1]))
     assert vlq.parallelFifth() == bool(fifths) and vlq.parallelOctave() == bool(octaves)
     midi = [[pitch.Pitch(p).midi for p in voice] for voice in (upper, lower)]
-    counts = voice_leading_counts(_pair_grid(*midi))
+    counts = voice_leading_counts(_pair_grid(*midi), ranges=RANGES)
     assert counts["parallel_fifths"] == fifths and counts["parallel_octaves"] == octaves
 
 
 def test_crossings_and_out_of_range_are_counted():
     pitches = np.array([[60, 60], [64, 64], [50, 50], [40, 70]])  # alto above soprano; bass above all at step 1
-    counts = voice_leading_counts(pitches)
+    counts = voice_leading_counts(pitches, ranges=RANGES)
     assert counts["pair_checks"] == 12 and counts["crossings"] == 2 + 3
     assert counts["out_of_range"] == 1  # bass 70 > 64; the soprano at 60 is in range
     rates = voice_leading_rates(counts)
@@ -68,7 +70,7 @@ def test_crossings_and_out_of_range_are_counted():
 def test_bach_rates_on_real_chorales_are_low(grids):
     counts = {}
     for grid in grids:
-        for k, v in voice_leading_counts(grid.pitches).items():
+        for k, v in voice_leading_counts(grid.pitches, ranges=RANGES).items():
             counts[k] = counts.get(k, 0) + v
     rates = voice_leading_rates(counts)
     assert counts["pair_moves"] > 200 and rates["parallel_fifths_and_octaves"] < 1.0 and rates["out_of_range"] == 0
@@ -83,11 +85,11 @@ def test_accuracy_counts_ignore_the_pickup_padding(grids):
 
 def test_nearest_neighbour_copies_the_closest_training_window(grids):
     train, _, _ = codec.grid_windows(grids[0], ranges=codec.VOICE_RANGES)
-    nn = NearestNeighbour(train)
+    nn = NearestNeighbour(train, ranges=RANGES)
     assert (nn.nearest(train[:, 0]) == np.arange(len(train))).all() or len(np.unique(train[:, 0], axis=0)) < len(train)
     probs = nn(train[:3, 0].astype(np.int64))
     assert [p.shape for p in probs] == [(3, 64, codec.num_classes(r)) for r in codec.VOICE_RANGES[1:]]
-    frequent = most_frequent_predictor(train)(train[:2, 0])
+    frequent = most_frequent_predictor(train, ranges=RANGES)(train[:2, 0])
     assert all((p.argmax(-1) == p[0, 0].argmax()).all() for p in frequent)
 
 
@@ -97,7 +99,8 @@ def test_report_has_every_system_and_the_targets(grids):
     torch.manual_seed(0)
     model = build_model(config).eval()
     train, _, _ = codec.grid_windows(grids[1], ranges=codec.VOICE_RANGES)
-    report = evaluate_accompanist(model, test_grids=grids[:1], train_windows=train, max_shift=2, progress=False)
+    report = evaluate_accompanist(model, test_grids=grids[:1], train_windows=train, ranges=RANGES, max_shift=2,
+                                  progress=False)
     assert set(report["systems"]) == {"model", "model_argmax", "nearest_neighbour", "most_frequent", "bach"}
     bach = report["systems"]["bach"]
     assert bach["frame_accuracy"]["mean"] == 1.0 and bach["onset_accuracy"]["mean"] == 1.0
