@@ -318,3 +318,20 @@ def test_every_kind_logs_the_same_numbers_as_before(kind, tmp_path):
     assert sorted(logged) == sorted(expected)  # the metric names too: checkpoints and plots read them
     for name, values in expected.items():
         assert logged[name] == pytest.approx(values, rel=1e-4, abs=1e-6), name
+
+
+def test_every_kind_trains_through_the_shared_vae_module():
+    from musicvae.config import to_dict
+    from musicvae.kinds import get_kind
+    from musicvae.kinds.melody.training import SequenceVAEModule
+    from musicvae.training.vae import VAEModule
+
+    for kind in ("melody", "accompanist", "timbre"):
+        config, _, _ = _kind_run(kind)
+        module = get_kind(kind).lightning_module(config)
+        assert isinstance(module, VAEModule) and type(module) is not VAEModule
+        # The keys checkpoints of earlier runs hold, so that they still resume.
+        assert module.state_dict() and all(key.startswith("model.") for key in module.state_dict())
+        assert module.hparams["config"] == to_dict(config)
+    with pytest.raises(ConfigError, match="trains melody models"):
+        SequenceVAEModule(config)  # the timbre config

@@ -5,6 +5,8 @@ Import lazily (it imports ``lightning``): commands that do not train must start 
 - :mod:`.trainer`: :func:`train_model` (seeding, trainer factory, checkpoints,
   resume, DDP, thread choice); each kind brings its Lightning module
   (``musicvae/kinds/<kind>/training.py``);
+- :mod:`.vae`: :class:`~musicvae.training.vae.VAEModule`, the base of those modules (the ELBO
+  with free bits, the beta schedule, logging, the optimizer); a kind writes its reconstruction loss;
 - :mod:`.optim`: the learning-rate schedule and the optimizer every module uses;
 - :mod:`.instrument`: :func:`~musicvae.training.instrument.train_instrument`, an instrument
   folder end to end (what ``musicvae train`` runs).

@@ -1,7 +1,7 @@
 """The optimizer every Lightning module trains with: Adam with MusicVAE's exponential learning-rate decay.
 
-Shared by the melody (:mod:`.trainer`), accompanist (:mod:`.chorale`) and
-timbre (:mod:`.timbre`) modules so that a change to the schedule reaches all three.
+:meth:`musicvae.training.vae.VAEModule.configure_optimizers` returns it, so every
+kind's module trains with it and a change to the schedule reaches them all.
 """
 
 from __future__ import annotations

@@ -1,27 +1,22 @@
 """Lightning training of the accompanist (MiniBach mapper): loss, transposition, validation metrics.
 
 :func:`musicvae.training.train_model` dispatches here for accompanist configs,
-so the trainer, checkpoints, resume and DDP are the melody model's. Import this
-module lazily (it imports ``lightning``).
+so the trainer, checkpoints, resume and DDP are every kind's, and the objective,
+beta schedule, logging and optimizer are :class:`~musicvae.training.vae.VAEModule`'s.
+Import this module lazily (it imports ``lightning``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import lightning
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from musicvae.builders import build_model
-from musicvae.config import InstrumentConfig, to_dict
-from musicvae.errors import ConfigError, InputError
+from musicvae.errors import InputError
 from musicvae.kinds.accompanist.config import AccompanistConfig, ChoraleRepresentation
 from musicvae.midi.chorale import FIRST_PITCH
-from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
-from musicvae.training.optim import decaying_adam
+from musicvae.training.vae import Reconstruction, VAEModule
 
 
 def transpose_chorales(
@@ -88,67 +83,67 @@ def check_chorale_windows(windows: np.ndarray, name: str, *, representation: Cho
     return windows.astype(np.uint8)
 
 
-class AccompanistModule(lightning.LightningModule):
+class AccompanistModule(VAEModule):
     """Trains an :class:`~musicvae.models.accompanist.Accompanist`.
 
     ``loss = mean_b(sum_{voice, step} CE) + beta * mean_b(max(KL - free_bits * ln 2, 0))``,
     a softmax per voice per step (not a sigmoid over the flattened output),
-    with ``beta = (1 - beta_rate**step) * kl_weight`` and every window
-    transposed by a random in-range shift. ``val/loss`` uses the final beta;
-    the best checkpoint is chosen by ``val/frame_accuracy`` (``AccompanistKind.monitor``),
-    the quantity the accompanist is judged by: its cross-entropy on unseen chorales
-    starts to rise while its accuracy still improves.
+    with ``beta = (1 - beta_rate**step) * kl_weight`` (:class:`~musicvae.training.vae.VAEModule`)
+    and every training window transposed by a random in-range shift of at most
+    ``train.transpose`` semitones (:func:`transpose_chorales`). Training decodes a
+    posterior sample (the mean for an autoencoder); validation decodes the
+    posterior mean, the deterministic harmonisation accuracy is measured on.
+    ``val/loss`` uses the final beta; the best checkpoint is chosen by
+    ``val/frame_accuracy`` (``AccompanistKind.monitor``), the quantity the
+    accompanist is judged by: its cross-entropy on unseen chorales starts to rise
+    while its accuracy still improves.
+
+    Logs ``train/{loss, recon, kl, frame_accuracy, beta}``, ``lr`` and
+    ``val/{loss, recon, kl, accuracy, frame_accuracy}``: ``accuracy`` is the share
+    of tokens [B, 3, T] that are the target's, ``frame_accuracy`` that of sounding
+    notes (:func:`frame_accuracy`), both averaged over the three lower voices.
+
+    Parameters
+    ----------
+    config : InstrumentConfig
+        Its ``model`` must be an :class:`AccompanistConfig`.
+    model : nn.Module, optional
+        The model to train; built from ``config`` when omitted.
     """
 
-    def __init__(self, config: InstrumentConfig, model: nn.Module | None = None) -> None:
-        super().__init__()
-        if not isinstance(config.model, AccompanistConfig):
-            raise ConfigError(f"AccompanistModule trains accompanist models, not {type(config.model).__name__}")
-        self.config = config
-        self.model = model if model is not None else build_model(config.model)
-        self.save_hyperparameters({"config": to_dict(config)})
+    config_class = AccompanistConfig
+    trains = "accompanist models"
+    train_metrics = ("recon", "frame_accuracy")
+    val_metrics = ("accuracy", "frame_accuracy")
+    progress_metrics = frozenset({"frame_accuracy"})
 
-    def _losses(self, windows: Tensor, *, generator: torch.Generator | None, beta: float, sample_z: bool):
-        out = self.model(windows[:, 0], sample_z=sample_z, generator=generator)
-        recon = windows.new_zeros((), dtype=torch.float32)
+    def prepare_batch(self, batch: Tensor, *, training: bool) -> Tensor:
+        """uint8 windows [B, 4, T] (soprano, alto, tenor, bass) -> LongTensor [B, 4, T], transposed while training."""
+        windows = batch.long()
+        if training:
+            windows = transpose_chorales(windows, self.config.train.transpose,
+                                         num_classes=self.config.model.representation.num_classes)
+        return windows
+
+    def samples_z(self, *, training: bool) -> bool:
+        # The deterministic harmonisation (posterior mean) is what validation measures.
+        return training and self.model.variational
+
+    def reconstruction(self, batch: Tensor, *, generator: torch.Generator | None, sample_z: bool,
+                       training: bool) -> Reconstruction:
+        """Cross-entropy of each lower voice's logits [B, T, C_v] given the soprano, summed over voices and steps.
+
+        Metrics: ``accuracy`` and ``frame_accuracy`` (Tensor []).
+        """
+        out = self.model(batch[:, 0], sample_z=sample_z, generator=generator)
+        recon = batch.new_zeros((), dtype=torch.float32)
         token_acc, frame_acc = [], []
         for v, logits in enumerate(out["logits"], start=1):
-            target = windows[:, v]
+            target = batch[:, v]
             ce = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")  # [B, T]
             recon = recon + ce.sum(dim=1).mean()
             pred = logits.argmax(dim=-1)
             token_acc.append((pred == target).float().mean())
             frame_acc.append(frame_accuracy(pred, target))
-        kl = kl_divergence(out["mu"].float(), out["sigma"].float())
-        kl_cost = free_bits_kl(kl, self.config.model.free_bits).mean()
-        loss = recon + beta * kl_cost  # stays in the graph at beta = 0, so DDP sees every parameter used
-        return loss, {"recon": recon, "kl": kl.mean(), "accuracy": torch.stack(token_acc).mean(),
-                      "frame_accuracy": torch.stack(frame_acc).mean()}
-
-    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        model_cfg = self.config.model
-        windows = transpose_chorales(batch.long(), self.config.train.transpose,
-                                     num_classes=model_cfg.representation.num_classes)
-        beta = beta_schedule(self.global_step, max_beta=model_cfg.kl_weight, rate=model_cfg.beta_rate)
-        loss, parts = self._losses(windows, generator=None, beta=beta, sample_z=self.model.variational)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/recon", parts["recon"])
-        self.log("train/kl", parts["kl"], prog_bar=True)
-        self.log("train/frame_accuracy", parts["frame_accuracy"], prog_bar=True)
-        self.log("train/beta", beta)
-        self.log("lr", self.optimizers().param_groups[0]["lr"])
-        return loss
-
-    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
-        windows = batch.long()
-        # The deterministic harmonisation (posterior mean) is what accuracy is measured on.
-        loss, parts = self._losses(windows, generator=None, beta=self.config.model.kl_weight, sample_z=False)
-        size = windows.shape[0]
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=size)
-        self.log("val/recon", parts["recon"], sync_dist=True, batch_size=size)
-        self.log("val/kl", parts["kl"], sync_dist=True, batch_size=size)
-        self.log("val/accuracy", parts["accuracy"], sync_dist=True, batch_size=size)
-        self.log("val/frame_accuracy", parts["frame_accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return decaying_adam(self.parameters(), self.config.train)
+        return Reconstruction(out, recon, {"accuracy": torch.stack(token_acc).mean(),
+                                           "frame_accuracy": torch.stack(frame_acc).mean()})

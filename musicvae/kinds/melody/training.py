@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import lightning
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from musicvae.builders import build_model
-from musicvae.config import InstrumentConfig, to_dict
-from musicvae.errors import ConfigError, InputError
+from musicvae.errors import InputError
 from musicvae.kinds.melody.config import SequenceVAEConfig
 from musicvae.midi.melody import FIRST_PITCH_CLASS
 from musicvae.midi.windows import check_windows
-from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
-from musicvae.training.optim import decaying_adam
+from musicvae.training.vae import Reconstruction, VAEModule
 
 # ---------------------------------------------------------------------------
 # Schedules and augmentation (pure functions)
@@ -74,13 +69,21 @@ def transpose_events(
 # ---------------------------------------------------------------------------
 
 
-class SequenceVAEModule(lightning.LightningModule):
+class SequenceVAEModule(VAEModule):
     """Trains a :class:`~musicvae.models.sequence_vae.SequenceVAE` the MusicVAE way.
 
     ``loss = mean_b(sum_t CE) + beta * mean_b(max(KL - free_bits * ln 2, 0))``
-    with ``beta = (1 - beta_rate**step) * kl_weight``. ``val/loss`` uses the
-    final beta (``kl_weight``) so that it is comparable across the run and can
-    pick the best checkpoint; ``train/loss`` is the scheduled objective.
+    with ``beta = (1 - beta_rate**step) * kl_weight`` (:class:`~musicvae.training.vae.VAEModule`).
+    While training, every window is transposed by a random in-range shift of at
+    most ``train.transpose`` semitones and the decoder feeds itself its own
+    samples with the scheduled-sampling probability of the step
+    (:func:`sampling_probability`, ``train.sampling_rate``); validation is teacher-forced.
+    ``val/loss`` uses the final beta (``kl_weight``) so that it is comparable
+    across the run and can pick the best checkpoint; ``train/loss`` is the scheduled objective.
+
+    Logs ``train/{loss, recon, kl, accuracy, beta, sample_prob}``, ``lr`` and
+    ``val/{loss, recon, kl, accuracy}``; ``accuracy`` is the share of steps whose
+    argmax class is the target's.
 
     Parameters
     ----------
@@ -90,59 +93,33 @@ class SequenceVAEModule(lightning.LightningModule):
         The model to train; built from ``config`` when omitted.
     """
 
-    def __init__(self, config: InstrumentConfig, model: nn.Module | None = None) -> None:
-        super().__init__()
-        if not isinstance(config.model, SequenceVAEConfig):
-            raise ConfigError(f"SequenceVAEModule trains melody models, not {type(config.model).__name__}")
-        self.config = config
-        self.model = model if model is not None else build_model(config.model)
-        # Plain dicts only, so that checkpoints load with ``weights_only=True``.
-        self.save_hyperparameters({"config": to_dict(config)})
+    config_class = SequenceVAEConfig
+    trains = "melody models"
+    train_metrics = ("recon", "accuracy", "sample_prob")
+    val_metrics = ("accuracy",)
+    progress_metrics = frozenset({"accuracy"})
 
-    def _losses(self, events: Tensor, *, sample_prob: float, generator: torch.Generator | None, beta: float):
-        out = self.model(events, sample_prob=sample_prob, generator=generator, sample_z=True)
-        logits = out["logits"]
-        batch, steps, classes = logits.shape
-        ce = F.cross_entropy(logits.reshape(-1, classes).float(), events.reshape(-1), reduction="none")
-        recon = ce.view(batch, steps).sum(dim=1).mean()
-        kl = kl_divergence(out["mu"].float(), out["sigma"].float())
-        kl_cost = free_bits_kl(kl, self.config.model.free_bits).mean()
-        # beta * kl_cost stays in the graph even at beta = 0, so DDP sees every parameter used.
-        loss = recon + beta * kl_cost
-        accuracy = (logits.argmax(dim=-1) == events).float().mean()
-        return loss, {"recon": recon, "kl": kl.mean(), "kl_cost": kl_cost, "accuracy": accuracy}
-
-    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        model_cfg, train_cfg = self.config.model, self.config.train
-        events = transpose_events(batch.long(), train_cfg.transpose, num_classes=self.model.num_classes)
-        step = self.global_step
-        beta = beta_schedule(step, max_beta=model_cfg.kl_weight, rate=model_cfg.beta_rate)
-        sample_prob = sampling_probability(step, train_cfg.sampling_rate)
-        loss, parts = self._losses(events, sample_prob=sample_prob, generator=None, beta=beta)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/recon", parts["recon"])
-        self.log("train/kl", parts["kl"], prog_bar=True)
-        self.log("train/accuracy", parts["accuracy"], prog_bar=True)
-        self.log("train/beta", beta)
-        self.log("train/sample_prob", sample_prob)
-        self.log("lr", self.optimizers().param_groups[0]["lr"])
-        return loss
-
-    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+    def prepare_batch(self, batch: Tensor, *, training: bool) -> Tensor:
+        """uint8 windows [B, T] -> LongTensor [B, T] of classes, transposed at random while training."""
         events = batch.long()
-        # A fixed generator per batch makes the posterior samples, hence the
-        # validation ELBO, identical from one validation run to the next.
-        generator = torch.Generator(device=events.device).manual_seed(batch_idx)
-        loss, parts = self._losses(events, sample_prob=0.0, generator=generator, beta=self.config.model.kl_weight)
-        size = events.shape[0]
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=size)
-        self.log("val/recon", parts["recon"], sync_dist=True, batch_size=size)
-        self.log("val/kl", parts["kl"], sync_dist=True, batch_size=size)
-        self.log("val/accuracy", parts["accuracy"], prog_bar=True, sync_dist=True, batch_size=size)
+        if training:
+            events = transpose_events(events, self.config.train.transpose, num_classes=self.model.num_classes)
+        return events
 
-    def configure_optimizers(self) -> dict[str, Any]:
-        return decaying_adam(self.parameters(), self.config.train)
+    def reconstruction(self, batch: Tensor, *, generator: torch.Generator | None, sample_z: bool,
+                       training: bool) -> Reconstruction:
+        """Cross-entropy of the decoder's logits [B, T, C] against the events [B, T], summed over steps.
 
+        Metrics: ``accuracy`` (Tensor []) and ``sample_prob`` (float; 0 in validation).
+        """
+        sample_prob = sampling_probability(self.global_step, self.config.train.sampling_rate) if training else 0.0
+        out = self.model(batch, sample_prob=sample_prob, generator=generator, sample_z=sample_z)
+        logits = out["logits"]
+        size, steps, classes = logits.shape
+        ce = F.cross_entropy(logits.reshape(-1, classes).float(), batch.reshape(-1), reduction="none")
+        recon = ce.view(size, steps).sum(dim=1).mean()
+        accuracy = (logits.argmax(dim=-1) == batch).float().mean()
+        return Reconstruction(out, recon, {"accuracy": accuracy, "sample_prob": sample_prob})
 
 
 def check_melody_windows(windows: np.ndarray, name: str, *, steps: int, num_classes: int) -> np.ndarray:

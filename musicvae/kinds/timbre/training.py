@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
-import lightning
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from musicvae.builders import build_model
-from musicvae.config import InstrumentConfig, to_dict
-from musicvae.errors import ConfigError, InputError
+from musicvae.errors import InputError
 from musicvae.kinds.timbre.config import SpectrogramVAEConfig
-from musicvae.models.latent import beta_schedule, free_bits_kl, kl_divergence
-from musicvae.training.optim import decaying_adam
+from musicvae.training.vae import Reconstruction, VAEModule
 
 #: Share of training spectrograms that get an augmentation curve.
 AUGMENT_SHARE = 0.75
@@ -125,59 +120,51 @@ def augment(spec: Tensor, *, size_db: float, scale_db: float, generator: torch.G
     return shifted.clamp_min(-1.0)
 
 
-class SpectrogramVAEModule(lightning.LightningModule):
+class SpectrogramVAEModule(VAEModule):
     """Trains a :class:`~musicvae.models.spectrogram_vae.SpectrogramVAE` (see the module docstring).
 
+    ``loss = mean_b(sum_{f,t} (x - x_hat)^2) + beta * mean_b(max(KL - free_bits * ln 2, 0))``
+    with ``beta = (1 - beta_rate**step) * kl_weight`` (:class:`~musicvae.training.vae.VAEModule`);
+    while training the batch is augmented (:func:`augment`, ``model.augment_db``)
+    and the model adds its own input noise (``model.input_noise``).
     ``val/loss`` uses the final beta (``kl_weight``) so that it is comparable
     across the run; ``val/lsd_db`` is the log-spectral distance in dB.
+
+    Logs ``train/{loss, kl, lsd_db, beta}``, ``lr`` and ``val/{loss, recon, kl, lsd_db}``.
+
+    Parameters
+    ----------
+    config : InstrumentConfig
+        Its ``model`` must be a :class:`SpectrogramVAEConfig`.
+    model : nn.Module, optional
+        The model to train; built from ``config`` when omitted.
     """
 
-    def __init__(self, config: InstrumentConfig, model: nn.Module | None = None) -> None:
-        super().__init__()
-        if not isinstance(config.model, SpectrogramVAEConfig):
-            raise ConfigError(f"SpectrogramVAEModule trains timbre models, not {type(config.model).__name__}")
-        self.config = config
-        self.model = model if model is not None else build_model(config.model)
-        self.save_hyperparameters({"config": to_dict(config)})
+    config_class = SpectrogramVAEConfig
+    trains = "timbre models"
+    train_metrics = ("lsd_db",)
+    val_metrics = ("lsd_db",)
+    progress_metrics = frozenset({"lsd_db"})
 
-    def _losses(self, batch: SpectrogramBatch, *, beta: float, generator: torch.Generator | None):
+    def prepare_batch(self, batch: SpectrogramBatch, *, training: bool) -> SpectrogramBatch:
+        """While training, an augmentation curve on the spectrograms [B, F, T] (input and target alike)."""
         cfg = self.config.model
-        out = self.model(batch.spec, batch.pitch, batch.velocity, generator=generator)
+        if training and cfg.augment_db > 0:
+            spec = augment(batch.spec, size_db=cfg.augment_db, scale_db=cfg.spectrogram.norm_scale_db)
+            batch = SpectrogramBatch(spec, batch.pitch, batch.velocity)
+        return batch
+
+    def reconstruction(self, batch: SpectrogramBatch, *, generator: torch.Generator | None, sample_z: bool,
+                       training: bool) -> Reconstruction:
+        """Squared error of the decoded spectrograms [B, F, T], summed over bins and frames.
+
+        Metrics: ``lsd_db`` (Tensor []), the per-frame RMS error in dB averaged over frames and notes.
+        """
+        out = self.model(batch.spec, batch.pitch, batch.velocity, sample_z=sample_z, generator=generator)
         error = (out["recon"].float() - batch.spec.float()).square()
         recon = error.sum(dim=(1, 2)).mean()
-        kl = kl_divergence(out["mu"].float(), out["sigma"].float())
-        kl_cost = free_bits_kl(kl, cfg.free_bits).mean()
-        loss = recon + beta * kl_cost
-        lsd = (error.mean(dim=1).sqrt() * cfg.spectrogram.norm_scale_db).mean()
-        return loss, {"recon": recon, "kl": kl.mean(), "lsd_db": lsd}
-
-    def training_step(self, batch: SpectrogramBatch, batch_idx: int) -> Tensor:
-        cfg = self.config.model
-        if cfg.augment_db > 0:
-            batch = SpectrogramBatch(augment(batch.spec, size_db=cfg.augment_db,
-                                             scale_db=cfg.spectrogram.norm_scale_db), batch.pitch, batch.velocity)
-        beta = beta_schedule(self.global_step, max_beta=cfg.kl_weight, rate=cfg.beta_rate)
-        loss, parts = self._losses(batch, beta=beta, generator=None)
-        size = len(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log("train/lsd_db", parts["lsd_db"], prog_bar=True, batch_size=size)
-        self.log("train/kl", parts["kl"], prog_bar=True, batch_size=size)
-        self.log("train/beta", beta, batch_size=size)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=size)
-        return loss
-
-    def validation_step(self, batch: SpectrogramBatch, batch_idx: int) -> None:
-        # A fixed generator per batch keeps the validation ELBO identical from run to run.
-        generator = torch.Generator(device=batch.spec.device).manual_seed(batch_idx)
-        loss, parts = self._losses(batch, beta=self.config.model.kl_weight, generator=generator)
-        size = len(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=size)
-        self.log("val/recon", parts["recon"], sync_dist=True, batch_size=size)
-        self.log("val/kl", parts["kl"], sync_dist=True, batch_size=size)
-        self.log("val/lsd_db", parts["lsd_db"], prog_bar=True, sync_dist=True, batch_size=size)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return decaying_adam(self.parameters(), self.config.train)
+        lsd = (error.mean(dim=1).sqrt() * self.config.model.spectrogram.norm_scale_db).mean()
+        return Reconstruction(out, recon, {"lsd_db": lsd})
 
 
 def family_mean_latents(model: nn.Module, data: SpectrogramSet, families: list[str]) -> dict[str, Tensor]:
