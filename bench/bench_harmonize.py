@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from musicvae.builders import build_model  # noqa: E402
 from musicvae.config import get_config  # noqa: E402
 from musicvae.errors import MusicVAEError  # noqa: E402
-from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, read_melody  # noqa: E402
+from musicvae.harmonize import DEFAULT_TRANSPOSITIONS, read_melody_grid  # noqa: E402
 from musicvae.io import repo_root  # noqa: E402
 from musicvae.kinds.accompanist.evaluate import NearestNeighbour  # noqa: E402
 from musicvae.midi import chorale as codec  # noqa: E402
@@ -87,7 +87,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     model, config, model_name = _model()
-    melody = read_melody(MELODY)
+    melody = read_melody_grid(MELODY)
     ranges = config.model.representation.ranges
     low, high = ranges[0]
     soprano = codec.encode_voice(melody.pitches, melody.onsets, low=low, high=high)

@@ -2,7 +2,7 @@
 
 The path is the same for the accompanist model, its baselines and evaluation:
 
-1. :func:`read_melody` puts the melody on the 16th grid (top line of polyphonic
+1. :func:`read_melody_grid` puts the melody on the 16th grid (top line of polyphonic
    input, first part of a multi-part score, notes off the grid quantised, each
    with a warning; non-4/4 and empty input refused), its bar lines aligned by
    the pickup's padding;
@@ -28,6 +28,7 @@ import numpy as np
 
 from musicvae.errors import InputError
 from musicvae.midi import chorale as codec
+from musicvae.midi import reader as midi_reader
 from musicvae.voicing import Predictor, harmonize_tokens, model_predictor
 
 DEFAULT_QPM = 80.0
@@ -69,7 +70,11 @@ class Melody:
 def _parse(path: Path):
     from music21 import converter
 
-    if not path.is_file():
+    if path.suffix.lower() in _MIDI_SUFFIXES:
+        # The MIDI reader every command shares checks the file first (missing, not MIDI, truncated, no notes,
+        # drums only), with the same words; music21 still puts it on the grid (parts, ties, tempo marks).
+        midi_reader.read_melody(path, sustain=False)
+    elif not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
         if path.suffix.lower() in _MIDI_SUFFIXES:
@@ -80,8 +85,11 @@ def _parse(path: Path):
         raise InputError(f"{path}: not a readable MIDI or MusicXML file ({type(error).__name__})") from None
 
 
-def read_melody(path: str | Path, *, steps_per_bar: int = 16, pickup: float | None = None) -> Melody:
+def read_melody_grid(path: str | Path, *, steps_per_bar: int = 16, pickup: float | None = None) -> Melody:
     """Read a melody from a MIDI or MusicXML file onto the grid.
+
+    A MIDI file is checked by :func:`musicvae.midi.reader.read_melody` first, so that a bad one gets the
+    message every command gives it.
 
     Parameters
     ----------
@@ -97,7 +105,7 @@ def read_melody(path: str | Path, *, steps_per_bar: int = 16, pickup: float | No
     Raises
     ------
     InputError
-        Unreadable file, a meter other than 4/4, or no notes.
+        Unreadable file, a meter other than 4/4, no notes, or (MIDI) drum tracks only.
     """
     path = Path(path)
     score = _parse(path)
@@ -250,7 +258,7 @@ def harmonize(
     Raises
     ------
     InputError
-        For unusable input (see :func:`read_melody`), a melody spanning more than the soprano range, or
+        For unusable input (see :func:`read_melody_grid`), a melody spanning more than the soprano range, or
         a bad option.
     InstrumentError
         If the instrument is not an accompanist.
@@ -263,7 +271,7 @@ def harmonize(
         raise InputError(f"--temperature must be 0 or more, got {temperature:g}")
     if transpositions < 0:
         raise InputError(f"--transpositions must be 0 or more, got {transpositions}")
-    melody = read_melody(path, steps_per_bar=rep.steps_per_bar, pickup=pickup)
+    melody = read_melody_grid(path, steps_per_bar=rep.steps_per_bar, pickup=pickup)
     model = instrument.model
     generator = torch.Generator().manual_seed(seed if seed is not None else 0)
     noises = [None] + [torch.randn(model.z_dim, generator=generator) for _ in range(max(0, variations - 1))]

@@ -14,7 +14,7 @@ from musicvae.chorale_outputs import write_harmonization
 from musicvae.cli import main
 from musicvae.config import get_config
 from musicvae.errors import InputError
-from musicvae.harmonize import fit_range, harmonize, read_melody
+from musicvae.harmonize import fit_range, harmonize, read_melody_grid
 from musicvae.instrument import Instrument
 from musicvae.io import repo_root
 from musicvae.midi import chorale as codec
@@ -70,7 +70,7 @@ def test_polyphonic_input_uses_the_top_line_with_a_warning(instrument, tmp_path)
 
 
 def test_empty_melody_is_an_error(instrument, tmp_path):
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(InputError, match="the MIDI file has no notes"):  # the shared MIDI reader's words
         harmonize(instrument, _midi(tmp_path / "empty.mid", []))
 
 
@@ -129,9 +129,9 @@ def test_musicxml_with_several_parts_uses_the_first_with_a_warning(instrument, t
 
 
 def test_pickup_aligns_bar_lines_and_output_starts_with_the_melody(instrument, tmp_path):
-    melody = read_melody(EXAMPLE)
+    melody = read_melody_grid(EXAMPLE)
     assert melody.pickup_steps == 12 and melody.pitches.shape == (256,)
-    from_midi = read_melody(repo_root() / "examples" / "chorale_soprano.mid", pickup=1)
+    from_midi = read_melody_grid(repo_root() / "examples" / "chorale_soprano.mid", pickup=1)
     assert (from_midi.pitches == melody.pitches).all()
     result = harmonize(instrument, EXAMPLE)
     grid = result.grids[0]

@@ -15,7 +15,6 @@ so that this module never imports the config.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 import pretty_midi
 
 from musicvae.errors import InputError
+from musicvae.midi.reader import pitched_notes, read_midi
 
 NO_EVENT = 0
 NOTE_OFF = 1
@@ -45,41 +45,8 @@ class StepNote:
 
 
 # ---------------------------------------------------------------------------
-# MIDI files -> step notes
+# MIDI files -> step notes (files are read and checked by musicvae.midi.reader; read_midi is re-exported here)
 # ---------------------------------------------------------------------------
-
-
-def read_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
-    """Read a MIDI file, turning every way it can fail into a one-line :class:`InputError`.
-
-    Raises
-    ------
-    InputError
-        If the file is missing, is not a MIDI file, is truncated or corrupt, or holds no notes.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a MIDI file")
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(4)
-    except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror})") from None
-    if header != b"MThd":
-        raise InputError(f"{path}: not a MIDI file (it does not start with a MIDI header)")
-    try:
-        # pretty_midi warns about meta events on non-zero tracks, which is harmless for us.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            midi = pretty_midi.PrettyMIDI(str(path))
-    except Exception as error:  # mido and pretty_midi raise many types for corrupt files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: unreadable or truncated MIDI file ({reason})") from None
-    if not any(instrument.notes for instrument in midi.instruments):
-        raise InputError(f"{path}: the MIDI file has no notes")
-    return midi
 
 
 def quarter_positions(midi: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
@@ -103,7 +70,9 @@ def quarter_positions(midi: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.nda
     return change_quarters[index] + (times - change_times[index]) * tempi[index] / 60.0
 
 
-def midi_to_step_notes(midi: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 16) -> tuple[list[StepNote], list[str]]:
+def midi_to_step_notes(
+    midi: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 16, source: str | Path | None = None
+) -> tuple[list[StepNote], list[str]]:
     """Quantise the pitched notes of a MIDI file to the step grid.
 
     Bars are aligned to time 0 (MIDI files start on a bar line). Onsets and
@@ -116,6 +85,8 @@ def midi_to_step_notes(midi: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 16)
     midi : pretty_midi.PrettyMIDI
     steps_per_bar : int, keyword-only
         Grid steps per 4/4 bar.
+    source : str or Path, optional, keyword-only
+        The file's name, which starts error messages.
 
     Returns
     -------
@@ -129,17 +100,15 @@ def midi_to_step_notes(midi: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 16)
     InputError
         If a time signature is not a 4-quarter bar (4/4, 2/2), or there are no pitched notes.
     """
+    prefix = f"{source}: " if source is not None else ""
     for signature in midi.time_signature_changes:
         if signature.numerator != signature.denominator:
             meter = f"{signature.numerator}/{signature.denominator}"
             raise InputError(
-                f"{meter} input: 2-bar and 16-bar models need 4/4 (or 2/2) bars; convert the file to 4/4 first"
+                f"{prefix}{meter} input: 2-bar and 16-bar models need 4/4 (or 2/2) bars; "
+                "convert the file to 4/4 first"
             )
-    pitched = [note for instrument in midi.instruments if not instrument.is_drum for note in instrument.notes]
-    if not pitched:
-        if any(instrument.notes for instrument in midi.instruments):
-            raise InputError("only drum tracks: a melody needs pitched (non-drum) notes")
-        raise InputError("no notes in the MIDI file")
+    pitched = pitched_notes(midi, source=source)  # key presses: the pedal is not applied on the grid
     steps_per_quarter = steps_per_bar / 4
     starts = quarter_positions(midi, np.array([n.start for n in pitched])) * steps_per_quarter
     ends = quarter_positions(midi, np.array([n.end for n in pitched])) * steps_per_quarter
@@ -367,7 +336,7 @@ def midi_file_events(
     InputError
         For unreadable files, odd meters, drums only, or when no note in range remains.
     """
-    notes, messages = midi_to_step_notes(read_midi(path), steps_per_bar=steps_per_bar)
+    notes, messages = midi_to_step_notes(read_midi(path), steps_per_bar=steps_per_bar, source=path)
     line, polyphonic = top_line(notes)
     if polyphonic:
         messages.append("polyphonic input: using its top line")
