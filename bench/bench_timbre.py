@@ -3,9 +3,11 @@
 - Latency of decoding and inverting one 1-second note (decoder + fast
   Griffin-Lim), p50 and p99 over many runs; the target is p99 < 20 ms.
 - Realtime factor of rendering a melody offline with a morph automation
-  (every note decoded: no two notes share a (pitch, velocity, amount)),
-  against RAVE v2's 24-34x offline and 4.1x streaming decode measured on this
-  kind of 2-core machine (REFERENCE.md), printed as ratios.
+  through the synth engine (:func:`musicvae.render.render_melody`, what
+  ``blend --midi`` and ``synth --midi-file`` run: a note per pitch and 1/16
+  morph step, held notes crossfading as the morph moves), against RAVE v2's
+  24-34x offline and 4.1x streaming decode measured on this kind of 2-core
+  machine (REFERENCE.md), printed as ratios.
 
 Run: ``python bench/bench_timbre.py [instrument]`` (default flute-guitar).
 """
@@ -22,6 +24,8 @@ import torch
 from musicvae import blend
 from musicvae.automation import parse_morph
 from musicvae.instrument import Instrument
+from musicvae.midi.reader import MidiNote
+from musicvae.render import render_melody
 
 RAVE_OFFLINE = (24.0, 34.0)
 RAVE_STREAMING = 4.1
@@ -56,14 +60,14 @@ def latency(instrument: Instrument, *, runs: int, pitch: int = 67) -> dict[str, 
     return {k: 1000.0 * np.asarray(v) for k, v in out.items()}
 
 
-def melody(seconds: float = 16.0, bpm: float = 120.0) -> list[blend.MidiNote]:
+def melody(seconds: float = 16.0, bpm: float = 120.0) -> list[MidiNote]:
     """An eighth-note arpeggio over two octaves, velocities varying: ``seconds`` long."""
     step = 60.0 / bpm / 2
     shape = [60, 64, 67, 72, 76, 72, 67, 64]
     notes = []
     for i in range(int(seconds / step)):
         pitch = shape[i % len(shape)] - 12 * ((i // len(shape)) % 2)
-        notes.append(blend.MidiNote(pitch, 70 + (i * 7) % 50, i * step, i * step + step * 0.9))
+        notes.append(MidiNote(pitch, 70 + (i * 7) % 50, i * step, i * step + step * 0.9))
     return notes
 
 
@@ -93,9 +97,9 @@ def main() -> None:
     notes = melody()
     duration = max(n.end for n in notes)
     automation = parse_morph(f"0:0,{duration:g}:1")
-    blend.play_notes(instrument, notes[:4], morph=automation)  # warm-up
+    render_melody(instrument, notes[:4], morph=automation)  # warm-up
     cpu, start = time.thread_time(), time.perf_counter()
-    audio = blend.play_notes(instrument, notes, morph=automation, quantize=1024)
+    audio = render_melody(instrument, notes, morph=automation)
     seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - cpu
     factor = len(audio) / cfg.sample_rate / seconds
     print(f"offline melody: {len(notes)} notes, {len(audio) / cfg.sample_rate:.1f} s of audio in {seconds:.2f} s "

@@ -12,14 +12,12 @@ the latent of a user's own note (``--from a.wav --to b.wav``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from musicvae.automation import parse_morph
 from musicvae.errors import InputError, InstrumentError
 from musicvae.instrument import Instrument
 from musicvae.models.latent import interpolate as interpolate_latents
@@ -29,8 +27,6 @@ from musicvae.models.latent import lerp, slerp
 MEAN_LATENT = "mean_latent."
 #: Silence between the notes of a blend written to one file (seconds).
 NOTE_GAP = 0.1
-#: Fade applied where a melody note is cut short (seconds).
-RELEASE = 0.05
 
 
 def _model(instrument: Instrument):
@@ -279,130 +275,15 @@ def concatenate(notes: np.ndarray, *, sample_rate: int, gap: float = NOTE_GAP) -
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class MidiNote:
-    pitch: int
-    velocity: int
-    start: float
-    end: float
-
-
-def read_melody(path: str | Path) -> list[MidiNote]:
-    """The non-drum notes of a MIDI file, by onset, held by its sustain pedal (CC 64) as a player hears them.
-
-    Raises
-    ------
-    InputError
-        If the file is unreadable or has no notes.
-    """
-    import pretty_midi
-
-    try:
-        midi = pretty_midi.PrettyMIDI(str(path))
-    except Exception as error:  # pretty_midi/mido raise many types for bad files
-        raise InputError(f"{path}: not a readable MIDI file ({type(error).__name__}: {error})") from None
-    notes, until = [], midi.get_end_time()
-    for inst in midi.instruments:
-        if not inst.is_drum:
-            pedal = _pedal_spans(inst.control_changes, until=until)
-            notes += [MidiNote(n.pitch, n.velocity, n.start, _pedal_end(n.end, pedal)) for n in inst.notes]
-    if not notes:
-        raise InputError(f"{path}: no (non-drum) notes to play")
-    return sorted(notes, key=lambda n: (n.start, n.pitch))
-
-
-def _pedal_spans(changes, *, until: float) -> list[tuple[float, float]]:
-    """(down, up) seconds of each sustain-pedal press among pretty_midi control changes (64..127 is down).
-
-    A pedal never lifted is held ``until`` (the end of the file).
-    """
-    spans, down = [], None
-    for change in sorted((c for c in changes if c.number == 64), key=lambda c: c.time):
-        if change.value >= 64 and down is None:
-            down = change.time
-        elif change.value < 64 and down is not None:
-            spans.append((down, change.time))
-            down = None
-    if down is not None:
-        spans.append((down, until))
-    return spans
-
-
-def _pedal_end(end: float, spans: list[tuple[float, float]]) -> float:
-    """A note released while the pedal is down sounds until the pedal lifts (or the note's own decay)."""
-    for down, up in spans:
-        if down <= end < up:
-            return up
-    return end
-
-
-def play_notes(
-    instrument: Instrument,
-    notes: list[MidiNote],
-    *,
-    morph: Callable[[float], float] | float = 0.5,
-    source: str = "flute",
-    target: str = "guitar",
-    method: str = "slerp",
-    quantize: int = 32,
-    iters: int | None = None,
-) -> np.ndarray:
-    """Render notes offline with the blended instrument -> mono audio [samples] at its sample rate.
-
-    Each note is the decoded note at its pitch and velocity with the latent
-    ``morph(onset)`` of the way from ``source`` to ``target``, cut at its end
-    with a short fade (a note sounds for at most the model's note length).
-    Identical (pitch, velocity, amount) notes are decoded once; amounts are
-    rounded to ``1/quantize`` for that.
-
-    Raises
-    ------
-    InputError
-        If a note's pitch lies outside the trained range (the message names it and the range).
-    """
-    model = _model(instrument)
-    rate = sample_rate(instrument)
-    n_samples = instrument.config.model.spectrogram.n_samples
-    pitches = sorted({n.pitch for n in notes})
-    low, high = model.pitch_range
-    outside = [p for p in pitches if not low <= p <= high]
-    if outside:
-        raise InputError(
-            f"the melody has pitch {outside[0]}, outside the range this instrument was trained on "
-            f"(MIDI {low}..{high}); transpose it into that range"
-        )
-    amount_at = morph if callable(morph) else (lambda t: float(morph))
-    za, zb = family_latent(instrument, source), family_latent(instrument, target)
-    keys = [(n.pitch, n.velocity, round(float(amount_at(n.start)) * quantize) / quantize) for n in notes]
-    unique = sorted(set(keys))
-    z = np.stack([mix_latent(za, zb, amount, method=method) for _, _, amount in unique])
-    # Batches of 8: larger ones leave the caches and run slower per note on one thread.
-    rendered = np.concatenate([
-        decode(instrument, z[i : i + 8], [k[0] for k in unique[i : i + 8]], [k[1] for k in unique[i : i + 8]],
-               iters=iters)
-        for i in range(0, len(unique), 8)
-    ])
-    by_key = dict(zip(unique, rendered))
-    end = max(n.start for n in notes) + n_samples / rate
-    out = np.zeros(int(np.ceil(end * rate)) + 1, dtype=np.float32)
-    fade = int(RELEASE * rate)
-    for note, key in zip(notes, keys):
-        audio = by_key[key].copy()
-        length = int(round((note.end - note.start) * rate))
-        if length < n_samples:
-            stop = min(n_samples, length + fade)
-            audio[length:stop] *= np.linspace(1.0, 0.0, stop - length, dtype=np.float32)
-            audio[stop:] = 0.0
-        start = int(round(note.start * rate))
-        out[start : start + n_samples] += audio[: len(out) - start]
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    # Overlapping notes add up; keep the mix below full scale.
-    return out / peak * 0.9 if peak > 0.9 else out
-
-
 def play_midi(instrument: Instrument, path: str | Path, *, morph: str | float = 0.5, **kwargs) -> np.ndarray:
-    """Render a MIDI file offline with the blended instrument (see :func:`play_notes`)."""
-    return play_notes(instrument, read_melody(path), morph=parse_morph(morph), **kwargs)
+    """Render a MIDI file offline with the blended instrument -> mono audio [samples] at its sample rate.
+
+    The synth engine plays it, exactly as ``synth --midi-file`` does: see :func:`musicvae.render.render_midi`
+    for the rules (morph steps, velocity, voices, level) and the keyword arguments.
+    """
+    from musicvae.render import render_midi
+
+    return render_midi(instrument, path, morph=morph, **kwargs)
 
 
 # ---------------------------------------------------------------------------

@@ -114,7 +114,8 @@ def cmd_blend(args: argparse.Namespace) -> None:
     method = "lerp" if args.lerp else "slerp"
     source, target = args.source or "flute", args.target or "guitar"
     if args.midi:
-        audio = blend.play_midi(instrument, args.midi, morph=args.morph, source=source, target=target, method=method)
+        audio = blend.play_midi(instrument, args.midi, morph=args.morph, source=source, target=target, method=method,
+                                voices=args.voices)
         print_written([blend.write_audio(audio, args.output, sample_rate=blend.sample_rate(instrument))])
         return
     result = blend.blend(instrument, pitch=args.pitch, steps=args.steps, source=source, target=target,
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--velocity", type=int, default=100)
     p.add_argument("--midi", metavar="MID", help="play this MIDI melody with the blended instrument instead")
     p.add_argument("--morph", default="0.5", help="blend amount 0..1 for --midi, or automation 0:0,4:1 (s:amount)")
+    p.add_argument("--voices", type=int, default=8, help="--midi: polyphony (default 8), as synth --midi-file")
     p.add_argument("--lerp", action="store_true", help="linear instead of spherical interpolation")
     p.add_argument("-o", "--output", default="blend.wav", help="WAV/FLAC/OGG file (default blend.wav)")
     p.add_argument("--per-step", action="store_true", help="also write one file per step")

@@ -54,6 +54,8 @@ def timbre_demo(output: Path, *, instrument_name: str = "flute-guitar", bpm: flo
     from musicvae import blend
     from musicvae.audio.spectrogram import Spectrogram
     from musicvae.instrument import Instrument
+    from musicvae.midi.reader import MidiNote
+    from musicvae.render import render_melody
 
     instrument = Instrument.load(instrument_name)
     written: list[Path] = []
@@ -63,10 +65,11 @@ def timbre_demo(output: Path, *, instrument_name: str = "flute-guitar", bpm: flo
         written += blend.write_blend(result, stem.with_suffix(".wav"), plot=stem.with_suffix(".png"))
     beat, notes, time = 60.0 / bpm, [], 0.0
     for pitch, beats in TIMBRE_PHRASE:
-        notes.append(blend.MidiNote(pitch, 96, time, time + 0.9 * beats * beat))
+        notes.append(MidiNote(pitch, 96, time, time + 0.9 * beats * beat))
         time += beats * beat
     rate = blend.sample_rate(instrument)
-    renders = {amount: blend.play_notes(instrument, notes, morph=amount) for amount in (0.0, 0.5, 1.0)}
+    # Played by the synth engine, as `blend --midi` and `synth --midi-file` play a MIDI file.
+    renders = {amount: render_melody(instrument, notes, morph=amount) for amount in (0.0, 0.5, 1.0)}
     for amount, audio in renders.items():
         written.append(blend.write_audio(audio, output / f"timbre-phrase-morph{amount:.2f}.wav", sample_rate=rate))
     # One spectrogram strip of the three renders, with the instrument's own analysis settings.

@@ -107,7 +107,7 @@ def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] 
     ----------
     engine : SynthEngine
         A fresh engine (frame 0); use a blocking :class:`~musicvae.realtime.synth.NoteCache` for an exact render.
-    notes : list of musicvae.blend.MidiNote
+    notes : list of musicvae.midi.reader.MidiNote
         Pitch, velocity, start and end in seconds.
     morph : callable(seconds) -> float, or float, keyword-only
         Morph automation, sampled at each block start (see :func:`musicvae.automation.parse_morph`).

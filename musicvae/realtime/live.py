@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.automation import MorphCurve, parse_morph
+from musicvae.automation import MorphCurve
 from musicvae.errors import InputError
 from musicvae.realtime.clock import TICKS_PER_STEP, MidiClockFollower, StepClock, now, sleep_until
 from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
 from musicvae.realtime.midi_io import MidiInput, MidiOutput
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder
+from musicvae.render import one_torch_thread
 
 #: How often (in seconds) the run loop checks that the MIDI input still exists.
 _PORT_CHECK = 0.5
@@ -228,40 +229,18 @@ def parse_params(morph: float = 0.0, temperature: float = 0.0) -> ParamStore:
 
 
 def write_synth_file(instrument, midi_file: str | Path, output: str | Path, *, morph: str = "0.5",
-                     sample_rate: int | None = None, voices: int = 8, block: int = 256) -> Path:
-    """``musicvae synth INSTRUMENT --midi-file M.mid --morph 0:0,8:1 -o out.wav``: the live engine, offline."""
+                     sample_rate: int | None = None, voices: int = 8) -> Path:
+    """``musicvae synth INSTRUMENT --midi-file M.mid --morph 0:0,8:1 -o out.wav``: the live engine, offline.
+
+    The same render as ``blend --midi`` (:func:`musicvae.render.render_midi`).
+    """
     from musicvae import blend
-    from musicvae.realtime.audio_io import render_notes
-    from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+    from musicvae.render import render_midi
 
     instrument.require_kind("timbre")
-    automation = parse_morph(morph)
-    notes = blend.read_melody(midi_file)
     rate = sample_rate or blend.sample_rate(instrument)
-    low, high = instrument.model.pitch_range
-    outside = sorted({n.pitch for n in notes if not low <= n.pitch <= high})
-    if outside:
-        raise InputError(f"{midi_file}: pitch {outside[0]} lies outside the range this instrument was trained on "
-                         f"(MIDI {low}..{high}); transpose it into that range")
-    cache = NoteCache(timbre_note_decoder(instrument, sample_rate=rate), blocking=True)
-    engine = SynthEngine(cache, ParamStore(), sample_rate=rate, max_voices=voices, pitch_range=(low, high))
-    with one_torch_thread():
-        audio = render_notes(engine, notes, morph=automation, block=block)
+    audio = render_midi(instrument, midi_file, morph=morph, voices=voices, sample_rate=rate)
     return blend.write_audio(audio, output, sample_rate=rate)
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Decode notes on one torch thread: one small note at a time is latency-bound, and a second thread
-    fighting other work for the second core made a render 8x slower on a loaded 2-core machine."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass

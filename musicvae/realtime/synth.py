@@ -23,6 +23,8 @@ from musicvae.realtime.params import ParamStore
 
 _ON, _OFF, _ALL_OFF, _SUSTAIN = 0, 1, 2, 3
 NoteKey = tuple[int, int]
+#: Morph amounts are rounded to 1 / MORPH_STEPS for the note cache, live and offline (:mod:`musicvae.render`).
+MORPH_STEPS = 16
 
 
 class NoteCache:
@@ -39,7 +41,7 @@ class NoteCache:
         Decode misses synchronously in :meth:`get` (offline rendering: exact and repeatable).
     """
 
-    def __init__(self, decode: Callable[[int, float], np.ndarray], *, morph_steps: int = 16,
+    def __init__(self, decode: Callable[[int, float], np.ndarray], *, morph_steps: int = MORPH_STEPS,
                  blocking: bool = False) -> None:
         self.decode, self.morph_steps, self.blocking = decode, morph_steps, blocking
         self._notes: dict[NoteKey, np.ndarray] = {}
@@ -174,18 +176,22 @@ class SynthEngine:
         Seconds of the linear fade after a note-off, of a morph crossfade, and of a stolen voice's fade
         (at most ``max_block`` frames).
     gain : float, keyword-only
-        Output gain at velocity 127 (notes add up; the output is clipped to -1..1).
+        Output gain at velocity 127; a note plays at ``gain * velocity / 127`` (notes add up).
     pitch_range : (int, int), keyword-only
         Notes outside are ignored (counted in ``rejected``).
+    clip : bool, keyword-only
+        Clip each block to -1..1 (what a live output needs). Offline renders pass False and set the
+        level of the whole file instead (:func:`musicvae.render.fit_level`), so that no file is clipped.
     """
 
     def __init__(self, cache: NoteCache, params: ParamStore, *, sample_rate: int, max_voices: int = 8,
                  max_block: int = 4096, release: float = 0.05, crossfade: float = 0.03, steal_fade: float = 0.005,
-                 gain: float = 0.5, pitch_range: tuple[int, int] = (0, 127)) -> None:
+                 gain: float = 0.5, pitch_range: tuple[int, int] = (0, 127), clip: bool = True) -> None:
         if max_voices < 1:
             raise InputError(f"polyphony must be at least 1 voice, got {max_voices}")
         self.cache, self.params, self.sample_rate = cache, params, int(sample_rate)
         self.max_voices, self.max_block, self.gain, self.pitch_range = max_voices, max_block, gain, pitch_range
+        self.clip = clip
         self.release_frames = max(1, int(round(release * sample_rate)))
         self.crossfade_frames = max(1, int(round(crossfade * sample_rate)))
         self.steal_frames = min(max_block, max(1, int(round(steal_fade * sample_rate))))
@@ -282,7 +288,8 @@ class SynthEngine:
                 done = offset
             self._apply(kind, pitch, velocity)
         self._render(out, done, frames)
-        np.clip(out, -1.0, 1.0, out=out)
+        if self.clip:
+            np.clip(out, -1.0, 1.0, out=out)
         self.frame = end
         return out
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from realtime_helpers import make_tiny_timbre
 
-from musicvae.blend import MidiNote
 from musicvae.errors import InputError
+from musicvae.midi.reader import MidiNote
 from musicvae.realtime.audio_io import render_notes
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.synth import NoteCache, SynthEngine, prefetch_keys, timbre_note_decoder
