@@ -158,6 +158,7 @@ class Kind:
         return data
 
     def lightning_module(self, config: InstrumentConfig) -> lightning.LightningModule:
+        """The module that trains the model (a VAE kind subclasses :class:`musicvae.training.vae.VAEModule`)."""
         raise NotImplementedError
 
     def dataset(self, data: Any) -> Dataset:
