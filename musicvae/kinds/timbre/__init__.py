@@ -75,6 +75,11 @@ class TimbreKind(Kind):
             "input_noise": m.input_noise,
         }
 
+    def add_commands(self, sub) -> None:
+        from musicvae.kinds.timbre.commands import add_commands
+
+        add_commands(sub)
+
     def model_class(self) -> type:
         from musicvae.models.spectrogram_vae import SpectrogramVAE
 
