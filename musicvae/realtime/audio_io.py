@@ -65,7 +65,8 @@ def find_output_device(name: str | None, *, api: str | None = None) -> tuple[int
 
 
 class SoundDeviceOutput:
-    """Plays an engine through a PortAudio output stream (mono, float32).
+    """Plays an engine through a PortAudio output stream (float32): its mono signal on both channels of a stereo
+    (or wider) output, so that it sounds in the left and the right speaker alike.
 
     Parameters
     ----------
@@ -81,15 +82,21 @@ class SoundDeviceOutput:
         self.engine = engine
         self.underflows = 0
         try:
+            # Two channels wherever the device has them: a mono stream reaches only the first (left) playback
+            # port, which is what PortAudio's JACK host API connects a one-channel stream to.
+            info = sd.query_devices(device, "output")
+            self.channels = min(2, max(1, int(info["max_output_channels"])))
             self.stream = sd.OutputStream(samplerate=engine.sample_rate, blocksize=blocksize, device=device,
-                                          channels=1, dtype="float32", callback=self._callback)
-        except sd.PortAudioError as error:
+                                          channels=self.channels, dtype="float32", callback=self._callback)
+        except (sd.PortAudioError, ValueError) as error:  # ValueError: no such device
             raise SystemDependencyError(f"cannot open the audio output ({error})") from None
 
     def _callback(self, outdata, frames, _time, status) -> None:
         if status.output_underflow:
             self.underflows += 1
         outdata[:, 0] = self.engine.process(frames)
+        if self.channels > 1:
+            outdata[:, 1] = outdata[:, 0]
 
     def start(self) -> None:
         self.stream.start()
