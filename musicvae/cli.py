@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from musicvae.card import with_metrics
-    from musicvae.evaluate import EvaluateOptions, evaluate_instrument, format_report
+    from musicvae.evaluate import EvaluateOptions, evaluate_instrument, format_report, report_warnings
     from musicvae.instrument import CARD_FILE, Instrument
     from musicvae.io import atomic_write_text
 
@@ -94,6 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     report = evaluate_instrument(instrument, options)
     text = format_report(report)
     print(json.dumps(report, indent=1, default=float) if args.json else text)
+    for line in report_warnings(report):
+        print(f"warning: {line}", file=sys.stderr)
     if args.plot:
         from musicvae.plots import evaluation_figure
 

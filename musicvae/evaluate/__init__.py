@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from musicvae.kinds import EvaluateOptions, get_kind
 
-__all__ = ["EvaluateOptions", "evaluate_instrument", "format_report"]
+__all__ = ["EvaluateOptions", "evaluate_instrument", "format_report", "report_warnings"]
 
 
 def evaluate_instrument(instrument, options: EvaluateOptions | None = None) -> dict:
@@ -27,3 +27,8 @@ def evaluate_instrument(instrument, options: EvaluateOptions | None = None) -> d
 def format_report(report: dict) -> str:
     """The report as text, by its kind's table."""
     return get_kind(report.get("kind")).format_report(report)
+
+
+def report_warnings(report: dict) -> list[str]:
+    """Lines warning of a model that trained badly, by its kind (a collapsed melody posterior...); often none."""
+    return get_kind(report.get("kind")).warnings(report)

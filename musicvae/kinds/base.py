@@ -186,3 +186,13 @@ class Kind:
     def figure(self, report: dict, path: str | Path) -> Path:
         """Draw the report as one PNG (``musicvae evaluate --plot``)."""
         raise NotImplementedError
+
+    def warnings(self, report: dict) -> list[str]:
+        """Lines warning of a model that trained badly (a collapsed posterior...) in ``report``: an
+        :meth:`evaluate` report or a :meth:`training_check` one. Default: none."""
+        return []
+
+    def training_check(self, model: nn.Module, data: TrainingData, config: InstrumentConfig) -> dict:
+        """A few seconds' measurement of a freshly trained ``model`` on its validation data, in the form
+        :meth:`warnings` reads (``train`` warns with it). Default: nothing measured."""
+        return {}

@@ -63,12 +63,16 @@ def train_instrument(
     from musicvae.training import train_model
 
     folder = Path(folder)
-    data = get_kind(config.kind).training_data(config, progress=progress, log=log)
+    kind = get_kind(config.kind)
+    data = kind.training_data(config, progress=progress, log=log)
     log(f"training {folder.name}: {data.summary}")
     model, summary = train_model(config, data.train, data.valid, out_dir=Path(out_dir or Path("runs") / folder.name),
                                  progress=progress, **trainer_options)
     if model is None:
         return None
+    # A run that learnt nothing (a collapsed posterior) still writes its instrument, but says so.
+    for line in kind.warnings(kind.training_check(model, data, config)):
+        log(f"warning: {line}")
     card = training_card(folder.name, config, command=command, summary={**data.counts, **summary},
                          data_report=data.report)
     if summary.get("log_dir"):

@@ -137,5 +137,15 @@ class MelodyKind(Kind):
 
         return evaluation_figure(report, path)
 
+    def warnings(self, report: dict) -> list[str]:
+        from musicvae.kinds.melody.evaluate import collapse_warnings
+
+        return collapse_warnings(report)
+
+    def training_check(self, model, data: TrainingData, config) -> dict:
+        from musicvae.kinds.melody.evaluate import collapse_check
+
+        return collapse_check(model, data.valid if len(data.valid) else data.train)
+
 
 KIND = MelodyKind()

@@ -119,6 +119,46 @@ def evaluate_melody(
 
 
 # ---------------------------------------------------------------------------
+# Posterior collapse
+# ---------------------------------------------------------------------------
+
+#: An argmax reconstruction less than this above always predicting "no event" has learnt nothing from z.
+COLLAPSE_MARGIN = 0.01
+#: Windows :func:`collapse_check` measures after training (a few seconds on a CPU).
+CHECK_WINDOWS = 256
+
+
+def collapse_check(model, windows: np.ndarray, *, max_windows: int = CHECK_WINDOWS, seed: int = 0) -> dict:
+    """The report sections :func:`collapse_warnings` reads (``latent``, ``reconstruction``), measured on at
+    most ``max_windows`` of ``windows`` (a seeded subsample): what ``train`` checks its model with."""
+    windows = check_windows(windows)
+    if len(windows) > max_windows:
+        rng = np.random.default_rng(seed)
+        windows = windows[np.sort(rng.choice(len(windows), max_windows, replace=False))]
+    return {"latent": latent_metrics(model, windows), "reconstruction": reconstruction_metrics(model, windows)}
+
+
+def collapse_warnings(report: dict) -> list[str]:
+    """One line when the posterior has collapsed: no active latent unit, or an argmax reconstruction within
+    :data:`COLLAPSE_MARGIN` of the always-"no event" baseline; else none."""
+    latent, reconstruction = report.get("latent") or {}, report.get("reconstruction") or {}
+    active, z_dim = latent.get("active_units"), latent.get("z_dim")
+    accuracy, baseline = reconstruction.get("sampled_accuracy"), reconstruction.get("hold_baseline")
+    dead = active == 0
+    trivial = accuracy is not None and baseline is not None and accuracy < baseline + COLLAPSE_MARGIN
+    if not (dead or trivial):
+        return []
+    found = []
+    if active is not None:
+        found.append(f"{active} of {z_dim} latent units active")
+    if accuracy is not None and baseline is not None:
+        found.append(f'argmax accuracy {accuracy:.3f}, always "no event" scores {baseline:.3f}')
+    return [f"the posterior has collapsed ({'; '.join(found)}): the decoder ignores the latent code. What "
+            "usually helps: more data, more steps (--set train.max_steps=N), or a lower beta "
+            "(--set model.kl_weight=W)"]
+
+
+# ---------------------------------------------------------------------------
 # The table a researcher reads
 # ---------------------------------------------------------------------------
 
