@@ -7,7 +7,10 @@ The path is the same for the accompanist model, its baselines and evaluation:
    with a warning; non-4/4 and empty input refused), its bar lines aligned by
    the pickup's padding;
 2. :func:`fit_range` transposes it into the soprano range (by octaves when one
-   fits) and the result is transposed back at the end;
+   fits) and the result is transposed back at the end: all four voices together,
+   unless that would take the bass out of its range (a melody octaves above or
+   below the soprano's), when :func:`place_lower_voices` moves the alto, tenor and
+   bass back by the octave nearest to it that keeps the bass in range, with a warning;
 3. :func:`musicvae.voicing.average_probabilities` runs a window predictor over
    4-bar windows with a one-bar hop (the model's predictor also over a few
    transpositions of each window) and averages the per-step probabilities where
@@ -15,6 +18,9 @@ The path is the same for the accompanist model, its baselines and evaluation:
 4. :func:`musicvae.voicing.voice_leading_tokens` chooses the lower voices
    jointly, step by step, avoiding parallel fifths, octaves and crossings
    (``voice_leading=False``: argmax per voice and step at temperature 0, else sampled).
+
+The melody's key (the file's key signature, else music21's key analysis of the
+melody) travels with it, so that the score spells every pitch in that key.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class Melody:
     qpm : float
         Tempo of the input (quarter notes per minute).
     warnings : list of str
+    key : str
+        The melody's key as music21 names it (``"A-"`` A-flat major, ``"f"`` F minor).
+    key_inferred : bool
+        True when the input had no key signature and the key comes from music21's key analysis.
     """
 
     pitches: np.ndarray
@@ -60,6 +70,8 @@ class Melody:
     pickup_steps: int = 0
     qpm: float = DEFAULT_QPM
     warnings: list[str] = field(default_factory=list)
+    key: str = "C"
+    key_inferred: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -136,7 +148,39 @@ def read_melody_grid(path: str | Path, *, steps_per_bar: int = 16, pickup: float
         warnings.append(f"{off_grid} notes off the 16th-note grid quantised to it")
     if not (pitches >= 0).any():
         raise InputError(f"{path}: the melody is empty (no notes on the grid)")
-    return Melody(pitches=pitches, onsets=onsets, pickup_steps=pad, qpm=_tempo(score), warnings=warnings)
+    name, inferred = melody_key(score, part)
+    return Melody(pitches=pitches, onsets=onsets, pickup_steps=pad, qpm=_tempo(score), warnings=warnings, key=name,
+                  key_inferred=inferred)
+
+
+def melody_key(score, part) -> tuple[str, bool]:
+    """The key of a parsed melody as music21 names it (``"A-"``, ``"f"``), and whether it was inferred.
+
+    The first key signature of the melody's part (or of the score) is kept: a MusicXML ``<key>`` or a MIDI
+    key-signature meta message. One that gives no mode (a MusicXML ``<fifths>`` alone) is major unless
+    music21's key analysis of the melody finds the relative minor. Without a key signature the key is
+    music21's analysis (Krumhansl-Schmuckler profiles) of the melody's notes.
+    """
+    from music21 import key
+
+    found = next(iter(part.recurse().getElementsByClass(key.KeySignature)), None)
+    if found is None:
+        found = next(iter(score.recurse().getElementsByClass(key.KeySignature)), None)
+    if isinstance(found, key.Key) and found.mode in ("major", "minor"):
+        return found.tonicPitchNameWithCase, False
+    analysed = _analyse_key(part)
+    if found is not None:
+        mode = "minor" if analysed is not None and analysed.mode == "minor" and analysed.sharps == found.sharps \
+            else "major"
+        return found.asKey(mode).tonicPitchNameWithCase, False
+    return (analysed.tonicPitchNameWithCase if analysed is not None else "C"), True
+
+
+def _analyse_key(part):
+    try:
+        return part.analyze("key")
+    except Exception:  # music21's analysis raises several types on degenerate input (a single pitch...)
+        return None
 
 
 def _tempo(score) -> float:
@@ -185,12 +229,39 @@ class Harmonization:
         Semitones the melody was moved to fit the soprano range (and moved back).
     warnings : list of str
     qpm : float
+    key : str
+        The melody's key as music21 names it (see :attr:`Melody.key`); the score is spelled in it.
+    lower_moved : list of int
+        Per variation, semitones the alto, tenor and bass were moved after harmonising: ``-transposed``
+        (back with the melody) unless that took the bass out of its range (:func:`place_lower_voices`).
     """
 
     grids: list[codec.ChoraleGrid]
     transposed: int = 0
     warnings: list[str] = field(default_factory=list)
     qpm: float = DEFAULT_QPM
+    key: str = "C"
+    lower_moved: list[int] = field(default_factory=list)
+
+
+def place_lower_voices(bass: np.ndarray, shift: int, *, low: int, high: int) -> int:
+    """Semitones to move the harmonised lower voices by, once a melody moved ``shift`` into the soprano
+    range is moved back.
+
+    ``-shift`` (all four voices back together) when the bass ``[T]`` (-1 = rest) then stays in ``low..high``;
+    else the move by whole octaves from ``-shift`` (the same harmony) nearest to it that keeps the bass in
+    range, or, where none does, the one that takes it out of range least.
+    """
+    sounding = bass[bass >= 0]
+    if shift == 0 or not sounding.size:
+        return -shift
+    lo, hi = int(sounding.min()), int(sounding.max())
+
+    def outside(move: int) -> int:
+        return max(0, low - (lo + move)) + max(0, hi + move - high)
+
+    moves = [-shift + 12 * k for k in range(-11, 12)]
+    return min(moves, key=lambda move: (outside(move), abs(move + shift)))
 
 
 def harmonize_melody(
@@ -220,12 +291,23 @@ def harmonize_melody(
     inside = np.where(melody.pitches >= 0, melody.pitches + shift, -1)
     soprano = codec.encode_voice(inside, melody.onsets, low=low, high=high)
     rng = np.random.default_rng(seed)
-    grids = []
+    grids, moved = [], []
+    said: dict[str, list[int]] = {}  # warning -> the variations it applies to
+    bass_low, bass_high = ranges[-1]
     for k in range(variations):
         lower = harmonize_tokens(soprano, predictor_for(k), ranges=ranges, window_steps=window_steps,
                                  hop_steps=hop_steps, temperature=temperature, voice_leading=voice_leading, rng=rng)
         pitches, onsets = codec.decode_grid(lower, ranges=ranges[1:])
-        pitches = np.where(pitches >= 0, pitches - shift, -1)
+        move = place_lower_voices(pitches[-1], shift, low=bass_low, high=bass_high)
+        pitches = np.where(pitches >= 0, pitches + move, -1)
+        moved.append(move)
+        if move != -shift:
+            said.setdefault(f"the alto, tenor and bass moved {move:+d} semitones, not {-shift:+d} with the melody, "
+                            f"to keep the bass in its range {bass_low}..{bass_high}", []).append(k + 1)
+        bass = pitches[-1][pitches[-1] >= 0]
+        if bass.size and (bass.min() < bass_low or bass.max() > bass_high):
+            said.setdefault(f"the bass leaves its range {bass_low}..{bass_high} (it sings "
+                            f"{int(bass.min())}..{int(bass.max())})", []).append(k + 1)
         # The pickup's padding only places the bar lines: nobody sings before the melody starts.
         pitches[:, : melody.pickup_steps] = -1
         onsets[:, : melody.pickup_steps] = False
@@ -234,7 +316,11 @@ def harmonize_melody(
             onsets=np.concatenate([(melody.onsets & (melody.pitches >= 0))[None], onsets]),
             pickup_steps=melody.pickup_steps,
         ))
-    return Harmonization(grids=grids, transposed=shift, warnings=warnings, qpm=melody.qpm)
+    for line, which in said.items():
+        warnings.append(line if len(which) == variations else
+                        f"variation{'s' if len(which) > 1 else ''} {', '.join(map(str, which))}: {line}")
+    return Harmonization(grids=grids, transposed=shift, warnings=warnings, qpm=melody.qpm, key=melody.key,
+                         lower_moved=moved)
 
 
 def harmonize(

@@ -14,7 +14,7 @@ from musicvae.chorale_outputs import write_harmonization
 from musicvae.cli import main
 from musicvae.config import get_config
 from musicvae.errors import InputError
-from musicvae.harmonize import fit_range, harmonize, read_melody_grid
+from musicvae.harmonize import fit_range, harmonize, place_lower_voices, read_melody_grid
 from musicvae.instrument import Instrument
 from musicvae.io import repo_root
 from musicvae.midi import chorale as codec
@@ -30,10 +30,12 @@ def instrument():
     return Instrument(config=config, model=build_model(config).eval())
 
 
-def _midi(path, notes, *, ts=(4, 4), qpm=120.0):
-    """notes: (pitch, start_quarter, end_quarter)."""
+def _midi(path, notes, *, ts=(4, 4), qpm=120.0, key_number=None):
+    """notes: (pitch, start_quarter, end_quarter); key_number: pretty_midi's (0-11 major, 12-23 minor from C)."""
     midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
     midi.time_signature_changes.append(pretty_midi.TimeSignature(ts[0], ts[1], 0.0))
+    if key_number is not None:
+        midi.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
     track = pretty_midi.Instrument(program=0)
     q = 60.0 / qpm
     track.notes += [pretty_midi.Note(80, p, s * q, e * q) for p, s, e in notes]
@@ -97,16 +99,38 @@ def test_off_grid_notes_are_quantised_with_a_warning(instrument, tmp_path):
     assert (result.grids[0].pitches[0][::4] == [p for p, _, _ in SCALE]).all()
 
 
-def test_melody_far_outside_the_soprano_range_is_moved_in_and_back(instrument, tmp_path):
-    high = [(p + 24, s, e) for p, s, e in SCALE]
-    result = harmonize(instrument, _midi(tmp_path / "high.mid", high))
-    assert result.transposed == -24 and any("moved -24 semitones" in w for w in result.warnings)
-    grid = result.grids[0]
-    assert (grid.pitches[0][::4] == [p for p, _, _ in high]).all()
-    lower = grid.pitches[1:][grid.pitches[1:] >= 0]
-    assert lower.min() >= 36 + 24  # the accompaniment moved back up with the melody
+@pytest.mark.parametrize("octaves", [2, -2])
+def test_melody_far_outside_the_soprano_range_keeps_the_bass_in_its_range(instrument, tmp_path, octaves):
+    """Two octaves above or below the soprano range: harmonised inside it, the melody moved back to its own
+    pitch, and the alto, tenor and bass moved back only as far as keeps the bass in its range (it used to
+    follow the melody to C5-C6 or C0-C1), with a warning."""
+    far = [(p + 12 * octaves, s, e) for p, s, e in SCALE]
+    result = harmonize(instrument, _midi(tmp_path / "far.mid", far), variations=2, seed=0)
+    assert result.transposed == -12 * octaves
+    assert any(f"moved {-12 * octaves:+d} semitones into the soprano range" in w for w in result.warnings)
+    assert any(f"not {12 * octaves:+d} with the melody, to keep the bass in its range 36..64" in w
+               for w in result.warnings), result.warnings
+    assert not any("leaves its range" in w for w in result.warnings)
+    low, high = instrument.config.model.representation.bass
+    for grid, moved in zip(result.grids, result.lower_moved):
+        assert (grid.pitches[0][::4] == [p for p, _, _ in far]).all()  # the melody at its own pitch
+        bass = grid.pitches[3][grid.pitches[3] >= 0]
+        assert low <= bass.min() and bass.max() <= high
+        assert moved % 12 == 0 and moved != 12 * octaves  # whole octaves: the same harmony
     with pytest.raises(InputError, match="spans"):
         harmonize(instrument, _midi(tmp_path / "wide.mid", [(40, 0, 1), (100, 1, 2)]))
+
+
+def test_lower_voices_move_back_with_the_melody_while_the_bass_stays_in_range():
+    assert place_lower_voices(np.array([40, -1, 50]), -12, low=36, high=64) == 12  # all four back together
+    assert place_lower_voices(np.array([43, 54]), -24, low=36, high=64) == 0  # +12 would reach 66
+    assert place_lower_voices(np.array([40, 52]), -24, low=36, high=64) == 12  # the nearest that fits
+    assert place_lower_voices(np.array([43, 54]), 24, low=36, high=64) == 0
+    assert place_lower_voices(np.array([50, 60]), 24, low=36, high=64) == -12
+    assert place_lower_voices(np.array([50, 60]), 0, low=36, high=64) == 0
+    assert place_lower_voices(np.array([-1, -1]), 12, low=36, high=64) == -12  # a silent bass: nothing to keep
+    assert place_lower_voices(np.array([36, 50]), 5, low=36, high=64) == 7  # -5 would leave the range
+    assert place_lower_voices(np.array([30, 50]), 12, low=36, high=40) == 0  # none fits: the least outside
 
 
 def test_fit_range_prefers_octaves():
@@ -143,6 +167,72 @@ def test_pickup_aligns_bar_lines_and_output_starts_with_the_melody(instrument, t
 
     first = converter.parse(str(tmp_path / "p.musicxml")).parts[0].getElementsByClass("Measure")[0]
     assert first.paddingLeft == 3.0
+
+
+# A-flat major and F minor (both four flats), E major: what notation software must show, read back by music21.
+AB_MAJOR = [(p, i, i + 1) for i, p in enumerate([68, 70, 72, 73, 75, 73, 72, 70, 68, 72, 75, 80, 75, 72, 70, 68])]
+F_MINOR = [(p, i, i + 1) for i, p in enumerate([65, 68, 72, 77, 75, 73, 72, 70, 68, 67, 64, 65, 68, 67, 64, 65])]
+E_MAJOR = [(p, i, i + 1) for i, p in enumerate([64, 66, 68, 69, 71, 68, 64, 71, 73, 71, 68, 66, 63, 66, 64, 64])]
+
+
+def _read_back(path):
+    """(key signature sharps and mode, part names, abbreviations, clef classes, pitch names per part) of a file."""
+    from music21 import converter, key
+
+    score = converter.parse(str(path))
+    signatures = {(k.sharps, getattr(k, "mode", None)) for k in score.recurse().getElementsByClass(key.KeySignature)}
+    parts = score.parts
+    clefs = [type(next(iter(p.recurse().getElementsByClass("Clef")))).__name__ for p in parts]
+    names = [{n.pitch.name for n in p.recurse().notes} for p in parts]
+    return signatures, [p.partName for p in parts], [p.partAbbreviation for p in parts], clefs, names
+
+
+@pytest.mark.parametrize(("notes", "key_number", "key", "sharps", "mode"), [
+    (AB_MAJOR, None, "A-", -4, "major"),  # no key signature: music21's key analysis
+    (F_MINOR, 17, "f", -4, "minor"),  # the file's key signature (F minor) is kept
+    (E_MAJOR, None, "E", 4, "major"),
+])
+def test_musicxml_keeps_the_key_names_the_parts_and_spells_in_the_key(instrument, tmp_path, notes, key_number, key,
+                                                                      sharps, mode):
+    result = harmonize(instrument, _midi(tmp_path / "m.mid", notes, key_number=key_number))
+    assert result.key == key
+    write_harmonization(result, tmp_path / "c.mid", musicxml=tmp_path / "c.musicxml")
+    signatures, names, abbreviations, clefs, spelled = _read_back(tmp_path / "c.musicxml")
+    assert signatures == {(sharps, mode)}  # in every part
+    assert names == ["Soprano", "Alto", "Tenor", "Bass"] and abbreviations == ["S.", "A.", "T.", "B."]
+    assert clefs == ["TrebleClef", "TrebleClef", "Treble8vbClef", "BassClef"]  # tenor: treble-8
+    melody = {n for n in spelled[0]}
+    if sharps < 0:  # A-flat major / F minor: A-flat, D-flat, E-flat, never G#, C#, D#
+        assert "A-" in melody and not set().union(*spelled) & {"G#", "C#", "D#", "A#"}
+    else:  # E major keeps its G#, C#, D#, F#
+        assert {"G#", "C#", "D#", "F#"} <= melody and not set().union(*spelled) & {"A-", "D-", "E-", "G-"}
+    if key == "f":
+        assert "E" in melody  # the leading tone, E natural, not F-flat
+    midi = pretty_midi.PrettyMIDI(str(tmp_path / "c.mid"))
+    expected = key_number if key_number is not None else pretty_midi.key_name_to_key_number(
+        {"A-": "Ab Major", "E": "E Major"}[key])
+    assert [k.key_number for k in midi.key_signature_changes] == [expected]
+
+
+def test_a_musicxml_key_signature_is_kept_and_its_mode_found():
+    from music21 import key, meter, note, stream
+
+    from musicvae.chorale_outputs import key_spellings
+    from musicvae.harmonize import melody_key
+
+    def part(notes, signature):
+        return stream.Part([meter.TimeSignature("4/4"), signature] + [note.Note(p) for p, _, _ in notes])
+
+    minor = part(F_MINOR, key.KeySignature(-4))  # <fifths>-4</fifths> and no <mode>
+    assert melody_key(stream.Score([minor]), minor) == ("f", False)
+    major = part(AB_MAJOR, key.KeySignature(-4))
+    assert melody_key(stream.Score([major]), major) == ("A-", False)
+    d_major = part(AB_MAJOR, key.Key("D"))  # a stated key wins over what the notes suggest
+    assert melody_key(stream.Score([d_major]), d_major) == ("D", False)
+    plain = stream.Part([meter.TimeSignature("4/4")] + [note.Note(p) for p, _, _ in E_MAJOR])
+    assert melody_key(stream.Score([plain]), plain) == ("E", True)
+    assert [key_spellings("g#")[pc] for pc in (7, 8, 11)] == ["F##", "G#", "B"]  # G# minor's leading tone
+    assert key_spellings("E")[0] == "C" and key_spellings("G-")[9] == "A"  # fewer accidentals when chromatic
 
 
 def test_cli_harmonize_writes_files_and_bad_input_exits_2(instrument, tmp_path, capsys):
