@@ -81,6 +81,7 @@ class SoundDeviceOutput:
         sd = _sounddevice()
         self.engine = engine
         self.underflows = 0
+        self.last_peak = 0.0  # peak of the last block played: a stop waits for it to reach 0
         try:
             # Two channels wherever the device has them: a mono stream reaches only the first (left) playback
             # port, which is what PortAudio's JACK host API connects a one-channel stream to.
@@ -94,7 +95,9 @@ class SoundDeviceOutput:
     def _callback(self, outdata, frames, _time, status) -> None:
         if status.output_underflow:
             self.underflows += 1
-        outdata[:, 0] = self.engine.process(frames)
+        block = self.engine.process(frames)
+        outdata[:, 0] = block
+        self.last_peak = max(float(block.max()), -float(block.min()))  # two scalar reductions: no array allocated
         if self.channels > 1:
             outdata[:, 1] = outdata[:, 0]
 

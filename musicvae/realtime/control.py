@@ -18,8 +18,11 @@ from collections.abc import Callable
 
 from musicvae.errors import InputError
 from musicvae.realtime.params import ParamStore
+from musicvae.realtime.stopping import WORKER_JOIN, join
 
 CONTROL_CHANGE = 0xB0
+#: How often (in seconds) the OSC server's loop looks whether it should stop.
+_POLL = 0.05
 
 
 class CCControl:
@@ -93,9 +96,19 @@ class OscControl:
             raise InputError(f"cannot listen for OSC on {host}:{port} ({error.strerror or error}); "
                              "pick another --osc-port") from None
         self.host, self.port = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="osc", daemon=True)
+        # Our own loop rather than serve_forever(): its shutdown() waits, without a bound, for a loop
+        # that may never have started or may have died; this one looks at the stop flag every 50 ms.
+        self._server.timeout = _POLL
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._server.handle_request()
+            except OSError:  # the socket was closed under us: the server is closing
+                return
 
     def _set(self, address: str, fixed: list, *args) -> None:
         # Handlers return None: python-osc sends a return value back to the sender as a reply.
@@ -117,10 +130,11 @@ class OscControl:
         if self.ignored == 1:  # once: a flood of bad messages must not flood the terminal
             print(f"warning: {reason}; ignoring such messages", file=sys.stderr)
 
-    def close(self) -> None:
-        self._server.shutdown()
+    def close(self, timeout: float = WORKER_JOIN) -> None:
+        """Stop listening: the loop ends within one poll (``timeout`` bounds the wait)."""
+        self._stop.set()
+        join(self._thread, timeout)
         self._server.server_close()
-        self._thread.join(timeout=2.0)
 
 
 class MorphAutomation:
@@ -181,7 +195,6 @@ class MorphAutomation:
             if not self._write(t) or t >= self.end:
                 return
 
-    def close(self) -> None:
+    def close(self, timeout: float = WORKER_JOIN) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        join(self._thread, timeout)

@@ -1,9 +1,13 @@
 """Running the engines against real ports: what ``musicvae live`` and ``musicvae synth`` call.
 
-Every run stops the same way, whatever ends it (its duration, Ctrl-C, an
-error, a MIDI input that vanished, an external clock that stopped): inputs
-are closed first so that nothing new starts, then every sounding note gets
-its note-off and every channel used gets All Notes Off (CC 123).
+Every run stops the same way, whatever ends it (its duration, Ctrl-C,
+SIGTERM, an error, a MIDI input that vanished, an external clock that
+stopped): first every sounding note gets its note-off and every channel used
+gets All Notes Off (CC 123), and from then on nothing is sent, from any
+thread; only then are inputs, OSC, the automation and the decode worker
+stopped, each within a bound (:mod:`musicvae.realtime.stopping`). Signals only
+set the run's stop event, so the stop sequence is never cut short, and a
+background job that inherited SIGINT "ignored" still stops on it.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
 from musicvae.realtime.midi_io import MidiInput, MidiOutput
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder
+from musicvae.realtime.stopping import StopSignals, exit_quickly
 from musicvae.render import one_torch_thread
 
 #: How often (in seconds) the run loop checks that the MIDI input still exists.
 _PORT_CHECK = 0.5
 #: How often (in seconds) the live synth looks whether the morph reached a step whose notes it should decode.
 _PREFETCH = 0.05
+#: How long (in seconds), beyond the release fade itself, a stopping synth waits for its voices to fall silent.
+_RELEASE_MARGIN = 0.25
 
 
 @dataclass
@@ -78,6 +85,11 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
              stop: threading.Event | None = None, on_ready: Callable[[], None] | None = None) -> LiveReport:
     """Play ``core`` (a MelodyPlayer or CallAndResponse) to ``output`` until ``duration`` or ``stop``.
 
+    SIGINT and SIGTERM (on the main thread) set ``stop`` too; once the run has stopped they are
+    raised again, as :class:`KeyboardInterrupt` and ``SystemExit(143)``
+    (:mod:`musicvae.realtime.stopping`). Closing ``output`` is the caller's (it repeats the
+    all-notes-off and lets it leave).
+
     Parameters
     ----------
     core : MelodyPlayer or CallAndResponse
@@ -108,10 +120,13 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     stop = stop or threading.Event()
     report = LiveReport()
     send_lock = threading.Lock()
+    muted = threading.Event()  # set by the stop's all-notes-off: nothing is sent after it, from any thread
     step_clock = StepClock(bpm) if clock == "internal" else None
 
     def send(messages) -> None:
         with send_lock:
+            if muted.is_set():
+                return
             for message in messages:
                 output.send(message)
             report.messages += len(messages)
@@ -120,8 +135,12 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
         send(core.step(n))
         report.steps += 1
 
-    def silence() -> None:
+    def silence(*, final: bool = False) -> None:
         with send_lock:
+            if muted.is_set() and not final:
+                return  # the stop's all-notes-off went out already (a Stop message racing the stop)
+            if final:
+                muted.set()
             core.all_notes_off()  # resets the engine; the port knows what was really sent and ends that
             report.messages += output.all_notes_off(channels=core.notes.channels_used)
 
@@ -129,6 +148,8 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     cc = CCControl(params, morph_cc=morph_cc) if morph_cc is not None else None
 
     def on_message(message: list[int], t: float) -> None:
+        if muted.is_set():
+            return
         if follower is not None and follower.feed(message, t):
             return
         if cc is not None and cc.handle(message):
@@ -141,39 +162,45 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
 
     inputs: list = []
     osc = mover = None
-    try:
-        if hasattr(core, "prepare"):
-            core.prepare()
-        if midi_in is not None:
-            inputs.append(MidiInput(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
-        if osc_port is not None:
-            osc = OscControl(params, port=osc_port)
-            print(f"OSC on {osc.host}:{osc.port}: /morph f, /temperature f", file=sys.stderr)
-        if on_ready is not None:
-            on_ready()
-        end = None if duration is None else now() + duration
-        if automation is not None:
-            mover = MorphAutomation(params, automation, end=automation.end).start()
-        if step_clock is not None:
-            step_clock = StepClock(bpm)  # anchor after the set-up so that step 0 is not already late
-            report.start, report.period = step_clock.time_of(0), step_clock.period
-            _internal_loop(core, step_clock, send, report, stop=stop, end=end, inputs=inputs)
-        else:
-            _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs)
-    except KeyboardInterrupt:
-        report.stopped_by = "Ctrl-C"
-        raise
-    finally:
-        for port in inputs:
-            with contextlib.suppress(Exception):
-                port.close()
-        if osc is not None:
-            osc.close()
-        if mover is not None:
-            mover.close()
-        silence()
-        report.held = getattr(core, "held", 0)
-        core.close()
+    exit_quickly()
+    with StopSignals(stop) as signals:
+        try:
+            if hasattr(core, "prepare"):
+                core.prepare()
+            if midi_in is not None and not stop.is_set():
+                inputs.append(MidiInput(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
+            if osc_port is not None and not stop.is_set():
+                osc = OscControl(params, port=osc_port)
+                print(f"OSC on {osc.host}:{osc.port}: /morph f, /temperature f", file=sys.stderr)
+            if on_ready is not None and not stop.is_set():
+                on_ready()
+            end = None if duration is None else now() + duration
+            if automation is not None and not stop.is_set():
+                mover = MorphAutomation(params, automation, end=automation.end).start()
+            if step_clock is not None:
+                step_clock = StepClock(bpm)  # anchor after the set-up so that step 0 is not already late
+                report.start, report.period = step_clock.time_of(0), step_clock.period
+                _internal_loop(core, step_clock, send, report, stop=stop, end=end, inputs=inputs)
+            else:
+                _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs)
+        except KeyboardInterrupt:  # raised by a callback of the caller's (signals only set ``stop``)
+            report.stopped_by = "Ctrl-C"
+            raise
+        finally:
+            # Notes first, before anything that could wait: then nothing sounds whatever the rest takes.
+            silence(final=True)
+            if signals.reason is not None:
+                report.stopped_by = signals.reason
+            for port in inputs:
+                with contextlib.suppress(Exception):
+                    port.close()
+            if osc is not None:
+                osc.close()
+            if mover is not None:
+                mover.close()
+            report.held = getattr(core, "held", 0)
+            core.close()
+    signals.raise_received()
     return report
 
 
@@ -188,8 +215,7 @@ def _internal_loop(core, clock: StepClock, send, report: LiveReport, *, stop, en
         messages = core.step(n)
         late = sleep_until(deadline, stop=stop)
         if stop.is_set():
-            report.stopped_by = "stop"
-            return
+            break
         send(messages)
         report.lateness.append(late)
         report.steps += 1
@@ -197,6 +223,7 @@ def _internal_loop(core, clock: StepClock, send, report: LiveReport, *, stop, en
         if now() >= next_check:
             next_check = now() + _PORT_CHECK
             _check_inputs(inputs, report)
+    report.stopped_by = "stop"
 
 
 def _follow_loop(follower: MidiClockFollower, silence, report: LiveReport, *, stop, end, inputs) -> None:
@@ -213,6 +240,7 @@ def _follow_loop(follower: MidiClockFollower, silence, report: LiveReport, *, st
         else:
             silenced = False
         _check_inputs(inputs, report)
+    report.stopped_by = "stop"
 
 
 def _check_inputs(inputs, report: LiveReport) -> None:
@@ -253,6 +281,8 @@ class SynthReport:
     stolen: int = 0
     stopped_by: str = "duration"
     errors: list[str] = field(default_factory=list)
+    sounding_at_close: int = 0  # voices still sounding when the stream closed (0: every note was released)
+    last_peak: float = 0.0  # peak of the last block the stream played (0: it ended in silence)
 
     def summary(self) -> str:
         return (f"{self.notes_decoded} notes decoded, {self.cold_notes} note-ons waited for their decode, "
@@ -289,64 +319,85 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     cache = NoteCache(timbre_note_decoder(instrument, sample_rate=rate))
     engine = SynthEngine(cache, params, sample_rate=rate, max_voices=voices, pitch_range=(low, high))
     cc = CCControl(params, morph_cc=morph_cc) if morph_cc is not None else None
+    stop = stop or threading.Event()
+    muted = threading.Event()  # set at the stop: note-ons that arrive after it are dropped
 
     def on_message(message: list[int], _t: float) -> None:
+        if muted.is_set():
+            return
         if cc is None or not cc.handle(message):
             engine.handle_midi(message)
 
-    stop = stop or threading.Event()
     report = SynthReport()
     port = osc = stream = mover = None
-    threads = one_torch_thread()  # and the other core stays free for the audio callback
-    threads.__enter__()
-    try:
-        # Decode the starting morph's notes before the stream starts: decoding during playback competes
-        # with the audio callback for the GIL and the cores (underflows on a 2-core machine).
-        print(f"decoding {high - low + 1} notes at morph {morph:g}...", file=sys.stderr)
-        cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)])
-        stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
-        port = MidiInput(midi_in, handler=on_message, api=midi_api)
-        if osc_port is not None:
-            osc = OscControl(params, port=osc_port)
-        stream.start()
-        if automation is not None:
-            mover = MorphAutomation(params, automation, end=automation.end).start()
-        if on_ready is not None:
-            on_ready()
-        end = None if duration is None else now() + duration
-        next_check = now() + _PORT_CHECK
-        step = None
-        while not stop.is_set() and (end is None or now() < end):
-            stop.wait(_PREFETCH if end is None else max(0.0, min(_PREFETCH, end - now())))
-            # The morph moved to a new step: decode the whole range there before the keys ask for it,
-            # then the next step the same way, where a sweep or a turning knob is heading.
-            current = cache.key(low, params.snapshot.morph)[1]
-            if prefetch and current != step:
-                cache.prefetch(prefetch_keys(step, current, pitches=range(low, high + 1),
-                                             morph_steps=cache.morph_steps))
-                step = current
-            if now() >= next_check:
-                next_check = now() + _PORT_CHECK
-                if not port.alive():
-                    report.stopped_by = "lost input"
-                    raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
-    except KeyboardInterrupt:
-        report.stopped_by = "Ctrl-C"
-        raise
-    finally:
-        if port is not None:
-            port.close()
-        if osc is not None:
-            osc.close()
-        if mover is not None:
-            mover.close()
-        engine.all_notes_off()
-        if stream is not None:
-            sleep_until(now() + engine.release_frames / rate + 0.05)  # let the release fade play out
-            report.underflows = stream.underflows
-            stream.close()
-        cache.close()
-        threads.__exit__(None, None, None)
-        report.notes_decoded, report.stolen, report.errors = cache.decoded, engine.stolen, cache.errors
-        report.cold_notes = engine.cold
+    exit_quickly()
+    # One torch thread: the other core stays free for the audio callback.
+    with StopSignals(stop) as signals, one_torch_thread():
+        try:
+            # Decode the starting morph's notes before the stream starts: decoding during playback competes
+            # with the audio callback for the GIL and the cores (underflows on a 2-core machine).
+            print(f"decoding {high - low + 1} notes at morph {morph:g}...", file=sys.stderr)
+            if cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)], stop=stop):
+                stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
+                port = MidiInput(midi_in, handler=on_message, api=midi_api)
+                if osc_port is not None:
+                    osc = OscControl(params, port=osc_port)
+                stream.start()
+                if automation is not None:
+                    mover = MorphAutomation(params, automation, end=automation.end).start()
+                if on_ready is not None and not stop.is_set():
+                    on_ready()
+            end = None if duration is None else now() + duration
+            next_check = now() + _PORT_CHECK
+            step = None
+            while not stop.is_set() and (end is None or now() < end):
+                stop.wait(_PREFETCH if end is None else max(0.0, min(_PREFETCH, end - now())))
+                # The morph moved to a new step: decode the whole range there before the keys ask for it,
+                # then the next step the same way, where a sweep or a turning knob is heading.
+                current = cache.key(low, params.snapshot.morph)[1]
+                if prefetch and current != step:
+                    cache.prefetch(prefetch_keys(step, current, pitches=range(low, high + 1),
+                                                 morph_steps=cache.morph_steps))
+                    step = current
+                if now() >= next_check:
+                    next_check = now() + _PORT_CHECK
+                    if not port.alive():
+                        report.stopped_by = "lost input"
+                        raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
+            if stop.is_set():
+                report.stopped_by = "stop"
+        except KeyboardInterrupt:  # raised by a callback of the caller's (signals only set ``stop``)
+            report.stopped_by = "Ctrl-C"
+            raise
+        finally:
+            # Voices first: release them all, let the release fade play out (bounded), then close.
+            muted.set()
+            engine.all_notes_off()
+            if signals.reason is not None:
+                report.stopped_by = signals.reason
+            if stream is not None:
+                _wait_for_silence(engine, stream, timeout=engine.release_frames / rate + _RELEASE_MARGIN)
+                report.sounding_at_close, report.last_peak = engine.voices, stream.last_peak
+                report.underflows = stream.underflows
+                stream.close()
+            if port is not None:
+                port.close()
+            if osc is not None:
+                osc.close()
+            if mover is not None:
+                mover.close()
+            cache.close()
+            report.notes_decoded, report.stolen, report.errors = cache.decoded, engine.stolen, cache.errors
+            report.cold_notes = engine.cold
+    signals.raise_received()
     return report
+
+
+def _wait_for_silence(engine, stream, *, timeout: float) -> bool:
+    """Wait until the audio callback has released every voice and played its fade (at most ``timeout``)."""
+    end = now() + timeout
+    while now() < end:
+        if engine.voices == 0 and not engine.events and stream.last_peak == 0.0:
+            return True
+        sleep_until(now() + 0.005)
+    return engine.voices == 0

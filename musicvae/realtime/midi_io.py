@@ -7,23 +7,33 @@ stamp incoming messages with :func:`musicvae.realtime.clock.now`.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 from musicvae.errors import InputError, SystemDependencyError
 from musicvae.realtime.clock import now
+from musicvae.realtime.stopping import WORKER_JOIN, deferred_signals, join
 
 #: ``--midi-api`` names -> rtmidi API constants (looked up lazily: rtmidi is imported on use).
 API_NAMES = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK", "coremidi": "API_MACOSX_CORE",
              "windows": "API_WINDOWS_MM"}
 #: How long closing an output waits for queued messages to leave: JACK delivers them at its next period,
-#: which a loaded machine running a non-realtime server can delay by tens of milliseconds.
-_FLUSH_SECONDS = 0.25
+#: which a loaded machine running a non-realtime server can delay by tens of milliseconds (rtmidi's close
+#: then waits, up to a second, for one more period before it drops the port).
+_FLUSH_SECONDS = 0.1
+#: Closing an output repeats the last all-notes-off this long after it was sent, so that the copy leaves in a
+#: later JACK period: a starved dummy server sometimes skips a client's cycle, and the MIDI of that cycle
+#: never reaches its receivers (once in 30 stops on a loaded 2-core machine before the repeat).
+_REPEAT_AFTER = 0.03
 #: How often an input's reader thread looks for messages (latency and timestamp error at most this).
 _POLL_SECONDS = 0.001
 #: Prefix forcing a new virtual port even where a port of that name exists.
 VIRTUAL = "virtual:"
+#: The ALSA sequencer device; without it (most containers) the default MIDI system is JACK.
+ALSA_SEQUENCER = "/dev/snd/seq"
 
 _NO_MIDI_HELP = ("no MIDI system is reachable ({detail}); in a container or CI there is no ALSA sequencer: "
                  "start JACK (`jackd --no-realtime -d dummy &`, Debian package jackd2) and use --midi-api jack")
@@ -40,9 +50,16 @@ def _rtmidi():
 
 
 def resolve_api(name: str | None) -> int:
-    """The rtmidi API constant of ``--midi-api`` (None = the platform default: ALSA on Linux)."""
+    """The rtmidi API constant of ``--midi-api``.
+
+    None = the platform default: on Linux ALSA, or JACK where there is no ALSA sequencer (containers, CI),
+    so that a running ``jackd`` is found without ``--midi-api jack``.
+    """
     rtmidi = _rtmidi()
     if name is None:
+        if (sys.platform.startswith("linux") and not os.path.exists(ALSA_SEQUENCER)
+                and rtmidi.API_UNIX_JACK in rtmidi.get_compiled_api()):
+            return rtmidi.API_UNIX_JACK
         return rtmidi.API_UNSPECIFIED
     if name not in API_NAMES:
         raise InputError(f"unknown --midi-api {name!r}; choose one of: {', '.join(API_NAMES)}")
@@ -112,6 +129,9 @@ class MidiOutput:
         # all_notes_off() must end, whatever an engine believes (it may have computed, but not sent, a step).
         self.sounding: set[tuple[int, int]] = set()
         self.channels: set[int] = set()
+        self._panic: list[list[int]] = []  # the last all_notes_off(): close() sends it again
+        self._panic_at = 0.0
+        self._closed = False
 
     def send(self, message: list[int]) -> None:
         """Send one message (thread-safe: the clock and the stop path may both send)."""
@@ -148,16 +168,34 @@ class MidiOutput:
         messages = [[0x80 | c, p, 0] for c, p in notes] + [[0xB0 | c, 123, 0] for c in channels]
         for message in messages:
             self.send(message)
+        self._panic, self._panic_at = messages, time.perf_counter()
         return len(messages)
 
     def close(self) -> None:
-        with self._lock:
-            if self.sent:
-                # rtmidi's JACK backend hands messages to the server's next period through a ring
-                # buffer: closing at once could drop the final all-notes-off. A few periods suffice.
-                time.sleep(_FLUSH_SECONDS)
-            self._port.close_port()
-            self._port.delete()
+        """End what this port started, repeat the last all-notes-off, let it leave, then close the port.
+
+        Never leaves a note sounding: notes still on get their note-off here. Takes about 0.15 s
+        after anything was sent (the repeat and the flush), and defers a Ctrl-C that comes meanwhile
+        to its end (:func:`~musicvae.realtime.stopping.deferred_signals`).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with deferred_signals():
+            if self.sounding:
+                self.all_notes_off()
+            if self._panic:
+                # Note-offs and All Notes Off are idempotent: a second copy costs a receiver nothing.
+                time.sleep(max(0.0, self._panic_at + _REPEAT_AFTER - time.perf_counter()))
+                for message in self._panic:
+                    self.send(message)
+            with self._lock:
+                if self.sent:
+                    # rtmidi's JACK backend hands messages to the server's next period through a ring
+                    # buffer: closing at once could drop the final all-notes-off.
+                    time.sleep(_FLUSH_SECONDS)
+                self._port.close_port()
+                self._port.delete()
 
 
 class MidiInput:
@@ -228,11 +266,13 @@ class MidiInput:
         except Exception:  # noqa: BLE001 - the MIDI system itself went away
             return False
 
-    def close(self) -> None:
+    def close(self, timeout: float = WORKER_JOIN) -> None:
+        """Stop the reader (within a poll; ``timeout`` bounds the wait), then close the port."""
         self._stop.set()
-        self._reader.join(timeout=2.0)
-        self._port.close_port()
-        self._port.delete()
+        with deferred_signals():
+            join(self._reader, timeout)
+            self._port.close_port()
+            self._port.delete()
 
 
 def list_ports(*, api: str | None = None) -> tuple[list[str], list[str]]:

@@ -10,7 +10,6 @@ that needs it is replaced by the previous one (held), counted in ``held``.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ import numpy as np
 from musicvae.errors import InputError
 from musicvae.midi import melody as codec
 from musicvae.realtime.params import Params, ParamStore
+from musicvae.realtime.stopping import WORKER_JOIN, join, track_worker
 
 NOTE_ON, NOTE_OFF, CONTROL_CHANGE = 0x90, 0x80, 0xB0
 ALL_NOTES_OFF_CC = 123
@@ -30,24 +30,26 @@ class PhraseDecoder:
     """Runs decode jobs on one background thread; the newest finished result is taken with :meth:`poll`.
 
     A new request replaces a queued one that has not started: only the newest
-    parameters matter, so a slow model never builds a backlog.
+    parameters matter, so a slow model never builds a backlog. Nothing here
+    blocks the clock: a request only swaps the waiting job under a lock that
+    the worker never holds while decoding.
     """
 
     def __init__(self) -> None:
-        self._jobs: queue.Queue = queue.Queue(maxsize=1)
+        self._wake = threading.Condition()
+        self._job: tuple[int, Callable[[], np.ndarray]] | None = None
+        self._closing = False
         self._lock = threading.Lock()
         self._result: tuple[int, np.ndarray] | None = None
         self.errors: list[str] = []
-        self._thread = threading.Thread(target=self._run, name="phrase-decoder", daemon=True)
+        self._thread = track_worker(threading.Thread(target=self._run, name="phrase-decoder", daemon=True))
         self._thread.start()
 
     def request(self, tag: int, job: Callable[[], np.ndarray]) -> None:
         """Queue ``job`` (returns events [T]) under ``tag``; drops a queued job that has not started."""
-        try:
-            self._jobs.get_nowait()
-        except queue.Empty:
-            pass
-        self._jobs.put_nowait((tag, job))
+        with self._wake:
+            self._job = (tag, job)
+            self._wake.notify()
 
     def poll(self, tag: int) -> np.ndarray | None:
         """The newest finished result tagged ``tag`` or earlier (taken once), else None.
@@ -62,10 +64,12 @@ class PhraseDecoder:
 
     def _run(self) -> None:
         while True:
-            item = self._jobs.get()
-            if item is None:
-                return
-            tag, job = item
+            with self._wake:
+                while self._job is None and not self._closing:
+                    self._wake.wait()
+                if self._closing:
+                    return
+                (tag, job), self._job = self._job, None
             try:
                 result = np.asarray(job())
             except Exception as error:  # noqa: BLE001 - a failed decode holds the phrase, never kills the clock
@@ -74,14 +78,14 @@ class PhraseDecoder:
             with self._lock:
                 self._result = (tag, result)
 
-    def close(self) -> None:
-        try:
-            self._jobs.get_nowait()
-        except queue.Empty:
-            pass
-        self._jobs.put(None)
-        # A decode still running finishes on its own (daemon thread): stopping must not wait for the model.
-        self._thread.join(timeout=0.2)
+    def close(self, timeout: float = WORKER_JOIN) -> bool:
+        """Drop the queued job and stop the worker; a decode in flight gets ``timeout`` seconds to finish
+        (a daemon thread still inside torch when the interpreter exits would abort it). Returns whether
+        the worker ended."""
+        with self._wake:
+            self._closing, self._job = True, None
+            self._wake.notify()
+        return join(self._thread, timeout)
 
 
 class NoteTracker:
@@ -194,8 +198,8 @@ class MelodyPlayer:
     def all_notes_off(self) -> list[Message]:
         return self.notes.all_notes_off()
 
-    def close(self) -> None:
-        self.decoder.close()
+    def close(self, timeout: float = WORKER_JOIN) -> bool:
+        return self.decoder.close(timeout)
 
 
 class CallAndResponse:
@@ -287,8 +291,8 @@ class CallAndResponse:
     def all_notes_off(self) -> list[Message]:
         return self.notes.all_notes_off()
 
-    def close(self) -> None:
-        self.decoder.close()
+    def close(self, timeout: float = WORKER_JOIN) -> bool:
+        return self.decoder.close(timeout)
 
 
 # ---------------------------------------------------------------------------

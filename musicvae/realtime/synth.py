@@ -20,6 +20,7 @@ import numpy as np
 
 from musicvae.errors import InputError
 from musicvae.realtime.params import ParamStore
+from musicvae.realtime.stopping import WORKER_JOIN, join, track_worker
 
 _ON, _OFF, _ALL_OFF, _SUSTAIN = 0, 1, 2, 3
 NoteKey = tuple[int, int]
@@ -103,15 +104,22 @@ class NoteCache:
             return len(self._background)
 
     def _start_worker(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="note-decoder", daemon=True)
+        if self._thread is None and not self._closing:
+            self._thread = track_worker(threading.Thread(target=self._run, name="note-decoder", daemon=True))
             self._thread.start()
 
-    def warm(self, keys) -> None:
-        """Decode ``keys`` now (before playing), so that their first note-on is warm."""
+    def warm(self, keys, *, stop: threading.Event | None = None) -> bool:
+        """Decode ``keys`` now (before playing), so that their first note-on is warm.
+
+        Returns False, having stopped after the note in hand, once ``stop`` is set (a Ctrl-C while
+        a real instrument decodes its range takes effect within one note, not after the range).
+        """
         for key in keys:
+            if stop is not None and stop.is_set():
+                return False
             if key not in self._notes:
                 self._decode(key)
+        return True
 
     def _decode(self, key: NoteKey) -> None:
         try:
@@ -134,12 +142,15 @@ class NoteCache:
             with self._wake:
                 self._pending.discard(key)
 
-    def close(self) -> None:
-        if self._thread is not None:
-            with self._wake:
-                self._closing = True
-                self._wake.notify()
-            self._thread.join(timeout=5.0)
+    def close(self, timeout: float = WORKER_JOIN) -> bool:
+        """Drop what is queued and stop the worker after the note it is decoding (at most ``timeout``
+        seconds: see :mod:`musicvae.realtime.stopping`). Returns whether the worker ended."""
+        with self._wake:
+            self._closing = True
+            self._urgent.clear()
+            self._background.clear()
+            self._wake.notify()
+        return join(self._thread, timeout)
 
 
 def prefetch_keys(previous: int | None, current: int, *, pitches: range, morph_steps: int) -> list[NoteKey]:
