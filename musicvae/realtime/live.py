@@ -86,9 +86,9 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     """Play ``core`` (a MelodyPlayer or CallAndResponse) to ``output`` until ``duration`` or ``stop``.
 
     SIGINT and SIGTERM (on the main thread) set ``stop`` too; once the run has stopped they are
-    raised again, as :class:`KeyboardInterrupt` and ``SystemExit(143)``
-    (:mod:`musicvae.realtime.stopping`). Closing ``output`` is the caller's (it repeats the
-    all-notes-off and lets it leave).
+    raised again, as :class:`KeyboardInterrupt` and ``SystemExit(143)``, the report on them as
+    ``.report`` (:mod:`musicvae.realtime.stopping`). Closing ``output`` is the caller's (it repeats
+    the all-notes-off and lets it leave).
 
     Parameters
     ----------
@@ -200,7 +200,7 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
                 mover.close()
             report.held = getattr(core, "held", 0)
             core.close()
-    signals.raise_received()
+    signals.raise_received(report=report)
     return report
 
 
@@ -306,6 +306,10 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
     ``prefetch=False`` decodes only the notes keys ask for. ``automation`` (a
     :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
     from its own starting amount, until a control change or OSC message takes over.
+
+    Stopping (``duration``, ``stop``, SIGINT or SIGTERM, a lost input) releases every voice first and
+    lets the release fade play out before the stream closes; signals are raised again afterwards as in
+    :func:`run_live`.
     """
     from musicvae.realtime.audio_io import SoundDeviceOutput, find_output_device
     from musicvae.realtime.synth import NoteCache, SynthEngine, prefetch_keys, timbre_note_decoder
@@ -389,7 +393,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
             cache.close()
             report.notes_decoded, report.stolen, report.errors = cache.decoded, engine.stolen, cache.errors
             report.cold_notes = engine.cold
-    signals.raise_received()
+    signals.raise_received(report=report)
     return report
 
 

@@ -98,21 +98,22 @@ class StopSignals:
         """"Ctrl-C" or "SIGTERM" once a signal came, else None."""
         return SIGNAL_NAMES.get(self.received) if self.received is not None else None
 
-    def raise_received(self, previous=None) -> None:
+    def raise_received(self, previous=None, *, report=None) -> None:
         """Raise what the received signal means once the stop is done: KeyboardInterrupt for SIGINT
         (status 130 from the CLI), ``SystemExit(143)`` for SIGTERM; nothing if none came.
 
         ``previous`` is the handler that was in place before (call it after :meth:`__exit__`):
         a Python handler of the caller's own runs instead, so that a nested use hands the signal on.
+        ``report`` (the stopped run's) rides on the exception as ``.report``.
         """
         if self.received is None:
             return
         if callable(previous) and previous is not signal.default_int_handler:
             previous(self.received, None)
             return
-        if self.received == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + self.received)
+        error = KeyboardInterrupt() if self.received == signal.SIGINT else SystemExit(128 + self.received)
+        error.report = report
+        raise error
 
 
 @contextlib.contextmanager

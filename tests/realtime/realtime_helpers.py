@@ -158,3 +158,84 @@ def make_tiny_timbre():
     torch.manual_seed(0)
     extras = {"mean_latent.flute": torch.zeros(4), "mean_latent.guitar": torch.ones(4)}
     return Instrument(config=config, model=build_model(config).eval(), extras=extras)
+
+
+class CliProcess:
+    """``python -m musicvae.cli ARGS`` in a subprocess whose stderr is collected line by line as it comes.
+
+    ``ignore_sigint`` starts it the way a background job of a non-interactive shell starts (``make test &``):
+    SIGINT inherited ignored, which Python keeps.
+    """
+
+    def __init__(self, args: list[str], *, ignore_sigint: bool = False) -> None:
+        import os
+        import signal
+        import subprocess
+        import sys
+
+        def inherit() -> None:  # runs in the child before exec
+            signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "musicvae.cli", *map(str, args)],
+                                     stderr=subprocess.PIPE, text=True, env=dict(os.environ), preexec_fn=inherit)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    @property
+    def err(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, *, timeout: float = 60.0) -> None:
+        """Until a stderr line contains ``text`` (fails if the process ends first)."""
+        end = time.perf_counter() + timeout
+        while not any(text in line for line in self.lines):
+            assert self.proc.poll() is None, f"exited {self.proc.returncode} before {text!r}: {self.err}"
+            assert time.perf_counter() < end, f"no {text!r} in {timeout:g} s: {self.err}"
+            time.sleep(0.01)
+
+    def stop(self, signum: int, *, timeout: float = 20.0, again_after: float | None = None) -> float | None:
+        """Send ``signum`` (and once more ``again_after`` seconds later); seconds until the process exited,
+        or None if it had not exited after ``timeout`` (then it is killed)."""
+        import subprocess
+
+        t0 = time.perf_counter()
+        self.proc.send_signal(signum)
+        if again_after is not None:
+            time.sleep(again_after)
+            if self.proc.poll() is None:
+                self.proc.send_signal(signum)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        elapsed = time.perf_counter() - t0
+        self._reader.join(timeout=5.0)
+        return elapsed
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_for_note_on(capture: Capture, *, timeout: float = 30.0) -> None:
+    """Until ``capture`` has heard a note-on: the player's clock is running."""
+    end = time.perf_counter() + timeout
+    while not capture.note_ons():
+        assert time.perf_counter() < end, f"no note-on in {timeout:g} s"
+        time.sleep(0.01)
+
+
+def connect_when_there(source: str, destination: str, *, timeout: float = 30.0, alive=lambda: True) -> None:
+    """``jack_connect`` once ``source`` exists (a process opening it is still starting)."""
+    end = time.perf_counter() + timeout
+    while subprocess.run(["jack_connect", source, destination], capture_output=True).returncode:
+        assert alive(), f"{source} never appeared: its process ended"
+        assert time.perf_counter() < end, f"{source} did not appear in {timeout:g} s"
+        time.sleep(0.02)

@@ -150,31 +150,43 @@ def test_live_bad_morph_is_one_line(tiny_melody, capsys):
     assert "amounts must lie in 0..1" in err and err.count("\n") == 1
 
 
-def test_ctrl_c_stops_with_all_notes_off(jack_server, tiny_melody):
-    import os
+#: Seconds within which a stopped ``musicvae live`` must have exited in a test (the product's target is 1 s; a
+#: loaded 2-core CI machine gets margin, and every assertion message reports the measured figure).
+EXIT_BOUND = 3.0
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "ctrl-c, SIGINT inherited ignored", "SIGTERM"])
+def test_ctrl_c_stops_with_all_notes_off(jack_server, tiny_melody, how):
+    """A signal stops ``musicvae live`` within the bound, status 130 (143 for SIGTERM), every note ended.
+
+    "inherited ignored" starts the process the way a background job of a non-interactive shell is started
+    (``make test &``): Python keeps SIGINT ignored there, and such a run used to play on forever. The signal
+    goes once the capture hears the first note-on (the clock runs), not after a fixed sleep.
+    """
     import signal
-    import subprocess
-    import sys
+
+    from realtime_helpers import CliProcess, connect_when_there, wait_for_note_on
 
     path, a, b = tiny_melody
+    signum = signal.SIGTERM if how == "SIGTERM" else signal.SIGINT
     capture = Capture("sigint-cap")
-    proc = subprocess.Popen([sys.executable, "-m", "musicvae.cli", "live", str(path), "--a", str(a), "--b", str(b),
-                             "--bpm", "480", "--midi-out", "virtual:sigint", "--midi-api", "jack", "--temperature",
-                             "1.0", "--seed", "1"], stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    cli = CliProcess(["live", path, "--a", a, "--b", b, "--bpm", "480", "--midi-out", "virtual:sigint", "--midi-api",
+                      "jack", "--temperature", "1.0", "--seed", "1"], ignore_sigint="ignored" in how)
     try:
-        end = time.perf_counter() + 30
-        while subprocess.run(["jack_connect", "musicvae:sigint", capture.name], capture_output=True).returncode:
-            assert time.perf_counter() < end and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
-            time.sleep(0.05)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        cli.wait_for("playing on MIDI output")
+        connect_when_there("musicvae:sigint", capture.name, alive=lambda: cli.proc.poll() is None)
+        wait_for_note_on(capture)
+        elapsed = cli.stop(signum)
         messages = capture.settled()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        cli.kill()
         capture.close()
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert elapsed is not None, f"still running 20 s after {how}: {cli.err}"
+    assert elapsed < EXIT_BOUND, f"exited {elapsed:.2f} s after {how} (target 1 s)"
+    assert cli.proc.returncode == (143 if signum == signal.SIGTERM else 130), cli.err
+    assert "Traceback" not in cli.err
+    if signum == signal.SIGINT:
+        assert "interrupted" in cli.err
     assert any(m[0] == 0x90 for m in messages)
     assert_no_stuck_notes(messages)
 
