@@ -7,6 +7,13 @@ velocity and inverts the log-spectrogram with fast Griffin-Lim.
 A blend's endpoints are each family's mean latent over its training notes,
 stored in the instrument as ``extras["mean_latent.<family>"]`` tensors, or
 the latent of a user's own note (``--from a.wav --to b.wav``).
+
+A user's note is encoded at the RMS level of the instrument's training notes
+(:func:`training_level`), and a blend with one at either end is written at that
+level too: each step's level is the training level at a user's end, the decoded
+level at a family's end, and moves between them in dB along the path. No blend
+is ever clipped: one that would peak above :data:`musicvae.render.PEAK` is
+scaled down as a whole, and :attr:`Blend.level` says so.
 """
 
 from __future__ import annotations
@@ -180,6 +187,11 @@ class Blend:
         What was read from a user's note files (their pitches).
     band_hz : np.ndarray [n_bins], optional
         Centre frequency of each spectrogram row, for plots.
+    warnings : list of str
+        A user's note whose pitch is not the pitch every step is played at (its timbre is moved there).
+    level : str
+        How the level was set, when it was changed: a user's note matched to the training notes' level,
+        or the whole blend scaled down so that it does not clip; else "".
     """
 
     audio: np.ndarray
@@ -190,14 +202,34 @@ class Blend:
     sample_rate: int
     notes: list[str] = field(default_factory=list)
     band_hz: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    level: str = ""
+
+    def messages(self) -> list[str]:
+        """The lines ``musicvae blend`` prints on stderr before the files it writes."""
+        return ([f"read {note}" for note in self.notes] + [f"warning: {w}" for w in self.warnings]
+                + ([f"level: {self.level}"] if self.level else []))
+
+
+def training_level(instrument: Instrument) -> float:
+    """The median RMS level (dBFS) of the instrument's training notes (its recipe's; see
+    :func:`musicvae.kinds.timbre.data.training_level_db`): what a user's note is encoded and played at."""
+    from musicvae.kinds.timbre.data import training_level_db
+
+    return training_level_db(instrument.require_kind("timbre").config.data)
 
 
 def note_latent(instrument: Instrument, path: str | Path) -> tuple[np.ndarray, int]:
-    """The latent mean [Z] of a user's note file and its pitch (from the file name or pYIN)."""
+    """The latent mean [Z] of a user's note file and its pitch (from the file name or pYIN).
+
+    The note is encoded at the training notes' RMS level (:func:`training_level`), not at the training
+    notes' peak: a sine or a sawtooth at that peak is about 10 dB louder than any note the encoder learnt.
+    """
     from musicvae.audio.loaders import read_note
 
     spec_cfg = instrument.config.model.spectrogram
-    note = read_note(path, sample_rate=spec_cfg.sample_rate, n_samples=spec_cfg.n_samples)
+    note = read_note(path, sample_rate=spec_cfg.sample_rate, n_samples=spec_cfg.n_samples,
+                     level_db=training_level(instrument))
     mu, _ = encode(instrument, note.audio[None])
     return mu[0], note.pitch
 
@@ -233,32 +265,82 @@ def blend(
         Unknown family, unreadable or silent note file, or a pitch outside the trained range.
     """
     notes: list[str] = []
+    found: dict[str, int] = {}  # a user's note file -> its pitch
 
     def endpoint(value: str | Path) -> tuple[np.ndarray, int | None, str]:
         text = str(value)
         if Path(text).suffix.lower() in (".wav", ".flac", ".ogg", ".aif", ".aiff") or Path(text).is_file():
-            z, found = note_latent(instrument, text)
-            notes.append(f"{Path(text).name}: pitch {found}")
-            return z, found, Path(text).stem
+            z, found[Path(text).name] = note_latent(instrument, text)
+            notes.append(f"{Path(text).name}: pitch {found[Path(text).name]}")
+            return z, found[Path(text).name], Path(text).stem
         return family_latent(instrument, text), None, text
 
     za, pitch_a, label_a = endpoint(source)
-    zb, _, label_b = endpoint(target)
+    zb, pitch_b, label_b = endpoint(target)
     if pitch is None:
         pitch = pitch_a if pitch_a is not None else 60
     _model(instrument).check_pitch(torch.tensor([pitch]))
+    warnings = [f"{name} sounds at MIDI {heard} ({_note_name(heard)}), but every step plays at MIDI {pitch} "
+                f"({_note_name(pitch)}): its timbre is moved there (--pitch N chooses the pitch)"
+                for name, heard in found.items() if heard != pitch]
     path = interpolate(instrument, za, zb, steps=steps, method=method)
     spectrograms = decode_spectrograms(instrument, path, pitch, velocity)
+    audio = invert(instrument, spectrograms)
+    amounts = np.linspace(0.0, 1.0, steps)
+    level = []
+    if found:
+        audio = _level_user_blend(audio, amounts, training_level(instrument), user=(pitch_a is not None,
+                                                                                   pitch_b is not None))
+        level.append(f"notes matched to the training notes' level ({training_level(instrument):.1f} dBFS RMS)")
+    audio, scaled = _no_clip(audio)
+    if scaled:
+        level.append(scaled)
     return Blend(
-        audio=invert(instrument, spectrograms),
+        audio=audio,
         spectrograms=spectrograms,
-        amounts=np.linspace(0.0, 1.0, steps),
+        amounts=amounts,
         pitch=int(pitch),
         labels=(label_a, label_b),
         sample_rate=sample_rate(instrument),
         notes=notes,
         band_hz=spectrogram(instrument).frequencies,
+        warnings=warnings,
+        level="; ".join(level),
     )
+
+
+def _note_name(pitch: int) -> str:
+    return ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[pitch % 12] + str(pitch // 12 - 1)
+
+
+def _level_user_blend(audio: np.ndarray, amounts: np.ndarray, level_db: float, *, user: tuple[bool, bool]):
+    """Steps [K, n] at the level a blend with a user's note at one end or both has: ``level_db`` at a user's
+    end, the decoded step's own level at a family's end, in between moving linearly in dB with the amount.
+
+    The decoder's level for a note unlike its training notes is its own guess (it played a sawtooth 11 dB
+    louder than the training notes' level); this puts the user's notes where the training notes are.
+    """
+    from musicvae.audio.loaders import rms_db
+
+    levels = np.array([rms_db(step) for step in audio])
+    if not np.isfinite(levels).all():
+        return audio
+    ends = [level_db if user[0] else levels[0], level_db if user[1] else levels[-1]]
+    wanted = ends[0] + (ends[1] - ends[0]) * amounts
+    gains = (10.0 ** ((wanted - levels) / 20.0)).astype(np.float32)
+    return (audio * gains[:, None]).astype(np.float32)
+
+
+def _no_clip(audio: np.ndarray) -> tuple[np.ndarray, str]:
+    """``audio`` scaled down as a whole so that it peaks at :data:`musicvae.render.PEAK` if it was above
+    (a blend is never clipped), and the line that says so; else unchanged and ""."""
+    from musicvae.render import PEAK, fit_level
+
+    top = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if top <= PEAK:
+        return audio, ""
+    return fit_level(audio, peak=PEAK), (f"scaled down {20 * np.log10(top / PEAK):.1f} dB as a whole so that it "
+                                         f"does not clip (peak {top:.2f} -> {PEAK:.2f})")
 
 
 def concatenate(notes: np.ndarray, *, sample_rate: int, gap: float = NOTE_GAP) -> np.ndarray:

@@ -119,3 +119,73 @@ def test_offline_level_is_scaled_down_as_a_whole_never_clipped():
     np.testing.assert_allclose(fitted / fitted[1], loud / loud[1], rtol=1e-6)  # one gain: the shape is kept
     quiet = np.array([0.1, -0.3], np.float32)
     assert render.fit_level(quiet) is quiet
+
+
+def _tone(path, midi_pitch, *, kind, peak=0.5, rate=16_000, seconds=1.0):
+    """A 1-s sine or sawtooth note at ``midi_pitch`` (10-ms attack, 200-ms release), written with soundfile."""
+    t = np.arange(int(rate * seconds)) / rate
+    f0 = 440.0 * 2 ** ((midi_pitch - 69) / 12)
+    wave = np.sin(2 * np.pi * f0 * t) if kind == "sine" else 2 * ((t * f0) % 1.0) - 1
+    envelope = np.minimum(1, t / 0.01) * np.clip((seconds - t) / 0.2, 0, 1)
+    soundfile.write(path, (peak * wave * envelope).astype(np.float32), rate)
+    return path
+
+
+def test_a_users_notes_are_matched_to_the_training_level(tiny, tmp_path):
+    from musicvae.audio.loaders import at_level, read_note, rms_db
+    from musicvae.kinds.timbre.data import load_timbre_notes, training_level_db
+
+    level = blend.training_level(tiny)
+    notes = tiny.config.model.spectrogram
+    # The tiny recipe is built: the level is its training notes' median.
+    train = np.asarray(load_timbre_notes(tiny.config.data, split="train").audio)
+    assert level == pytest.approx(np.median([rms_db(n) for n in train]), abs=0.5)
+    assert training_level_db(tiny.config.data) == level
+    sine = _tone(tmp_path / "sine.wav", 61, kind="sine", rate=22_050)
+    note = read_note(sine, sample_rate=notes.sample_rate, n_samples=notes.n_samples, level_db=level)
+    assert rms_db(note.audio) == pytest.approx(level, abs=0.01) and note.pitch == 61
+    spiky = np.zeros(1000, np.float32)
+    spiky[10] = 1.0
+    assert np.abs(at_level(spiky, -10.0)).max() == pytest.approx(0.99)  # a peak never passes full scale
+
+
+def test_users_sine_to_saw_blend_is_at_the_training_level_unclipped_and_warns_of_the_pitch(tmp_path, capsys):
+    """The flute-guitar blend of a user's sine (C4) into a user's sawtooth (G4): it clipped 44% of its middle
+    step's samples (RMS -2 dBFS) and moved the saw to C4 silently."""
+    from musicvae.instrument import available_instruments
+
+    if "flute-guitar" not in available_instruments():
+        pytest.skip("instruments/flute-guitar is not trained in this checkout")
+    sine, saw = _tone(tmp_path / "sine.wav", 60, kind="sine"), _tone(tmp_path / "saw.wav", 67, kind="saw")
+    out = tmp_path / "out.wav"
+    assert main(["blend", "flute-guitar", "--from", str(sine), "--to", str(saw), "-o", str(out), "--per-step"]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: saw.wav sounds at MIDI 67 (G4), but every step plays at MIDI 60 (C4): its timbre "
+                        "is moved there (--pitch N chooses the pitch)"], err
+    assert "read sine.wav: pitch 60" in err and "level: notes matched to the training notes' level" in err
+    level = blend.training_level(Instrument.load("flute-guitar"))
+    assert -24 < level < -17  # the training notes: a flute and two guitars at a -6 dBFS peak
+    from musicvae.audio.loaders import rms_db
+
+    for path in [out] + sorted(tmp_path.glob("out_step*.wav")):
+        audio, _ = soundfile.read(path, dtype="float32")
+        assert np.abs(audio).max() < 1.0, path  # not a sample clipped
+    steps = [soundfile.read(p, dtype="float32")[0] for p in sorted(tmp_path.glob("out_step*.wav"))]
+    assert len(steps) == 5
+    for step in steps:
+        assert rms_db(step) == pytest.approx(level, abs=1.0)
+    # With --pitch at the saw's pitch the sine is the one moved, and said so.
+    result = blend.blend(Instrument.load("flute-guitar"), source=sine, target=saw, pitch=67, steps=3)
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("sine.wav sounds at MIDI 60")
+
+
+def test_a_blend_that_would_clip_is_scaled_down_whole_and_says_so(tiny, tmp_path, monkeypatch):
+    sine = _tone(tmp_path / "sine_C#4.wav", 61, kind="sine")
+    monkeypatch.setattr(blend, "training_level", lambda instrument: 3.0)  # louder than full scale: it must not clip
+    result = blend.blend(tiny, source=sine, target="guitar", steps=3)
+    assert np.abs(result.audio).max() == pytest.approx(render.PEAK, rel=1e-5)
+    assert "scaled down" in result.level and "does not clip" in result.level
+    assert result.messages()[-1].startswith("level: ") and result.warnings == []  # C#4 is the pitch played
+    family = blend.blend(tiny, pitch=61, steps=3)  # a blend of family latents keeps its decoded level
+    assert family.level == "" and family.messages() == []

@@ -5,6 +5,12 @@ model rate, start at the onset, trim or pad to the note length, reject
 silence, and scale to a fixed peak. The peak scaling makes a quiet recording
 and a loud one of the same instrument land on the same spectrogram, so that
 the latent hears timbre, not level (velocity still shapes the spectrum).
+
+A user's note to encode (``blend --from my.wav``) is brought instead to the
+RMS level of the instrument's training notes (:func:`read_note` with
+``level_db``, :func:`at_level`): at the same peak a sine or a sawtooth is
+10 dB louder than a flute or a guitar note, and the encoder has never heard
+that loud a note.
 """
 
 from __future__ import annotations
@@ -138,6 +144,23 @@ def prepare_note(
     return (note * (NOTE_PEAK / float(np.max(np.abs(note))))).astype(np.float32)
 
 
+def rms_db(audio: np.ndarray) -> float:
+    """The RMS level of ``audio`` in dBFS (``-inf`` for digital silence)."""
+    power = float(np.mean(np.square(np.asarray(audio, dtype=np.float64)))) if np.size(audio) else 0.0
+    return 10.0 * np.log10(power) if power > 0 else float("-inf")
+
+
+def at_level(audio: np.ndarray, level_db: float, *, max_peak: float = 0.99) -> np.ndarray:
+    """``audio`` scaled to an RMS level of ``level_db`` dBFS, or less where that would take its peak above
+    ``max_peak`` (a note of a very high crest factor); silence is returned as it is."""
+    audio = np.asarray(audio, dtype=np.float32)
+    level, peak = rms_db(audio), float(np.max(np.abs(audio))) if audio.size else 0.0
+    if not np.isfinite(level) or peak == 0.0:
+        return audio
+    gain = min(10.0 ** ((level_db - level) / 20.0), max_peak / peak)
+    return (audio * np.float32(gain)).astype(np.float32)
+
+
 def pitch_from_name(name: str) -> int | None:
     """A MIDI pitch written in a file name, or None.
 
@@ -220,8 +243,13 @@ def read_note(
     velocity: int = 100,
     family: str = "",
     silence_db: float = -60.0,
+    level_db: float | None = None,
 ) -> Note:
-    """Read one audio file as a :class:`Note`; the pitch comes from ``pitch``, the file name, or pYIN."""
+    """Read one audio file as a :class:`Note`; the pitch comes from ``pitch``, the file name, or pYIN.
+
+    The note peaks at :data:`NOTE_PEAK`, as training notes do, or with ``level_db`` has that RMS level
+    in dBFS (:func:`at_level`): how a note to encode is matched to the training notes' level.
+    """
     audio = prepare_note(
         read_audio(path, sample_rate=sample_rate), sample_rate=sample_rate, n_samples=n_samples,
         silence_db=silence_db, where=str(path),
@@ -230,6 +258,8 @@ def read_note(
         pitch = pitch_from_name(Path(path).name)
     if pitch is None:
         pitch = estimate_pitch(audio, sample_rate=sample_rate, where=str(path))
+    if level_db is not None:
+        audio = at_level(audio, level_db)
     return Note(audio=audio, pitch=int(pitch), velocity=int(velocity), family=family, source=str(path))
 
 

@@ -59,8 +59,8 @@ def cmd_blend(args: argparse.Namespace) -> None:
         return
     result = blend.blend(instrument, pitch=args.pitch, steps=args.steps, source=source, target=target,
                          velocity=args.velocity, method=method)
-    for note in result.notes:
-        print(f"read {note}", file=sys.stderr)
+    for line in result.messages():  # read, warning: and level: lines
+        print(line, file=sys.stderr)
     print_written(blend.write_blend(result, args.output, per_step=args.per_step, plot=args.plot))
 
 

@@ -22,6 +22,7 @@ a complete temporary folder into place (atomic; see :mod:`musicvae.data.cache`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -380,6 +381,70 @@ def load_timbre_notes(
         instruments=list(report["instruments"]),
         sample_rate=int(report["sample_rate"]),
     )
+
+
+# ---------------------------------------------------------------------------
+# The training notes' level
+# ---------------------------------------------------------------------------
+
+#: RMS level (dBFS) of a training note when a recipe's notes cannot be measured (no cache built, no
+#: FluidSynth, folder sources): the median over the flute-guitar recipe's training notes (FluidR3_GM's
+#: flute, nylon and steel guitars, C3..C6, each prepared at a -6 dBFS peak), -20.4 dBFS.
+TYPICAL_NOTE_DB = -20.4
+#: Without a cache, the level is measured on every program's renders at every LEVEL_PITCH_STEP-th pitch.
+LEVEL_PITCH_STEP = 6
+
+
+def training_level_db(recipe: str | Path) -> float:
+    """The median RMS level in dBFS of a timbre recipe's training notes, as the model was trained on them.
+
+    Read from the built cache (every training note) when there is one; else measured on a sample of the
+    recipe's training SoundFont renders (every program, every :data:`LEVEL_PITCH_STEP`-th pitch, the middle
+    velocity: about 3 s, FluidSynth loading the SoundFont); else :data:`TYPICAL_NOTE_DB`. Remembered per
+    recipe for the process. No retraining: this is what a user's note to encode is matched to
+    (:func:`musicvae.audio.loaders.at_level`).
+    """
+    return _training_level_db(str(recipe))
+
+
+@functools.lru_cache(maxsize=16)
+def _training_level_db(recipe: str) -> float:
+    from musicvae.audio import loaders
+    from musicvae.errors import MusicVAEError
+
+    try:
+        notes = load_timbre_notes(recipe, split="train")
+        if len(notes):
+            return _median_level(np.asarray(notes.audio))
+    except MusicVAEError:  # not built: measure a few renders instead
+        pass
+    try:
+        loaded = load_timbre_recipe(recipe)
+        wanted = loaded.notes
+        sources = [s for s in loaded.sources if s.type == "soundfont" and s.split in ("", "train")]
+        if not sources:
+            return TYPICAL_NOTE_DB
+        from musicvae.audio.soundfont import NoteSpec, SoundFontRenderer
+
+        n_samples = int(round(wanted.seconds * wanted.sample_rate))
+        velocity = int(np.median(wanted.velocities)) if wanted.velocities else 100
+        rendered = []
+        for source in sources:
+            with SoundFontRenderer(source.soundfont, sample_rate=wanted.sample_rate) as renderer:
+                for program in source.programs:
+                    for pitch in range(wanted.min_pitch, wanted.max_pitch + 1, LEVEL_PITCH_STEP):
+                        spec = NoteSpec(pitch, velocity, hold_seconds=wanted.hold_seconds, seconds=wanted.seconds)
+                        audio = renderer.render(spec, program=program)
+                        rendered.append(loaders.prepare_note(audio, sample_rate=wanted.sample_rate,
+                                                             n_samples=n_samples, silence_db=wanted.silence_db))
+        return _median_level(np.stack(rendered)) if rendered else TYPICAL_NOTE_DB
+    except (MusicVAEError, OSError):  # no FluidSynth, no SoundFont, a silent render: the typical level
+        return TYPICAL_NOTE_DB
+
+
+def _median_level(audio: np.ndarray) -> float:
+    power = np.mean(np.square(audio.astype(np.float64)), axis=1)
+    return float(10.0 * np.log10(np.median(power[power > 0]))) if (power > 0).any() else TYPICAL_NOTE_DB
 
 
 def format_timbre_report(report: dict) -> str:
