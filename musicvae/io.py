@@ -8,6 +8,7 @@ Ctrl-C leaves either the old file or none.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -20,6 +21,63 @@ from musicvae.errors import OutputError
 def repo_root() -> Path:
     """The folder holding the ``musicvae`` package (a checkout's root)."""
     return Path(__file__).resolve().parents[1]
+
+
+def _reason(error: OSError) -> str:
+    """Why an OSError stopped a write, in words (no exception names)."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if error.errno == errno.EROFS:
+        return "read-only file system"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on the device"
+    if error.errno in (errno.ENOENT, errno.EINVAL, errno.EOPNOTSUPP):
+        # The folder exists but refuses new files: /proc, /sys and other pseudo file systems.
+        return "no files can be created there: a pseudo file system like /proc or /sys"
+    if error.errno == errno.ENOTDIR:
+        return "a file stands where a folder should be"
+    return (error.strerror or str(error)).lower()
+
+
+def _probe(folder: Path) -> None:
+    """Create and remove a file in ``folder``: the one test of writability that also works as root."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".musicvae-probe-", dir=folder)
+    except OSError as error:
+        raise OutputError(f"cannot write to {folder}: {_reason(error)}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_output(path: str | Path, *, folder: bool = False) -> Path:
+    """Check, without creating anything, that ``path`` (a file, or a folder with ``folder=True``) can be written.
+
+    The folders it needs may not exist yet: the nearest one that does must be a writable folder.
+    Cheap enough to run before any expensive work (the CLI checks every output option as it parses).
+
+    Raises
+    ------
+    OutputError
+        If ``path`` is a folder where a file is expected (or the reverse), a file stands in the way
+        of a folder it needs, or the nearest existing folder cannot be written.
+    """
+    path = Path(path)
+    if str(path) in ("", "."):
+        path = Path(".")
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"{path} is a file, expected a folder")
+    elif path.is_dir():
+        raise OutputError(f"{path} is a folder, expected a file path")
+    existing = path if folder else path.parent
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise OutputError(f"cannot create output folder under {existing}: it is a file")
+    _probe(existing)
+    return path
 
 
 def prepare_output(path: str | Path) -> Path:
@@ -35,11 +93,10 @@ def prepare_output(path: str | Path) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"cannot create output folder {parent}: {error.strerror or error}") from None
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write to {parent}: permission denied")
+        raise OutputError(f"cannot create output folder {parent}: {_reason(error)}") from None
     if path.is_dir():
         raise OutputError(f"{path} is a folder, expected a file path")
+    _probe(parent)
     return path
 
 
@@ -49,9 +106,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     The temporary file keeps ``path``'s suffix so that writers choosing a format
     by extension (matplotlib, soundfile) still work.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be created or written, or the file cannot be moved into place.
     """
     path = prepare_output(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {_reason(error)}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -59,7 +124,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _chmod_like_open(tmp_path)
         os.replace(tmp_path, path)
     except OSError as error:
-        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise OutputError(f"cannot write {path}: {_reason(error)}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -90,9 +155,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     except OSError as error:
-        raise OutputError(f"cannot create {path.parent}: {error.strerror or error}") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        raise OutputError(f"cannot create {path}: {_reason(error)}") from None
     try:
         yield tmp
         _chmod_like_open(tmp)

@@ -70,3 +70,19 @@ def test_atomic_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_a_pseudo_file_system_is_one_output_error_and_check_output_creates_nothing(tmp_path):
+    from musicvae.io import check_output
+
+    for writer in (lambda p: atomic_write_text(p, "x"), check_output):
+        with pytest.raises(OutputError, match="cannot write to /proc: no files can be created there"):
+            writer("/proc/x.mid")
+    assert check_output(tmp_path / "new" / "deeper" / "x.mid") == tmp_path / "new" / "deeper" / "x.mid"
+    assert check_output(tmp_path / "out", folder=True) == tmp_path / "out"
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even the probe
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file, expected a folder"):
+        check_output(tmp_path / "file", folder=True)
+    with pytest.raises(OutputError, match="it is a file"):
+        check_output(tmp_path / "file" / "x.mid")
