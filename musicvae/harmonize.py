@@ -87,14 +87,15 @@ def _parse(path: Path):
         # drums only), with the same words; music21 still puts it on the grid (parts, ties, tempo marks).
         midi_reader.read_melody(path, sustain=False)
     elif not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: {'is a folder, not a MusicXML file' if path.is_dir() else 'no such file'}")
     try:
         if path.suffix.lower() in _MIDI_SUFFIXES:
             # No quantisation by music21: notes off the 16th grid are found and counted here.
             return converter.parse(str(path), quantizePost=False)
         return converter.parse(str(path))
-    except Exception as error:  # music21 raises many types for unreadable files
-        raise InputError(f"{path}: not a readable MIDI or MusicXML file ({type(error).__name__})") from None
+    except Exception:  # noqa: BLE001 - music21 raises many types for unreadable files; one wording for all
+        what = "unreadable or truncated MIDI" if path.suffix.lower() in _MIDI_SUFFIXES else "not a readable MusicXML"
+        raise InputError(f"{path}: {what} file") from None
 
 
 def read_melody_grid(path: str | Path, *, steps_per_bar: int = 16, pickup: float | None = None) -> Melody:

@@ -49,6 +49,11 @@ def resolve_instrument(name_or_path: str | Path) -> Path:
     return instruments_dir() / path
 
 
+def _article(word: str) -> str:
+    """"a" or "an" before ``word`` (by its first letter: the kinds are plain English words)."""
+    return "an" if word[:1].lower() in ("a", "e", "i", "o", "u") else "a"
+
+
 @dataclass
 class Instrument:
     """A model with its config, ready to play.
@@ -89,7 +94,8 @@ class Instrument:
         """Return self, or raise InstrumentError if this instrument is of another kind."""
         if self.kind != kind:
             raise InstrumentError(
-                f"instrument {self.name!r} is a {self.kind} instrument; this command needs a {kind} one"
+                f"instrument {self.name!r} is {_article(self.kind)} {self.kind} instrument; "
+                f"this command needs {_article(kind)} {kind} one"
             )
         return self
 

@@ -78,8 +78,8 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
         raise InputError(f"{path}: no such audio file")
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise InputError(f"{path}: not a readable audio file ({str(error).strip() or type(error).__name__})") from None
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        raise InputError(f"{path}: not a readable audio file (WAV, FLAC, OGG or AIFF)") from None
     if data.size == 0:
         raise InputError(f"{path}: the file holds no samples")
     if not np.all(np.isfinite(data)):

@@ -61,9 +61,8 @@ def read_midi(path: str | Path) -> pretty_midi.PrettyMIDI:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             midi = pretty_midi.PrettyMIDI(str(path))
-    except Exception as error:  # mido and pretty_midi raise many types for corrupt files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: unreadable or truncated MIDI file ({reason})") from None
+    except Exception:  # noqa: BLE001 - mido and pretty_midi raise many types (EOFError, OSError...) for one fault
+        raise InputError(f"{path}: unreadable or truncated MIDI file") from None
     if not any(instrument.notes for instrument in midi.instruments):
         raise InputError(f"{path}: the MIDI file has no notes")
     return midi
