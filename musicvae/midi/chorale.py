@@ -59,7 +59,7 @@ class ChoraleGrid:
     pickup_steps : int
         Rest steps added before the first note so that step 0 is a bar line.
     off_grid : int
-        Notes whose onset or end was moved to the grid.
+        Notes whose onset was moved to the grid (an end moved to it is articulation, not counted).
     """
 
     pitches: np.ndarray
@@ -195,7 +195,8 @@ def events_grid(
     pitches : np.ndarray [steps] int16 (-1 = rest)
     onsets : np.ndarray [steps] bool
     off_grid : int
-        Events whose start or end was not on the grid.
+        Events whose start was not on the grid. Ends are rounded to the grid too, but not counted: a
+        played note is often released early (held 95% of its length), which is articulation, not timing.
     polyphonic : bool
         Whether two notes ever sounded at once after quantisation.
     """
@@ -206,7 +207,7 @@ def events_grid(
     for start, end, pitches in events:
         a, b = start * steps_per_quarter, end * steps_per_quarter
         on, off = round(a), round(b)
-        if abs(a - on) > _OFF_GRID_TOLERANCE or abs(b - off) > _OFF_GRID_TOLERANCE:
+        if abs(a - on) > _OFF_GRID_TOLERANCE:
             off_grid += 1
         on, off = on + offset_steps, max(off, round(a) + 1) + offset_steps
         on, off = max(on, 0), min(off, steps)

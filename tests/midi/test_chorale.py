@@ -139,3 +139,13 @@ def test_grid_to_midi_writes_four_named_tracks(tmp_path):
     back = codec.read_grid_midi(path, qpm=80.0)
     assert [i.name for i in midi.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert (back.pitches == grid.pitches[:, : back.steps]).all()
+
+
+def test_only_onsets_off_the_grid_count_as_off_grid():
+    # Quarter notes held 95% of their length, as a keyboard plays them: the ends are early, the onsets exact.
+    held = [(float(i), i + 0.95, [60 + i]) for i in range(8)]
+    pitches, onsets, off_grid, _ = codec.events_grid(held, steps=32)
+    assert off_grid == 0
+    assert onsets[::4].all() and (pitches[::4] == np.arange(60, 68)).all()
+    swung = [(s + (0.1 if i % 2 else 0.0), e, p) for i, (s, e, p) in enumerate(held)]
+    assert codec.events_grid(swung, steps=32)[2] == 4
