@@ -110,7 +110,8 @@ class SoundDeviceOutput:
 
 
 def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] | float = 0.0,
-                 block: int = 256, tail: float | None = None) -> np.ndarray:
+                 block: int = 256, tail: float | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Play ``notes`` through ``engine`` offline -> mono float32 [samples] at ``engine.sample_rate``.
 
     Parameters
@@ -125,6 +126,8 @@ def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] 
         Frames per ``process`` call.
     tail : float, optional, keyword-only
         Seconds rendered after the last note-off (default: the release time plus 50 ms).
+    progress : callable(done, total), optional, keyword-only
+        Called with the frames rendered so far and in all, every 64 blocks and at the end.
     """
     if not notes:
         raise InputError("no notes to render")
@@ -145,4 +148,6 @@ def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] 
         engine.params.update(morph=float(amount(start / rate)))
         frames = min(block, total - start)
         out[start : start + frames] = engine.process(frames)
+        if progress is not None and (start // block % 64 == 63 or start + frames == total):
+            progress(start + frames, total)
     return out
