@@ -1,19 +1,24 @@
 """The one command line: thin subcommands over library functions.
 
-Users see one line per error and exit status 2 on bad input; ``--debug`` shows
-the traceback. Heavy modules (torch, lightning, music21) are imported inside
-the commands so that ``musicvae --help`` starts fast.
+Users see one line per error and exit status 2 on bad input; ``--debug`` (before
+or after the command) shows the traceback. Every option's value is checked as the
+command line is parsed (:mod:`musicvae.options`), before any work, and a parse
+error is one line too (no usage block; ``COMMAND --help`` has it). Heavy modules
+(torch, lightning, music21) are imported inside the commands so that ``musicvae
+--help`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import traceback
 from pathlib import Path
 
+from musicvae import options as opt
 from musicvae.errors import MusicVAEError
 from musicvae.io import print_written
 
@@ -58,9 +63,12 @@ def _load_training_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from musicvae.io import check_output
     from musicvae.training.instrument import train_instrument
 
     folder, config = _load_training_config(args)
+    for out in (folder, Path(args.run_dir or Path("runs") / folder.name)):  # before the data build and training
+        check_output(out, folder=True)
     path = train_instrument(
         folder,
         config,
@@ -86,9 +94,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from musicvae.card import with_metrics
     from musicvae.evaluate import EvaluateOptions, evaluate_instrument, format_report, report_warnings
     from musicvae.instrument import CARD_FILE, Instrument
-    from musicvae.io import atomic_write_text
+    from musicvae.io import atomic_write_text, check_output
 
     instrument = Instrument.load(args.instrument)
+    if args.card:  # before the evaluation, which can take minutes
+        check_output(instrument.path / CARD_FILE)
     options = EvaluateOptions(data=args.data, split=args.split, n_prior=args.n_prior, max_items=args.max_windows,
                               seed=args.seed, progress=not args.quiet)
     report = evaluate_instrument(instrument, options)
@@ -119,8 +129,26 @@ def cmd_demo(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``musicvae morph: error: ...``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after the command as well as before it (SUPPRESS: an absent one keeps the top level's)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if "--debug" not in sub._option_string_actions:
+                    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                     help="show tracebacks")
+                _add_debug(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="musicvae", description=__doc__.splitlines()[0])
+    parser = Parser(prog="musicvae", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -130,26 +158,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="dataset recipes and caches").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("build", help="build a recipe's cache (parallel, resumable, atomic)")
-    p.add_argument("recipe", help="recipe name in datasets/, a .toml path, or a folder of MIDI files")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: up to 2)")
+    p.add_argument("recipe", type=opt.Text("a recipe"),
+                   help="recipe name in datasets/, a .toml path, or a folder of MIDI files")
+    p.add_argument("--workers", type=opt.integer(1, 256), default=None, help="worker processes (default: up to 2)")
     p.add_argument("--force", action="store_true", help="rebuild even if a fresh cache exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_data_build)
 
     p = sub.add_parser("train", help="train an instrument folder")
-    p.add_argument("instrument", help="instrument folder (instruments/NAME) or name")
-    p.add_argument("--config", help="registered config to start from (default: the folder's instrument.toml)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. model.z_dim=64")
-    p.add_argument("--devices", default="auto", help="devices per node (auto, 1, 2, ...)")
-    p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, ...")
-    p.add_argument("--accelerator", default="auto", help="auto, cpu, cuda, mps")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: chosen from the load)")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--max-minutes", type=float, default=None)
+    p.add_argument("instrument", type=opt.OutputFolder(), help="instrument folder (instruments/NAME) or name")
+    p.add_argument("--config", type=opt.Text("a config name (see musicvae configs)"),
+                   help="registered config to start from (default: the folder's instrument.toml)")
+    p.add_argument("--set", action="append", type=opt.KeyValue(), metavar="KEY=VALUE",
+                   help="override a config value, e.g. model.z_dim=64")
+    p.add_argument("--devices", type=opt.Devices(), default="auto", help="devices per node (auto, 1, 2, ... or 0,1)")
+    p.add_argument("--num-nodes", type=opt.integer(1, 1024), default=1)
+    p.add_argument("--strategy", type=opt.Strategy(), default="auto", help="auto, ddp, ddp_spawn, ...")
+    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "cuda", "gpu", "mps"])
+    p.add_argument("--threads", type=opt.integer(1, 1024), default=None,
+                   help="CPU threads (default: chosen from the load)")
+    p.add_argument("--max-steps", type=opt.integer(1, 10**9), default=None)
+    p.add_argument("--max-minutes", type=opt.number(0, 10**6, low_open=True), default=None)
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    p.add_argument("--run-dir", help="checkpoints and logs (default: runs/NAME)")
-    p.add_argument("--seed", type=int, default=None, help="default: the config's train.seed")
+    p.add_argument("--run-dir", type=opt.OutputFolder(), help="checkpoints and logs (default: runs/NAME)")
+    p.add_argument("--seed", type=opt.SEED, default=None, help="default: the config's train.seed")
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -160,32 +192,45 @@ def build_parser() -> argparse.ArgumentParser:
         kind.add_commands(sub)
 
     p = sub.add_parser("evaluate", help="measure an instrument on held-out data")
-    p.add_argument("instrument")
+    p.add_argument("instrument", type=opt.Text("an instrument"))
     p.add_argument("--split", default="test", choices=["test", "valid", "train"])
-    p.add_argument("--data", help="recipe to evaluate on (default: the instrument's)")
-    p.add_argument("--n-prior", type=int, default=1000,
+    p.add_argument("--data", type=opt.Text("a recipe"), help="recipe to evaluate on (default: the instrument's)")
+    p.add_argument("--n-prior", type=opt.integer(1, opt.MAX_PRIOR), default=1000,
                    help="prior samples for feature overlap (timbre: at most 100, each pitch-checked with pYIN)")
-    p.add_argument("--max-windows", type=int, default=0,
+    p.add_argument("--max-windows", type=opt.integer(0, 10**9), default=0,
                    help="evaluate on at most this many windows, or chorales for an accompanist (0 = all)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--card", action="store_true", help="write the metrics into the instrument's card.md")
-    p.add_argument("--plot", metavar="PNG", help="also draw the report (curves and bars against the baselines)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="PNG", type=opt.Output(opt.PNG),
+                   help="also draw the report (curves and bars against the baselines)")
+    p.add_argument("--seed", type=opt.SEED, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="play the shipped instruments into demo-output/")
-    p.add_argument("-o", "--output", default="demo-output")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=opt.OutputFolder(), default="demo-output")
+    p.add_argument("--seed", type=opt.SEED, default=0)
     p.set_defaults(func=cmd_demo)
+    _add_debug(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``musicvae`` console script. Returns the exit status."""
+    try:
+        status = _run(sys.argv[1:] if argv is None else [str(a) for a in argv])
+        sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at exit
+        return status
+    except BrokenPipeError:
+        return _closed_stdout()
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a parse error (2, one line) or --help (0)
+        return stop.code if isinstance(stop.code, int) else 2
     args.argv = argv  # recorded in cards as the command that made an instrument
     try:
         args.func(args)
@@ -198,6 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         print("musicvae: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _closed_stdout() -> int:
+    """``musicvae configs --show | head``: the reader left. Quietly, as Python's docs recommend
+    (point stdout at /dev/null so that the exit's flush does not fail again); 141 = 128 + SIGPIPE, as a shell says.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass
+    return 141
 
 
 if __name__ == "__main__":

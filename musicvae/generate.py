@@ -111,6 +111,9 @@ class MidiWindow:
 def window_from_midi(instrument: Instrument, path: str | Path, *, bar: int | None = None) -> MidiWindow:
     """Read the window the model needs from a MIDI file: the first usable one, or the one at ``bar``.
 
+    ``bar`` counts from 0 (the first bar is 0), as Python does; error messages and the CLI's ``--bar``
+    count from 1, as musicians do (``musicvae morph --bar 3`` is ``bar=2``).
+
     Raises
     ------
     InputError
@@ -149,7 +152,11 @@ def morph(
     temperature: float = 0.0,
     seed: int | None = None,
 ) -> Morph:
-    """Morph between the windows of two MIDI files (see :func:`interpolate`)."""
+    """Morph between the windows of two MIDI files (see :func:`interpolate`).
+
+    ``bar`` is the first bar of both windows, counted from 0 (``--bar`` on the command line counts from 1);
+    None takes each file's first usable window (:func:`window_from_midi`).
+    """
     a = window_from_midi(instrument, a_path, bar=bar)
     b = window_from_midi(instrument, b_path, bar=bar)
     out = interpolate(instrument, a.events, b.events, steps=steps, method=method, temperature=temperature, seed=seed)

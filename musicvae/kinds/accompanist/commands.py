@@ -6,26 +6,33 @@ import argparse
 import sys
 from pathlib import Path
 
+from musicvae import options as opt
 from musicvae.io import print_written
 
 
 def add_commands(sub) -> None:
     """Add the accompanist subcommand to the ``musicvae`` parser's subparsers."""
     p = sub.add_parser("harmonize", help="harmonise a soprano melody (MIDI or MusicXML) in four parts")
-    p.add_argument("instrument", help="an accompanist instrument, e.g. bach-accompanist")
-    p.add_argument("melody", help="MIDI or MusicXML file (4/4; polyphony is reduced to the top line)")
-    p.add_argument("-o", "--output", default="chorale.mid", help="MIDI file with tracks S, A, T, B")
-    p.add_argument("--musicxml", metavar="FILE", help="also write MusicXML")
-    p.add_argument("--variations", type=int, default=1, help="harmonisations (1 = the most likely; default 1)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = most likely tokens (default)")
-    p.add_argument("--z-scale", type=float, default=2.0, help="how far variations stray from the mean (default 2)")
-    p.add_argument("--pickup", type=float, default=None, metavar="QUARTERS",
-                   help="quarter notes before the first bar line (default: from the file; MIDI has none)")
+    p.add_argument("instrument", type=opt.Text("an instrument"),
+                   help="an accompanist instrument, e.g. bach-accompanist")
+    p.add_argument("melody", type=opt.Text("a MIDI or MusicXML file"),
+                   help="MIDI or MusicXML file (4/4; polyphony is reduced to the top line)")
+    p.add_argument("-o", "--output", type=opt.Output(opt.MIDI), default="chorale.mid",
+                   help="MIDI file with tracks S, A, T, B")
+    p.add_argument("--musicxml", metavar="FILE", type=opt.Output(opt.MUSICXML),
+                   help="also write MusicXML (.musicxml or .xml; .mxl compressed)")
+    p.add_argument("--variations", type=opt.integer(1, opt.MAX_VARIATIONS), default=1,
+                   help=f"harmonisations (1 = the most likely; default 1, at most {opt.MAX_VARIATIONS})")
+    p.add_argument("--temperature", type=opt.TEMPERATURE, default=0.0, help="0 = most likely tokens (default)")
+    p.add_argument("--z-scale", type=opt.number(0.0, 10.0), default=2.0,
+                   help="how far variations stray from the mean, 0..10 (default 2)")
+    p.add_argument("--pickup", type=opt.number(0.0, 4.0, high_open=True), default=None, metavar="QUARTERS",
+                   help="quarter notes before the first bar line, 0 to under 4 (default: from the file; MIDI has none)")
     p.add_argument("--raw", action="store_true", help="per-step argmax, without voice-leading decoding")
-    p.add_argument("--transpositions", type=int, default=2, metavar="K",
-                   help="also harmonise K semitones up and down and average (default 2; 0 = off)")
-    p.add_argument("--plot", metavar="PNG", help="write a piano roll of the four voices")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--transpositions", type=opt.integer(0, 12), default=2, metavar="K",
+                   help="also harmonise K semitones up and down and average (default 2; 0 = off; at most 12)")
+    p.add_argument("--plot", metavar="PNG", type=opt.Output(opt.PNG), help="write a piano roll of the four voices")
+    p.add_argument("--seed", type=opt.SEED, default=None)
     p.set_defaults(func=cmd_harmonize)
 
 
@@ -40,6 +47,9 @@ def cmd_harmonize(args: argparse.Namespace) -> None:
                        transpositions=args.transpositions, seed=args.seed)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if len(result.grids) > 4 and (args.musicxml or args.plot) and sys.stderr.isatty():
+        # music21 takes about 0.2 s a score: 32 variations with --musicxml take several seconds.
+        print(f"writing {len(result.grids)} harmonisations...", file=sys.stderr)
     print_written(write_harmonization(result, args.output, musicxml=args.musicxml, plot=args.plot,
                                        steps_per_bar=instrument.config.model.representation.steps_per_bar,
                                        title=Path(args.melody).stem))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from musicvae import options as opt
 from musicvae.io import print_written
 from musicvae.realtime.midi_io import API_NAMES
 
@@ -12,59 +13,70 @@ from musicvae.realtime.midi_io import API_NAMES
 def add_commands(sub) -> None:
     """Add the melody subcommands to the ``musicvae`` parser's subparsers."""
     p = sub.add_parser("sample", help="decode melodies from the prior")
-    p.add_argument("instrument")
-    p.add_argument("-n", type=int, default=8, help="how many (default 8)")
-    p.add_argument("--temperature", type=float, default=0.5, help="0 = argmax (default 0.5)")
-    p.add_argument("-o", "--output", default="out", help="output folder")
+    p.add_argument("instrument", type=opt.Text("an instrument"))
+    p.add_argument("-n", type=opt.integer(1, opt.MAX_SAMPLES), default=8,
+                   help=f"how many (default 8, at most {opt.MAX_SAMPLES})")
+    p.add_argument("--temperature", type=opt.TEMPERATURE, default=0.5, help="0 = argmax (default 0.5)")
+    p.add_argument("-o", "--output", type=opt.OutputFolder(), default="out", help="output folder")
     p.add_argument("--plot", action="store_true", help="also write a piano-roll PNG")
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--bpm", type=opt.BPM, default=120.0)
+    p.add_argument("--seed", type=opt.SEED, default=None)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("morph", help="interpolate between two MIDI melodies")
-    p.add_argument("instrument")
-    p.add_argument("a", help="MIDI file A")
-    p.add_argument("b", help="MIDI file B")
-    p.add_argument("--steps", type=int, default=5, help="outputs, endpoints included (default 5)")
-    p.add_argument("--bar", type=int, default=None, help="use the window at this bar (default: first usable)")
+    p.add_argument("instrument", type=opt.Text("an instrument"))
+    p.add_argument("a", type=opt.Text("a MIDI file"), help="MIDI file A")
+    p.add_argument("b", type=opt.Text("a MIDI file"), help="MIDI file B")
+    p.add_argument("--steps", type=opt.integer(2, opt.MAX_STEPS), default=5,
+                   help=f"outputs, endpoints included (default 5, at most {opt.MAX_STEPS})")
+    p.add_argument("--bar", type=opt.integer(1, 100_000), default=None,
+                   help="use the window starting at this bar, counted from 1 (default: the first usable)")
     p.add_argument("--lerp", action="store_true", help="linear instead of spherical interpolation")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = argmax (default)")
-    p.add_argument("-o", "--output", default="morph.mid")
+    p.add_argument("--temperature", type=opt.TEMPERATURE, default=0.0, help="0 = argmax (default)")
+    p.add_argument("-o", "--output", type=opt.Output(opt.MIDI), default="morph.mid", help="MIDI file (.mid)")
     p.add_argument("--per-step", action="store_true", help="also write one file per step")
-    p.add_argument("--plot", metavar="PNG", help="write a piano-roll PNG of the steps")
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--plot", metavar="PNG", type=opt.Output(opt.PNG), help="write a piano-roll PNG of the steps")
+    p.add_argument("--bpm", type=opt.BPM, default=120.0)
+    p.add_argument("--seed", type=opt.SEED, default=None)
     p.set_defaults(func=cmd_morph)
 
     p = sub.add_parser("live", help="play a melody morph (or answer a call) live on a MIDI port")
-    p.add_argument("instrument", help="a melody instrument, e.g. melody-2bar")
-    p.add_argument("--a", help="MIDI file A (morph 0)")
-    p.add_argument("--b", help="MIDI file B (morph 1)")
-    p.add_argument("--bpm", type=float, default=120.0)
-    p.add_argument("--midi-out", default="musicvae", help="output port: an existing one by name, else a new "
+    p.add_argument("instrument", type=opt.Text("an instrument"), help="a melody instrument, e.g. melody-2bar")
+    p.add_argument("--a", type=opt.Text("a MIDI file"), help="MIDI file A (morph 0)")
+    p.add_argument("--b", type=opt.Text("a MIDI file"), help="MIDI file B (morph 1)")
+    p.add_argument("--bpm", type=opt.BPM, default=120.0)
+    p.add_argument("--midi-out", type=opt.Text("a port name"), default="musicvae",
+                   help="output port: an existing one by name, else a new "
                    "virtual port of that name (default musicvae)")
-    p.add_argument("--midi-in", help="input port for control changes, the clock and calls (virtual:NAME opens one)")
+    p.add_argument("--midi-in", type=opt.Text("a port name"),
+                   help="input port for control changes, the clock and calls (virtual:NAME opens one)")
     p.add_argument("--midi-api", choices=list(API_NAMES),
-                   help="MIDI system (default: the platform's; jack in containers)")
-    p.add_argument("--channel", type=int, default=1, help="MIDI channel 1..16 (default 1)")
-    p.add_argument("--morph", default="0", help="morph amount 0..1 (default 0 = A), or automation 0:0,8:1 "
+                   help="MIDI system (default: the platform's; jack where there is no ALSA sequencer)")
+    p.add_argument("--channel", type=opt.integer(1, 16), default=1, help="MIDI channel 1..16 (default 1)")
+    p.add_argument("--morph", type=opt.Morph(), default="0",
+                   help="morph amount 0..1 (default 0 = A), or automation 0:0,8:1 "
                    "(seconds:amount) that a control change or OSC message takes over")
-    p.add_argument("--morph-cc", type=int, default=1, help="controller that sets the morph (default 1, mod wheel)")
-    p.add_argument("--osc-port", type=int, help="listen for OSC /morph f and /temperature f on 127.0.0.1")
+    p.add_argument("--morph-cc", type=opt.CONTROLLER, default=1,
+                   help="controller that sets the morph (default 1, mod wheel)")
+    p.add_argument("--osc-port", type=opt.OSC_PORT, help="listen for OSC /morph f and /temperature f on 127.0.0.1")
     p.add_argument("--clock", choices=["internal", "midi"], default="internal",
                    help="internal tempo, or follow MIDI clock on --midi-in")
     p.add_argument("--respond", action="store_true", help="call and response: listen two bars, answer two bars")
-    p.add_argument("--temperature", type=float, default=0.0, help="decoding temperature (0 = argmax)")
-    p.add_argument("--duration", type=float, help="seconds to play (default: until Ctrl-C)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=opt.TEMPERATURE, default=0.0, help="decoding temperature (0 = argmax)")
+    p.add_argument("--duration", type=opt.DURATION, help="seconds to play (default: until Ctrl-C)")
+    p.add_argument("--seed", type=opt.SEED, default=None)
     p.set_defaults(func=cmd_live)
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from musicvae import generate
+    from musicvae.errors import InputError
     from musicvae.instrument import Instrument
     from musicvae.outputs import write_samples
 
+    if args.plot and args.n > opt.MAX_PLOT_ROWS:
+        raise InputError(f"--plot draws at most {opt.MAX_PLOT_ROWS} samples, one row each; -n {args.n} asks for "
+                         "more: leave out --plot or ask for fewer")
     instrument = Instrument.load(args.instrument)
     sequences = generate.sample(instrument, n=args.n, temperature=args.temperature, seed=args.seed)
     print_written(write_samples(sequences, args.output, representation=instrument.config.model.representation,
@@ -82,7 +94,7 @@ def cmd_morph(args: argparse.Namespace) -> None:
         args.a,
         args.b,
         steps=args.steps,
-        bar=args.bar,
+        bar=None if args.bar is None else args.bar - 1,  # the library counts bars from 0
         method="lerp" if args.lerp else "slerp",
         temperature=args.temperature,
         seed=args.seed,
@@ -95,10 +107,18 @@ def cmd_morph(args: argparse.Namespace) -> None:
 
 def cmd_live(args: argparse.Namespace) -> None:
     from musicvae.automation import parse_morph
+    from musicvae.errors import InputError
     from musicvae.instrument import Instrument
     from musicvae.realtime import live
     from musicvae.realtime.midi_io import MidiOutput
 
+    # Checked before the instrument loads and before any port opens.
+    if args.respond and args.midi_in is None:
+        raise InputError("--respond needs --midi-in PORT (where the call is played)")
+    if args.clock == "midi" and args.midi_in is None:
+        raise InputError("--clock midi needs --midi-in PORT (where the clock comes from)")
+    if not args.respond and (args.a is None or args.b is None):
+        raise InputError("live needs --a A.mid and --b B.mid (the melodies to morph between), or --respond")
     instrument = Instrument.load(args.instrument)
     curve = parse_morph(args.morph)
     params = live.parse_params(curve(0.0), args.temperature)
