@@ -166,7 +166,8 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     with StopSignals(stop) as signals:
         try:
             if hasattr(core, "prepare"):
-                core.prepare()
+                with signals.interruptible():  # the first phrase: nothing has been sent yet
+                    core.prepare()
             if midi_in is not None and not stop.is_set():
                 inputs.append(MidiInput(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
             if osc_port is not None and not stop.is_set():
@@ -183,8 +184,9 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
                 _internal_loop(core, step_clock, send, report, stop=stop, end=end, inputs=inputs)
             else:
                 _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs)
-        except KeyboardInterrupt:  # raised by a callback of the caller's (signals only set ``stop``)
-            report.stopped_by = "Ctrl-C"
+        except (KeyboardInterrupt, SystemExit) as error:  # a signal cut the set-up short, or a callback raised
+            report.stopped_by = signals.reason or "Ctrl-C"
+            error.report = report
             raise
         finally:
             # Notes first, before anything that could wait: then nothing sounds whatever the rest takes.
@@ -341,7 +343,9 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
             # Decode the starting morph's notes before the stream starts: decoding during playback competes
             # with the audio callback for the GIL and the cores (underflows on a 2-core machine).
             print(f"decoding {high - low + 1} notes at morph {morph:g}...", file=sys.stderr)
-            if cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)], stop=stop):
+            with signals.interruptible():  # nothing sounds and no port is open yet
+                warm = cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)], stop=stop)
+            if warm:
                 stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
                 port = MidiInput(midi_in, handler=on_message, api=midi_api)
                 if osc_port is not None:
@@ -370,8 +374,9 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
                         raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
             if stop.is_set():
                 report.stopped_by = "stop"
-        except KeyboardInterrupt:  # raised by a callback of the caller's (signals only set ``stop``)
-            report.stopped_by = "Ctrl-C"
+        except (KeyboardInterrupt, SystemExit) as error:  # a signal cut the set-up short, or a callback raised
+            report.stopped_by = signals.reason or "Ctrl-C"
+            error.report = report
             raise
         finally:
             # Voices first: release them all, let the release fade play out (bounded), then close.

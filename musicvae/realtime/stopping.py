@@ -11,7 +11,9 @@ handlers for SIGINT and SIGTERM (overriding an inherited "ignore") that only
 set the run's stop event; the run loop sees it within one wait, the stop
 sequence runs undisturbed, and the signal is raised again afterwards
 (:meth:`StopSignals.raise_received`) so that a Ctrl-C still ends the command
-with status 130 and SIGTERM with 143.
+with status 130 and SIGTERM with 143. Only set-up before anything sounds
+(:meth:`StopSignals.interruptible`: the first phrase, the synth's starting
+range) is cut at once, as Python's own handler would.
 
 :func:`deferred_signals` does the same around a port's close, so that a
 second Ctrl-C during the stop cannot cut the close short.
@@ -53,7 +55,8 @@ class StopSignals:
 
     Installed only on the main thread (the only one Python runs handlers on);
     elsewhere it does nothing and the caller's ``stop`` event is the way to
-    stop. The previous handlers come back on exit.
+    stop. The previous handlers come back on exit. Inside
+    :meth:`interruptible` a signal raises at once as well.
 
     Parameters
     ----------
@@ -73,6 +76,7 @@ class StopSignals:
         self.received: int | None = None
         self.count = 0
         self._previous: dict[int, object] = {}
+        self._raise_now = False
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -86,6 +90,20 @@ class StopSignals:
             self.received = signum
         self.count += 1
         self.stop.set()
+        if self._raise_now:  # set-up (see interruptible): end it at once
+            self._raise_now = False
+            raise self._exception(signum)
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """Within this block a signal also raises at once, as Python's default handler would: for set-up
+        before anything sounds or any port is open, which can take a while (a timbre instrument's first
+        note imports librosa: 1.5 s) and needs no orderly stop."""
+        self._raise_now = self.received is None
+        try:
+            yield
+        finally:
+            self._raise_now = False
 
     def __exit__(self, *_exc) -> bool:
         while self._previous:
@@ -111,9 +129,13 @@ class StopSignals:
         if callable(previous) and previous is not signal.default_int_handler:
             previous(self.received, None)
             return
-        error = KeyboardInterrupt() if self.received == signal.SIGINT else SystemExit(128 + self.received)
+        error = self._exception(self.received)
         error.report = report
         raise error
+
+    @staticmethod
+    def _exception(signum: int) -> BaseException:
+        return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
