@@ -230,3 +230,48 @@ def test_the_port_ends_what_it_started_whatever_the_engine_believes(ports):
     messages = capture.settled()
     assert messages[-4:] == [[0x81, 64, 0], [0xB0, 123, 0], [0xB1, 123, 0], [0xB2, 123, 0]]
     assert output.sounding == set()
+
+
+@pytest.mark.parametrize("cause", ["duration", "stop event", "lost input", "error"])
+def test_every_stop_path_ends_every_note_within_the_bound(ports, cause):
+    """Whatever ends a run, a held note gets its note-off and CC 123 follows, within the bound: from the cause
+    (the duration's end, the event, the input vanishing, an exception on the clock) to the port closed."""
+    output, capture, _ = ports
+    phrase = np.zeros(32, np.int64)
+    phrase[0] = 60 - 21 + 2  # held for the whole phrase: every stop cuts it
+    core = player(lambda p: phrase)
+    caused = []
+    stop = threading.Event()
+    kwargs = {"duration": 0.6} if cause == "duration" else {}
+    if cause == "stop event":
+        threading.Timer(0.5, lambda: (caused.append(time.perf_counter()), stop.set())).start()
+    source = None
+    if cause == "lost input":
+        source = Sender("lost-source")
+        kwargs.update(midi_in="lost-source:out", midi_api="jack")
+        threading.Timer(0.5, lambda: (caused.append(time.perf_counter()), source.close())).start()
+    if cause == "error":
+        step = core.step
+
+        def failing(n):
+            if n == 8:
+                caused.append(time.perf_counter())
+                raise RuntimeError("engine bug")
+            return step(n)
+
+        core.step = failing
+    started = time.perf_counter()
+    try:
+        run_live(core, output, ParamStore(), bpm=BPM, stop=stop, morph_cc=None, **kwargs)
+        raised = None
+    except (InputError, RuntimeError) as error:
+        raised = error
+    finally:
+        output.close()
+    latency = time.perf_counter() - (caused[0] if caused else started + 0.6)
+    messages = capture.settled()
+    print(f"stopped by {cause}: port closed {latency:.3f} s after the cause")
+    assert (raised is None) == (cause in ("duration", "stop event")), raised
+    assert latency < 2.5, f"{cause}: the port closed {latency:.2f} s after the cause (target 1 s)"
+    assert [0x90, 60, 90] in messages and [0x80, 60, 0] in messages
+    assert_no_stuck_notes(messages, strict=True)
