@@ -185,7 +185,7 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
             else:
                 _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs)
         except (KeyboardInterrupt, SystemExit) as error:  # a signal cut the set-up short, or a callback raised
-            report.stopped_by = signals.reason or "Ctrl-C"
+            report.stopped_by = signals.reason or ("Ctrl-C" if isinstance(error, KeyboardInterrupt) else "exit")
             error.report = report
             raise
         finally:
@@ -375,7 +375,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
             if stop.is_set():
                 report.stopped_by = "stop"
         except (KeyboardInterrupt, SystemExit) as error:  # a signal cut the set-up short, or a callback raised
-            report.stopped_by = signals.reason or "Ctrl-C"
+            report.stopped_by = signals.reason or ("Ctrl-C" if isinstance(error, KeyboardInterrupt) else "exit")
             error.report = report
             raise
         finally:

@@ -9,8 +9,29 @@ import time
 import numpy as np
 
 
-def jack_connect(source: str, destination: str) -> None:
-    subprocess.run(["jack_connect", source, destination], check=True, capture_output=True)
+def jack_connected(source: str, destination: str) -> bool:
+    """Whether ``jack_lsp -c`` lists ``destination`` among the connections of ``source``."""
+    lines = subprocess.run(["jack_lsp", "-c", source], capture_output=True, text=True, timeout=10).stdout.splitlines()
+    current = None
+    for line in lines:
+        if line.startswith((" ", "\t")):
+            if current == source and line.strip() == destination:
+                return True
+        else:
+            current = line.strip()
+    return False
+
+
+def jack_connect(source: str, destination: str, *, timeout: float = 10.0) -> None:
+    """``jack_connect``, bounded: after connecting, the tool waits without a bound for the server's notice
+    of the connection, which a loaded server sometimes never sends (one hung for 10 minutes)."""
+    try:
+        if subprocess.run(["jack_connect", source, destination], capture_output=True, timeout=timeout).returncode == 0:
+            return
+    except subprocess.TimeoutExpired:
+        pass
+    if not jack_connected(source, destination):  # it may have connected before it hung (or was connected)
+        raise RuntimeError(f"jack_connect {source} {destination} failed")
 
 
 def stop_when_heard(capture, message: list[int], stop: threading.Event, *, timeout: float = 10.0) -> None:
@@ -235,7 +256,11 @@ def wait_for_note_on(capture: Capture, *, timeout: float = 30.0) -> None:
 def connect_when_there(source: str, destination: str, *, timeout: float = 30.0, alive=lambda: True) -> None:
     """``jack_connect`` once ``source`` exists (a process opening it is still starting)."""
     end = time.perf_counter() + timeout
-    while subprocess.run(["jack_connect", source, destination], capture_output=True).returncode:
-        assert alive(), f"{source} never appeared: its process ended"
-        assert time.perf_counter() < end, f"{source} did not appear in {timeout:g} s"
-        time.sleep(0.02)
+    while True:
+        try:
+            jack_connect(source, destination)
+            return
+        except RuntimeError:
+            assert alive(), f"{source} never appeared: its process ended"
+            assert time.perf_counter() < end, f"{source} did not appear in {timeout:g} s"
+            time.sleep(0.02)
