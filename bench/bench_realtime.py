@@ -16,15 +16,21 @@
   morph over 20 s and a key plays eighths: note-ons that had to wait for their
   note's decode, with the background prefetch of the morph's next steps and
   without it.
+- Stop latency after SIGINT, p50 / p99 / max over 100 stops at random moments
+  of playing, against the 1-s target: ``musicvae live`` as a process (signal
+  -> process exited) and ``run_live`` in this process (signal -> run stopped
+  and its port closed, all notes off twice and flushed).
 
-Run: ``python bench/bench_realtime.py [--seconds 60] [--instrument flute-guitar]``.
+Run: ``python bench/bench_realtime.py [--seconds 60] [--instrument flute-guitar] [--stops 100]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +43,8 @@ import torch
 DIN_JITTER_MS = 0.64
 RAVE_STREAMING = 4.1
 TARGET_P99_MS = 2.0
+STOP_TARGET_S = 1.0
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def start_jack(log, *, period: int = 64) -> subprocess.Popen | None:
@@ -286,11 +294,129 @@ def bench_prefetch(instrument_name: str, seconds: float = 8.0) -> None:
         log.close()
 
 
+def _connect(source: str, destination: str, *, alive, timeout: float = 30.0) -> bool:
+    """``jack_connect`` once ``source`` exists; bounded, since the tool can wait forever for the server's notice
+    of the connection (then ``jack_lsp -c`` says whether it was made)."""
+    end = time.perf_counter() + timeout
+    while alive() and time.perf_counter() < end:
+        try:
+            if subprocess.run(["jack_connect", source, destination], capture_output=True, timeout=5).returncode == 0:
+                return True
+        except subprocess.TimeoutExpired:
+            pass
+        listing = subprocess.run(["jack_lsp", "-c", source], capture_output=True, text=True, timeout=5).stdout
+        if f"\n   {destination}" in listing:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def bench_stop(stops: int, instrument_name: str = "melody-2bar") -> None:
+    """Seconds from a SIGINT to the stop's end, for the real command and for ``run_live`` in this process."""
+    import rtmidi
+
+    from musicvae.instrument import Instrument, resolve_instrument
+    from musicvae.realtime.live import build_player, parse_params, run_live
+    from musicvae.realtime.midi_io import MidiOutput
+
+    a, b = os.path.join(REPO, "examples", "folk_a.mid"), os.path.join(REPO, "examples", "folk_b.mid")
+    if not (resolve_instrument(instrument_name) / "weights.safetensors").is_file():
+        print(f"stop latency: skipped (no trained {instrument_name})")
+        return
+    log = tempfile.TemporaryFile("w+")
+    proc = start_jack(log)
+    if proc is None:
+        print("stop latency: skipped (jackd not installed: apt-get install jackd2)")
+        return
+    capture = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="bench-stop-capture")
+    capture.open_virtual_port("in")
+    note_ons = [0]
+    done = threading.Event()
+
+    def read() -> None:  # polled, as MidiInput does
+        while not done.is_set():
+            event = capture.get_message()
+            if event is None:
+                time.sleep(0.0005)
+            elif event[0][0] & 0xF0 == 0x90 and event[0][2] > 0:
+                note_ons[0] += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    rng = random.Random(0)
+    try:
+        # The command: a process per stop, SIGINT at a random moment once its notes are heard.
+        exits, failures = [], []
+        for i in range(stops):
+            cli = subprocess.Popen([sys.executable, "-m", "musicvae.cli", "live", instrument_name, "--a", a, "--b", b,
+                                    "--bpm", "480", "--midi-out", f"virtual:stop{i}", "--midi-api", "jack"],
+                                   stderr=subprocess.PIPE, text=True, cwd=REPO)
+            cli.stderr.readline()  # "playing on MIDI output ..."
+            heard = note_ons[0]
+            _connect(f"musicvae:stop{i}", "bench-stop-capture:in", alive=lambda cli=cli: cli.poll() is None)
+            deadline = time.perf_counter() + 30
+            while note_ons[0] == heard and cli.poll() is None and time.perf_counter() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.5))
+            sent = time.perf_counter()
+            cli.send_signal(signal.SIGINT)
+            try:
+                _, err = cli.communicate(timeout=30)
+                exits.append(time.perf_counter() - sent)
+            except subprocess.TimeoutExpired:
+                cli.kill()
+                _, err = cli.communicate()
+            if cli.returncode != 130:
+                failures.append(f"status {cli.returncode}" + (" (no exit in 30 s: killed)" if cli.returncode == -9
+                                                               else "") + f": {err.strip().splitlines()[-1:]}")
+        # In this process: the stop of run_live and the port's close, without an interpreter's start or exit.
+        instrument = Instrument.load(instrument_name)
+        stray = signal.signal(signal.SIGINT, lambda *_: None)  # a signal between runs must not end the bench
+        inside = []
+        try:
+            for _ in range(stops):
+                params = parse_params(0.0, 0.5)
+                core, _ = build_player(instrument, a=a, b=b, params=params)
+                output = MidiOutput("bench-stop-capture:in", api="jack", client="bench-stop")
+                sent = []
+                timer = threading.Timer(rng.uniform(0.05, 0.5),
+                                        lambda sent=sent: (sent.append(time.perf_counter()),
+                                                           os.kill(os.getpid(), signal.SIGINT)))
+                try:
+                    try:
+                        run_live(core, output, params, bpm=480, morph_cc=None, on_ready=timer.start)
+                    finally:
+                        output.close()
+                except KeyboardInterrupt:
+                    pass
+                inside.append(time.perf_counter() - sent[0])
+                timer.join()
+        finally:
+            signal.signal(signal.SIGINT, stray)
+        print(f"stop latency after SIGINT ({instrument_name}, 480 BPM, JACK dummy server), {stops} stops at random "
+              f"moments of playing (target {STOP_TARGET_S:g} s):")
+        for label, values in (("musicvae live exited", exits), ("run_live stopped, port closed", inside)):
+            v = np.asarray(values)
+            print(f"  {label:30s} p50 {np.median(v):.3f} s  p99 {np.percentile(v, 99):.3f} s  max {v.max():.3f} s"
+                  f"  ({int((v > STOP_TARGET_S).sum())} over the target)")
+        if failures:
+            print(f"  {len(failures)} of {stops} processes did not exit with status 130: {failures[:3]}")
+    finally:
+        done.set()
+        reader.join()
+        capture.close_port()
+        capture.delete()
+        proc.terminate()
+        proc.wait(timeout=5)
+        log.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each measurement (default 60)")
     parser.add_argument("--instrument", default="flute-guitar")
     parser.add_argument("--skip-midi", action="store_true")
+    parser.add_argument("--stops", type=int, default=100, help="stops measured for the stop latency (default 100)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if not args.skip_midi:
@@ -298,6 +424,7 @@ def main() -> None:
     bench_phrase_decode()
     bench_synth(args.seconds, args.instrument)
     bench_prefetch(args.instrument)
+    bench_stop(args.stops)
 
 
 if __name__ == "__main__":
