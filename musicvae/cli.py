@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for kind in all_kinds().values():  # each kind's job verbs: sample, morph, harmonize, blend...
         kind.add_commands(sub)
+    from musicvae.studio.command import add_command as add_studio
+
+    add_studio(sub)
 
     p = sub.add_parser("evaluate", help="measure an instrument on held-out data")
     p.add_argument("instrument", type=opt.Text("an instrument"))

@@ -40,6 +40,7 @@ BASE: dict[tuple[str, ...], tuple[dict[str, str], list[str]]] = {
     ("synth",): ({"instrument": "flute-guitar"}, ["--midi-file", A, "-o", f"{TMP}/s.wav"]),
     ("evaluate",): ({"instrument": "melody-2bar"}, []),
     ("demo",): ({}, ["-o", f"{TMP}/demo"]),
+    ("studio",): ({}, ["--no-browser"]),
 }
 NUMBERS = ["0", "-1", "-60", "100000000", "1e12", "nan", "inf", "-inf", "", "abc", "1.5", "0x10"]
 #: Text values the parser cannot judge (a file, an instrument, a recipe) but the command refuses, cheaply.
