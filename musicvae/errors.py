@@ -26,6 +26,14 @@ class NoWindowError(InputError):
     """A MIDI input yields no window of the length the model needs."""
 
 
+class MeterError(InputError):
+    """An input in a meter the model does not take; ``meter`` is its ``n/d``."""
+
+    def __init__(self, message: str, *, meter: str) -> None:
+        super().__init__(message)
+        self.meter = meter
+
+
 class DataError(MusicVAEError):
     """A dataset recipe or cache that cannot be built or read."""
 

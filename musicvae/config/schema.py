@@ -108,6 +108,10 @@ class RecipeConfig:
     steps_per_bar: int = 16
     gap_bars: int = 1
     notes: NoteRecipe = NoteRecipe()  # kind "timbre" only
+    # Melody recipes: the meter of the tunes a build keeps (a model of another meter builds its
+    # own cache with its meter), and whether a 4/4 build also pairs 2/4 tunes into 4/4 bars.
+    meter: str = "4/4"
+    pair_two_four: bool = False
 
 # ---------------------------------------------------------------------------
 # Instruments

@@ -222,6 +222,20 @@ def _hashed_dict(config: Any) -> Any:
     return kept
 
 
+#: Recipe fields added after every kind's caches were first keyed, and the value at which a
+#: recipe's hash leaves them out (so that caches built before them still match).
+LATER_RECIPE_FIELDS = {"meter": "4/4", "pair_two_four": False}
+
+
+def stable_recipe_dict(recipe: RecipeConfig) -> dict:
+    """``to_dict(recipe)`` without the :data:`LATER_RECIPE_FIELDS` that are at their old value.
+
+    For a kind that hashes the whole recipe dict (timbre).
+    """
+    return {key: value for key, value in to_dict(recipe).items()
+            if not (key in LATER_RECIPE_FIELDS and value == LATER_RECIPE_FIELDS[key])}
+
+
 def recipe_hash(recipe: RecipeConfig, *, code_version: str, source_fingerprint: Callable[[SourceConfig], str]) -> str:
     """SHA-256 (hex) of the canonical JSON of the recipe, a kind's code version and its sources' fingerprints.
 

@@ -1,6 +1,7 @@
 """Monophonic melodies <-> MusicVAE's 90-class event sequences, and melody extraction from MIDI.
 
-An event sequence has one integer per grid step (16 per 4/4 bar):
+An event sequence has one integer per grid step (16 per 4/4 bar; a bar of another meter has its
+share of the sixteenth grid, see :mod:`musicvae.midi.meter`: 3/4 and 6/8 are 12 steps):
 
 - ``NO_EVENT`` (0): nothing happens; the sounding note is held, or a rest continues;
 - ``NOTE_OFF`` (1): the sounding note stops;
@@ -21,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from musicvae.errors import InputError
+from musicvae.errors import InputError, MeterError
+from musicvae.midi.meter import DEFAULT_METER, bar_quarters, meter_name, parse_meter, taken_meters, takes
 from musicvae.midi.reader import pitched_notes, read_midi
 
 NO_EVENT = 0
@@ -70,21 +72,101 @@ def quarter_positions(midi: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.nda
     return change_quarters[index] + (times - change_times[index]) * tempi[index] / 60.0
 
 
+def meter_sections(midi: pretty_midi.PrettyMIDI) -> list[tuple[float, tuple[int, int]]]:
+    """The file's meters: (quarter position, (n, d)) where each starts, in order; repeats merged.
+
+    Where two time signatures share a time the later one counts; none at all is ``[]``.
+    """
+    signatures = sorted(midi.time_signature_changes, key=lambda s: s.time)
+    if not signatures:
+        return []
+    quarters = quarter_positions(midi, np.array([s.time for s in signatures], dtype=float))
+    at: dict[float, tuple[int, int]] = {}
+    for quarter, signature in zip(quarters.tolist(), signatures):
+        at[round(quarter, 6)] = (signature.numerator, signature.denominator)
+    sections: list[tuple[float, tuple[int, int]]] = []
+    for quarter, meter in sorted(at.items()):
+        if not sections or sections[-1][1] != meter:
+            sections.append((quarter, meter))
+    return sections
+
+
+@dataclass(frozen=True)
+class BarPlan:
+    """Where a file's bars fall on a model's grid: ``shift`` quarters added to every time, and the
+    quarter where the usable first section ends (None: the whole file)."""
+
+    shift: float = 0.0
+    end: float | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def bar_plan(sections: list[tuple[float, tuple[int, int]]], *, meter: str = DEFAULT_METER,
+             pair_two_four: bool = False, source: str | Path | None = None) -> BarPlan:
+    """Align a file's bars with a model's bars of ``meter``, or say why its meter does not fit.
+
+    - A first section exactly one bar long and shorter than a bar of the next meter is a pickup:
+      the bar line after it goes onto a model bar line (the pickup ends the first, padded bar).
+    - The meter after any pickup must be one the model takes (:func:`musicvae.midi.meter.takes`).
+    - A later change to a bar of another length (or to a meter the model does not take) ends the
+      usable part: the first section is used, with a warning naming the bar (counted from 1).
+
+    Raises
+    ------
+    MeterError
+        If the first section's meter is not one the model takes.
+    """
+    prefix = f"{source}: " if source is not None else ""
+    if not sections:
+        return BarPlan()
+    model_bar = float(bar_quarters(meter))
+    main, pickup = sections, False
+    if len(sections) >= 2:
+        (q0, m0), (q1, m1) = sections[0], sections[1]
+        length = q1 - q0
+        if 0 < length < float(bar_quarters(m1)) and abs(length - float(bar_quarters(m0))) < 1e-6:
+            main, pickup = sections[1:], True
+    first_q, first_m = main[0]
+    if not takes(meter, first_m, pair_two_four=pair_two_four):
+        name = meter_name(first_m)
+        raise MeterError(f"{prefix}{name} input: this instrument takes {taken_meters(meter)} bars", meter=name)
+    shift = (-first_q) % model_bar
+    tune_bar = float(bar_quarters(first_m))
+    for quarter, other in main[1:]:
+        if float(bar_quarters(other)) == tune_bar and takes(meter, other, pair_two_four=pair_two_four):
+            continue  # 4/4 to 2/2: the same bars
+        bar = round((quarter - first_q) / tune_bar) + 1 + pickup
+        message = (f"meter changes from {meter_name(first_m)} to {meter_name(other)} at bar {bar}: "
+                   f"using the first section, bars 1-{bar - 1}")
+        return BarPlan(shift=shift, end=quarter, warnings=(message,))
+    return BarPlan(shift=shift)
+
+
 def midi_to_step_notes(
-    midi: pretty_midi.PrettyMIDI, *, steps_per_bar: int = 16, source: str | Path | None = None
+    midi: pretty_midi.PrettyMIDI,
+    *,
+    steps_per_bar: int = 16,
+    meter: str = DEFAULT_METER,
+    pair_two_four: bool = False,
+    source: str | Path | None = None,
 ) -> tuple[list[StepNote], list[str]]:
     """Quantise the pitched notes of a MIDI file to the step grid.
 
-    Bars are aligned to time 0 (MIDI files start on a bar line). Onsets and
-    offsets are converted to quarter notes through the file's tempo map, so tempo
-    and tempo changes do not change the result, then rounded to the grid; a note
-    is at least one step long.
+    Bars are aligned to time 0 (MIDI files start on a bar line), or to the bar
+    line after a pickup bar (see :func:`bar_plan`). Onsets and offsets are
+    converted to quarter notes through the file's tempo map, so tempo and tempo
+    changes do not change the result, then rounded to the grid; a note is at
+    least one step long.
 
     Parameters
     ----------
     midi : pretty_midi.PrettyMIDI
     steps_per_bar : int, keyword-only
-        Grid steps per 4/4 bar.
+        Grid steps per bar of ``meter``.
+    meter : str, keyword-only
+        The model's meter (``n/d``); the file's time signatures must be one it takes.
+    pair_two_four : bool, keyword-only
+        A 4/4 model takes 2/4 input, two bars to one of its bars.
     source : str or Path, optional, keyword-only
         The file's name, which starts error messages.
 
@@ -93,25 +175,26 @@ def midi_to_step_notes(
     notes : list of StepNote
         Notes of every non-drum instrument, sorted by (start, -pitch); possibly polyphonic.
     warnings : list of str
-        Human-readable remarks (e.g. how many onsets were off the grid).
+        Human-readable remarks (e.g. how many onsets were off the grid, a meter change).
 
     Raises
     ------
+    MeterError
+        If the file's meter is not one ``meter`` takes.
     InputError
-        If a time signature is not a 4-quarter bar (4/4, 2/2), or there are no pitched notes.
+        If there are no pitched notes.
     """
-    prefix = f"{source}: " if source is not None else ""
-    for signature in midi.time_signature_changes:
-        if signature.numerator != signature.denominator:
-            meter = f"{signature.numerator}/{signature.denominator}"
-            raise InputError(
-                f"{prefix}{meter} input: 2-bar and 16-bar models need 4/4 (or 2/2) bars; "
-                "convert the file to 4/4 first"
-            )
+    plan = bar_plan(meter_sections(midi), meter=meter, pair_two_four=pair_two_four, source=source)
     pitched = pitched_notes(midi, source=source)  # key presses: the pedal is not applied on the grid
-    steps_per_quarter = steps_per_bar / 4
-    starts = quarter_positions(midi, np.array([n.start for n in pitched])) * steps_per_quarter
-    ends = quarter_positions(midi, np.array([n.end for n in pitched])) * steps_per_quarter
+    steps_per_quarter = steps_per_bar / float(bar_quarters(meter))
+    onsets = quarter_positions(midi, np.array([n.start for n in pitched]))
+    offsets = quarter_positions(midi, np.array([n.end for n in pitched]))
+    if plan.end is not None:
+        inside = onsets < plan.end - 1e-6
+        pitched = [n for n, keep in zip(pitched, inside.tolist()) if keep]
+        onsets, offsets = onsets[inside], np.minimum(offsets[inside], plan.end)
+    starts = (onsets + plan.shift) * steps_per_quarter
+    ends = (offsets + plan.shift) * steps_per_quarter
     start_steps = np.rint(starts).astype(np.int64)
     end_steps = np.maximum(np.rint(ends).astype(np.int64), start_steps + 1)
     notes = [
@@ -119,10 +202,12 @@ def midi_to_step_notes(
         for n, s, e in zip(pitched, start_steps.tolist(), end_steps.tolist())
     ]
     notes.sort(key=lambda n: (n.start, -n.pitch, n.end))
-    messages = []
+    messages = list(plan.warnings)
     off_grid = int(np.count_nonzero(np.abs(starts - start_steps) > _OFF_GRID_TOLERANCE))
     if off_grid:
         messages.append(f"{off_grid} of {len(notes)} note onsets were off the {steps_per_bar}-steps-per-bar grid")
+    if not notes:
+        raise InputError(f"{'' if source is None else f'{source}: '}no notes in the first section")
     return notes, messages
 
 
@@ -289,23 +374,25 @@ def events_to_midi(
     *,
     qpm: float = 120.0,
     steps_per_bar: int = 16,
+    meter: str = DEFAULT_METER,
     min_pitch: int = 21,
     program: int = 0,
     velocity: int = 80,
 ) -> pretty_midi.PrettyMIDI:
-    """A one-track 4/4 MIDI file of one sequence [T], or of K sequences [K, T] played one after another.
+    """A one-track MIDI file in ``meter`` of one sequence [T], or of K sequences [K, T] played one after another.
 
-    The file lasts to the bar line after the last step (a sustain-off control
-    change marks it, since a MIDI file otherwise ends at its last note-off).
+    ``qpm`` counts quarter notes a minute in every meter. The file lasts to the
+    bar line after the last step (a sustain-off control change marks it, since
+    a MIDI file otherwise ends at its last note-off).
     """
     events = np.asarray(events)
     if events.ndim == 1:
         events = events[None, :]
     if events.ndim != 2:
         raise InputError(f"expected events of shape [T] or [K, T], got shape {list(events.shape)}")
-    step_seconds = 60.0 / qpm * 4 / steps_per_bar
+    step_seconds = 60.0 / qpm * float(bar_quarters(meter)) / steps_per_bar
     midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
-    midi.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(*parse_meter(meter), 0.0))
     instrument = pretty_midi.Instrument(program=program, name="melody")
     length = events.shape[1]
     for k, sequence in enumerate(events):
@@ -319,7 +406,13 @@ def events_to_midi(
 
 
 def midi_file_events(
-    path: str | Path, *, steps_per_bar: int = 16, min_pitch: int = 21, max_pitch: int = 108
+    path: str | Path,
+    *,
+    steps_per_bar: int = 16,
+    meter: str = DEFAULT_METER,
+    pair_two_four: bool = False,
+    min_pitch: int = 21,
+    max_pitch: int = 108,
 ) -> tuple[np.ndarray, list[str]]:
     """A MIDI file's melody as one event sequence from step 0, padded to a bar line.
 
@@ -333,10 +426,13 @@ def midi_file_events(
 
     Raises
     ------
+    MeterError
+        For a meter ``meter`` does not take (see :func:`midi_to_step_notes`).
     InputError
-        For unreadable files, odd meters, drums only, or when no note in range remains.
+        For unreadable files, drums only, or when no note in range remains.
     """
-    notes, messages = midi_to_step_notes(read_midi(path), steps_per_bar=steps_per_bar, source=path)
+    notes, messages = midi_to_step_notes(read_midi(path), steps_per_bar=steps_per_bar, meter=meter,
+                                         pair_two_four=pair_two_four, source=path)
     line, polyphonic = top_line(notes)
     if polyphonic:
         messages.append("polyphonic input: using its top line")

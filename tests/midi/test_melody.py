@@ -246,7 +246,7 @@ def test_bad_files_raise_input_errors(tmp_path):
 def test_drums_only_and_odd_meters_raise(tmp_path):
     with pytest.raises(InputError, match="only drum tracks"):
         midi_file_events(write_notes(tmp_path / "drums.mid", MELODY, drum=True))
-    with pytest.raises(InputError, match="3/4 input: 2-bar"):
+    with pytest.raises(InputError, match="3/4 input: this instrument takes 4/4"):
         midi_file_events(write_notes(tmp_path / "waltz.mid", MELODY, time_signature=(3, 4)))
     # 2/2 and a missing time signature are both 4-quarter bars.
     for name, signature in (("cut.mid", (2, 2)), ("none.mid", None)):

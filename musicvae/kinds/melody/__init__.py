@@ -29,9 +29,21 @@ class MelodyKind(Kind):
         return named_configs()
 
     def model_kwargs(self, model_config: SequenceVAEConfig) -> dict[str, Any]:
+        from musicvae.errors import InputError
+        from musicvae.midi.meter import meter_name
+
         rep = model_config.representation
         if rep.steps_per_bar < 1 or rep.bars < 1 or not 0 <= rep.min_pitch <= rep.max_pitch <= 127:
             raise ConfigError("melody representation needs steps_per_bar and bars >= 1 and a MIDI pitch range")
+        try:
+            quarter = rep.steps_per_quarter
+        except InputError as error:
+            raise ConfigError(f"melody representation: {error}") from None
+        if quarter != int(quarter):
+            # Bars of one meter on a grid of whole steps per quarter: 3/4 of sixteenths is 12 steps, not 16.
+            raise ConfigError(f"melody representation: a {meter_name(rep.meter)} bar of {rep.steps_per_bar} steps "
+                              f"is not a whole number of steps per quarter note (3/4 and 6/8 on the sixteenth "
+                              "grid are 12 steps a bar)")
         return {
             "num_classes": rep.num_classes,
             "steps": rep.steps,
@@ -62,6 +74,12 @@ class MelodyKind(Kind):
 
         return load_melody_recipe(name_or_path)
 
+    def recipe_for(self, name_or_path, representation):
+        """The recipe a model of ``representation`` trains and is measured on: its meter's tunes only."""
+        from musicvae.kinds.melody.sources import recipe_for_meter
+
+        return recipe_for_meter(self.load_recipe(name_or_path), representation.meter)
+
     def build_data(self, recipe, *, workers: int | None, force: bool, progress: bool) -> str:
         from musicvae.kinds.melody.data import build_melody_dataset, format_report
 
@@ -70,8 +88,8 @@ class MelodyKind(Kind):
     def training_data(self, config, *, progress: bool, log: Callable[[str], None]) -> TrainingData:
         from musicvae.kinds.melody.data import load_melody_windows
 
-        recipe = self.load_recipe(config.data)
         rep = config.model.representation
+        recipe = self.recipe_for(config.data, rep)
 
         def windows(split: str):
             return load_melody_windows(recipe, split=split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
@@ -117,7 +135,7 @@ class MelodyKind(Kind):
         from musicvae.kinds.melody.evaluate import evaluate_melody
 
         rep = instrument.config.model.representation
-        recipe = self.load_recipe(options.data or instrument.config.data)
+        recipe = self.recipe_for(options.data or instrument.config.data, rep)
         test = load_melody_windows(recipe, split=options.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
         train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
         if options.max_items and len(test) > options.max_items:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from musicvae.config.schema import InstrumentConfig, TrainConfig
+from musicvae.midi.meter import DEFAULT_METER, bar_quarters, bar_steps
 
 
 @dataclass(frozen=True)
@@ -14,17 +15,21 @@ class MelodyRepresentation:
     Attributes
     ----------
     steps_per_bar : int
-        Grid steps per 4/4 bar (16 = sixteenth notes).
+        Grid steps per bar of ``meter`` (16 = sixteenth notes of a 4/4 bar; 3/4 and 6/8 bars
+        of sixteenths are 12, see :func:`for_meter`).
     bars : int
         Window length in bars (2 for flat models, 16 for the hierarchical one).
     min_pitch, max_pitch : int
         Inclusive MIDI pitch range of the event vocabulary (21..108 = 88 keys).
+    meter : str
+        The meter of the bars the model is trained on and takes (``n/d``; default 4/4).
     """
 
     steps_per_bar: int = 16
     bars: int = 2
     min_pitch: int = 21
     max_pitch: int = 108
+    meter: str = DEFAULT_METER
 
     @property
     def num_classes(self) -> int:
@@ -33,6 +38,23 @@ class MelodyRepresentation:
     @property
     def steps(self) -> int:
         return self.bars * self.steps_per_bar
+
+    @property
+    def steps_per_quarter(self) -> float:
+        """Grid steps per quarter note (4 on the sixteenth grid, in any meter)."""
+        return float(self.steps_per_bar / bar_quarters(self.meter))
+
+
+def for_meter(meter: str, *, bars: int = 2,
+              base: MelodyRepresentation = MelodyRepresentation()) -> MelodyRepresentation:
+    """``base`` with bars of ``meter`` on the sixteenth grid (3/4 and 6/8: 12 steps a bar, 2/4: 8, 7/8: 14).
+
+    Raises
+    ------
+    InputError
+        If a bar of ``meter`` is not a whole number of sixteenths.
+    """
+    return replace(base, meter=meter, bars=bars, steps_per_bar=bar_steps(meter))
 
 
 @dataclass(frozen=True)
@@ -98,6 +120,9 @@ def named_configs() -> dict[str, InstrumentConfig]:
     )
     return {
         "2bar-small": small,
+        # Waltzes and jigs of the folk corpus: the same CPU-sized model on 12-step bars.
+        "2bar-waltz": replace(small, model=replace(small.model, representation=for_meter("3/4"))),
+        "2bar-jig": replace(small, model=replace(small.model, representation=for_meter("6/8"))),
         "2bar-small-ae": replace(small, model=replace(small.model, kl_weight=0.0)),
         "2bar-small-denoise": replace(small, model=replace(small.model, input_dropout=0.2)),
         "2bar-big": big,

@@ -33,8 +33,16 @@ from musicvae.data import cache
 from musicvae.data.recipes import SPLITS, cache_path, check_split, recipe_hash, split_of
 from musicvae.errors import DataError
 from musicvae.kinds.melody import sources
-from musicvae.kinds.melody.sources import WorkItem, abc_tune_notes, list_pieces, load_melody_recipe, midi_piece_notes
+from musicvae.kinds.melody.sources import (
+    WorkItem,
+    abc_tune_notes,
+    list_pieces,
+    load_melody_recipe,
+    midi_piece_notes,
+    recipe_bar_steps,
+)
 from musicvae.midi import melody as codec
+from musicvae.midi.meter import bar_steps
 from musicvae.midi.windows import dedupe_windows
 
 #: Bump whenever extraction changes what a build produces: old caches then stop matching.
@@ -44,8 +52,12 @@ CHUNK_PIECES = 500
 REPORT_BARS = (2, 16)
 
 
-def extract_piece(item: WorkItem, *, steps_per_bar: int, gap_bars: int, min_pitch: int, max_pitch: int) -> dict:
+def extract_piece(item: WorkItem, *, steps_per_bar: int, gap_bars: int, min_pitch: int, max_pitch: int,
+                  meter: str = "4/4", pair_two_four: bool = False) -> dict:
     """Melodies of one piece, or why it was skipped.
+
+    ``steps_per_bar`` is the grid of a 4/4 bar; pieces in meters a ``meter`` model does not take are
+    skipped, and each melody starts on a bar line of ``meter``.
 
     Returns
     -------
@@ -66,10 +78,9 @@ def extract_piece(item: WorkItem, *, steps_per_bar: int, gap_bars: int, min_pitc
         "polyphonic": False,
     }
     try:
-        if kind == "abc":
-            notes, off_grid, reason, detail = abc_tune_notes(payload, steps_per_bar=steps_per_bar)
-        else:
-            notes, off_grid, reason, detail = midi_piece_notes(payload, steps_per_bar=steps_per_bar)
+        read = abc_tune_notes if kind == "abc" else midi_piece_notes
+        notes, off_grid, reason, detail = read(payload, steps_per_bar=steps_per_bar, meter=meter,
+                                               pair_two_four=pair_two_four)
     except Exception as error:  # one corrupt piece must not stop a build of thousands
         return {**result, "status": "parse error", "detail": f"{type(error).__name__}: {error}"[:200]}
     if reason:
@@ -78,9 +89,10 @@ def extract_piece(item: WorkItem, *, steps_per_bar: int, gap_bars: int, min_pitc
     kept, dropped = codec.clip_range(line, min_pitch=min_pitch, max_pitch=max_pitch)
     if not kept:
         return {**result, "status": "no notes" if not notes else "out of range"}
+    bar = bar_steps(meter, steps_per_whole_bar=steps_per_bar)
     melodies = [
-        codec.melody_events(m, steps_per_bar=steps_per_bar, min_pitch=min_pitch, max_pitch=max_pitch).astype(np.uint8)
-        for m in codec.split_melodies(kept, steps_per_bar=steps_per_bar, gap_bars=gap_bars)
+        codec.melody_events(m, steps_per_bar=bar, min_pitch=min_pitch, max_pitch=max_pitch).astype(np.uint8)
+        for m in codec.split_melodies(kept, steps_per_bar=bar, gap_bars=gap_bars)
     ]
     return {
         **result,
@@ -203,6 +215,7 @@ def _report(data: dict[str, np.ndarray], recipe: RecipeConfig) -> dict:
     notes, off_grid, dropped, polyphonic = data["piece_stats"].sum(axis=0).tolist()
     report = {
         "name": recipe.name,
+        "meter": recipe.meter + (" and 2/4 paired" if recipe.pair_two_four else ""),
         "pieces_read": len(status),
         "pieces_used": counts.pop("ok", 0),
         "pieces_skipped": dict(counts.most_common()),
@@ -224,7 +237,8 @@ def _report(data: dict[str, np.ndarray], recipe: RecipeConfig) -> dict:
         key = f"{bars}bar"
         report["windows"][key], report["windows_dropped_as_in_train"][key] = {}, {}
         for split in SPLITS:
-            windows, removed = _split_windows(data, split, bars * recipe.steps_per_bar, recipe.steps_per_bar)
+            bar = recipe_bar_steps(recipe)
+            windows, removed = _split_windows(data, split, bars * bar, bar)
             report["windows"][key][split] = len(windows)
             if split != "train":
                 report["windows_dropped_as_in_train"][key][split] = removed
@@ -290,6 +304,8 @@ def build_melody_dataset(
         gap_bars=recipe.gap_bars,
         min_pitch=vocabulary.min_pitch,
         max_pitch=vocabulary.max_pitch,
+        meter=recipe.meter,
+        pair_two_four=recipe.pair_two_four,
     )
     plan = {"recipe_hash": digest, "code_version": CODE_VERSION, "pieces": len(items), "chunk": CHUNK_PIECES}
     chunk_files = cache.run_chunks(
@@ -344,8 +360,9 @@ def load_melody_windows(
     check_split(split)
     hint = cache.build_hint(recipe)
     recipe = load_melody_recipe(recipe)
-    if steps_per_bar != recipe.steps_per_bar:
-        raise DataError(f"{recipe.name} is built with {recipe.steps_per_bar} steps per bar, not {steps_per_bar}")
+    if steps_per_bar != recipe_bar_steps(recipe):
+        raise DataError(f"{recipe.name} is built with {recipe_bar_steps(recipe)} steps per {recipe.meter} bar, "
+                        f"not {steps_per_bar}")
     digest = melody_recipe_hash(recipe)
     folder = cache_path(recipe, cache_dir=cache_dir, digest=digest)
     cache.built_meta(folder, name=recipe.name, hint=hint, expected={"recipe_hash": digest})
@@ -365,6 +382,7 @@ def format_report(report: dict) -> str:
     meters = list(report["skipped_meters"].items())
     lines = [
         f"{report['name']}: {report['pieces_read']} pieces read, {report['pieces_used']} used"
+        + (f" ({report['meter']})" if report.get("meter", "4/4") != "4/4" else "")
         + (
             " (cache reused)"
             if report.get("reused")

@@ -20,6 +20,7 @@ import contextlib
 import io
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,10 @@ from musicvae.config import RecipeConfig, SourceConfig
 from musicvae.data.recipes import files_fingerprint, load_recipe, music21_corpus_fingerprint, safe_name
 from musicvae.errors import DataError, InputError
 from musicvae.midi import melody as codec
+from musicvae.midi.meter import DEFAULT_METER, bar_quarters, bar_steps, meter_name, parse_meter, takes
 
 SOURCE_TYPES = ("music21-corpus", "midi-folder")
 MIDI_SUFFIXES = (".mid", ".midi")
-_ACCEPTED_METERS = {"C", "C|"}
 
 # A work item is (piece id, kind, payload): ("abc", tune text) or ("midi", file path).
 WorkItem = tuple[str, str, str]
@@ -76,6 +77,31 @@ def load_melody_recipe(name_or_path: str | Path | RecipeConfig) -> RecipeConfig:
             source = SourceConfig(type="midi-folder", path=str(path.resolve()))
             return RecipeConfig(name=safe_name(path.resolve().name), sources=(source,))
     return load_recipe(name_or_path, check=check_sources, midi_folders=True)
+
+
+def recipe_for_meter(recipe: RecipeConfig, meter: str) -> RecipeConfig:
+    """The recipe a model of ``meter`` trains on: the same sources, keeping tunes of that meter.
+
+    Its cache is its own (the meter enters the hash when it is not 4/4); 2/4 pairing is a 4/4 option.
+
+    Raises
+    ------
+    DataError
+        If a bar of ``meter`` is not a whole number of the recipe's grid steps.
+    """
+    try:
+        bar_steps(meter, steps_per_whole_bar=recipe.steps_per_bar)
+    except InputError as error:
+        raise DataError(f"{recipe.name}: {error}") from None
+    if parse_meter(meter) == parse_meter(recipe.meter):
+        return recipe
+    pair = recipe.pair_two_four and parse_meter(meter) == (4, 4)
+    return replace(recipe, meter=meter_name(meter), pair_two_four=pair)
+
+
+def recipe_bar_steps(recipe: RecipeConfig) -> int:
+    """Grid steps of one bar of the recipe's meter (its ``steps_per_bar`` is the 4/4 bar's)."""
+    return bar_steps(recipe.meter, steps_per_whole_bar=recipe.steps_per_bar)
 
 
 def source_fingerprint(source: SourceConfig) -> str:
@@ -153,20 +179,28 @@ def list_pieces(source: SourceConfig) -> list[WorkItem]:
 # ---------------------------------------------------------------------------
 
 
-def abc_odd_meter(tune: str) -> str:
-    """The first meter of an ABC tune that is not a 4-quarter bar, ``"missing"`` if it has none, else ``""``.
-
-    Reads the tune's own ``M:`` fields (and inline ``[M:...]``), else the file
-    header's, from the text, so that tunes in other meters are skipped without
-    being parsed. 4/4, 2/2 (and any n/n), C and C| are 4-quarter bars.
-    """
+def abc_meters(tune: str) -> list[str]:
+    """The meters of an ABC tune as written (``M:`` fields and inline ``[M:...]``), its own, else the header's."""
     pattern = r"(?m)^M:([^\n%]*)|\[M:([^\]]*)\]"
     body = tune[tune.index("X:") :] if "X:" in tune else tune
-    meters = [(a or b).strip().replace(" ", "") for a, b in re.findall(pattern, body) or re.findall(pattern, tune)]
-    for meter in meters:
-        fraction = re.fullmatch(r"(\d+)/(\d+)", meter)
-        if not (meter in _ACCEPTED_METERS or (fraction and fraction.group(1) == fraction.group(2))):
-            return meter
+    return [(a or b).strip().replace(" ", "") for a, b in re.findall(pattern, body) or re.findall(pattern, tune)]
+
+
+def abc_odd_meter(tune: str, *, meter: str = DEFAULT_METER, pair_two_four: bool = False) -> str:
+    """The first meter of an ABC tune that a ``meter`` model does not take, ``"missing"`` if it has none, else ``""``.
+
+    Reads the tune's meters from the text (:func:`abc_meters`), so that tunes in
+    other meters are skipped without being parsed. A 4/4 model takes 4/4, 2/2
+    (and any n/n), C and C| (and 2/4 with ``pair_two_four``); see :func:`musicvae.midi.meter.takes`.
+    """
+    meters = abc_meters(tune)
+    for written in meters:
+        try:
+            taken = takes(meter, parse_meter(written), pair_two_four=pair_two_four)
+        except InputError:
+            taken = False
+        if not taken:
+            return written
     return "" if meters else "missing"
 
 
@@ -190,10 +224,11 @@ def _abc_parts(tune: str) -> list:
     return [translate.abcToStreamPart(voice, UnbeamedPart()) for voice in voices]
 
 
-def _bar_shift(part) -> tuple[float, str]:
-    """Quarter notes to add to offsets so that bar lines fall on multiples of 4, or why there is none.
+def _bar_shift(part, *, bar: float = 4.0, grid: float = 4.0, meter: str = DEFAULT_METER) -> tuple[float, str]:
+    """Quarter notes to add to offsets so that bar lines fall on multiples of ``grid``, or why there is none.
 
-    Every full (4-quarter) measure must then start on a bar line: this copes
+    Every full measure (``bar`` quarters: 4 for 4/4, 3 for 3/4 and 6/8, 2 for
+    2/4 tunes paired into ``grid`` = 4) must then start on a bar line: this copes
     with a pickup and with short measures that pair up around repeats, and
     rejects tunes whose bars drift (a short or long bar without its partner;
     music21 splits over-full bars and gives the pieces odd time signatures).
@@ -207,19 +242,25 @@ def _bar_shift(part) -> tuple[float, str]:
     from music21 import stream
 
     measures = list(part.getElementsByClass(stream.Measure))
-    full = [(i, m) for i, m in enumerate(measures, 1) if abs(float(m.duration.quarterLength) - 4.0) < 1e-9]
+    full = [(i, m) for i, m in enumerate(measures, 1) if abs(float(m.duration.quarterLength) - bar) < 1e-9]
     if not full:
-        return 0.0, "no complete 4/4 bar"
-    shift = -float(full[0][1].offset) % 4.0
+        return 0.0, f"no complete {meter} bar"
+    shift = -float(full[0][1].offset) % grid
     for number, measure in full:
-        phase = (float(measure.offset) + shift) % 4.0
-        if min(phase, 4.0 - phase) > 1e-6:
+        phase = (float(measure.offset) + shift) % bar
+        if min(phase, bar - phase) > 1e-6:
             return shift, f"bar {number} starts {phase:g} quarters off the bar grid"
     return shift, ""
 
 
-def abc_tune_notes(tune: str, *, steps_per_bar: int = 16) -> tuple[list[codec.StepNote], int, str, str]:
-    """Notes of one ABC tune on the step grid, with bars aligned to multiples of ``steps_per_bar``.
+def abc_tune_notes(tune: str, *, steps_per_bar: int = 16, meter: str = DEFAULT_METER,
+                   pair_two_four: bool = False) -> tuple[list[codec.StepNote], int, str, str]:
+    """Notes of one ABC tune on the step grid, with bars aligned to multiples of a ``meter`` bar.
+
+    ``steps_per_bar`` is the grid of a 4/4 bar (16: sixteenths); a bar of
+    ``meter`` has its share (3/4: 12). Tunes of meters a ``meter`` model does not
+    take are skipped (:func:`abc_odd_meter`); with ``pair_two_four`` a 4/4
+    model's tunes in 2/4 pair their bars two to one.
 
     Ties are merged, chords give their top note, chord symbols and grace notes
     are ignored, and onsets/offsets off the grid (e.g. triplets) are rounded.
@@ -235,15 +276,17 @@ def abc_tune_notes(tune: str, *, steps_per_bar: int = 16) -> tuple[list[codec.St
     """
     from music21 import harmony
 
-    odd = abc_odd_meter(tune)
+    odd = abc_odd_meter(tune, meter=meter, pair_two_four=pair_two_four)
     if odd:
         return [], 0, "meter", odd
     with contextlib.redirect_stderr(io.StringIO()):  # music21 prints warnings for odd tunes
         parts = _abc_parts(tune)
     spq = steps_per_bar / 4
+    grid = float(bar_quarters(meter))
+    bar = float(bar_quarters(abc_meters(tune)[0]))  # every meter of the tune has this bar (checked above)
     notes, off_grid = [], 0
     for part in parts:
-        shift, problem = _bar_shift(part)
+        shift, problem = _bar_shift(part, bar=bar, grid=grid, meter=meter_name(meter) if bar == grid else "2/4")
         if problem:
             return [], 0, "irregular bars", problem
         spans: list[list] = []  # [pitch, start quarter, end quarter]
@@ -272,18 +315,25 @@ def abc_tune_notes(tune: str, *, steps_per_bar: int = 16) -> tuple[list[codec.St
     return notes, off_grid, "", ""
 
 
-def midi_piece_notes(path: str, *, steps_per_bar: int) -> tuple[list[codec.StepNote], int, str, str]:
-    """Notes of a MIDI file, how many were off the grid, and a skip reason and detail (``""`` if usable)."""
+def midi_piece_notes(path: str, *, steps_per_bar: int, meter: str = DEFAULT_METER,
+                     pair_two_four: bool = False) -> tuple[list[codec.StepNote], int, str, str]:
+    """Notes of a MIDI file, how many were off the grid, and a skip reason and detail (``""`` if usable).
+
+    ``steps_per_bar`` is the grid of a 4/4 bar; a file with any time signature a ``meter`` model
+    does not take is skipped for its meter.
+    """
     try:
         midi = codec.read_midi(path)
     except InputError as error:
         return [], 0, "no notes" if "no notes" in str(error) else "unreadable", str(error)
-    odd = [f"{s.numerator}/{s.denominator}" for s in midi.time_signature_changes if s.numerator != s.denominator]
+    odd = [f"{s.numerator}/{s.denominator}" for s in midi.time_signature_changes
+           if not takes(meter, (s.numerator, s.denominator), pair_two_four=pair_two_four)]
     if odd:
         return [], 0, "meter", odd[0]
     if all(instrument.is_drum for instrument in midi.instruments if instrument.notes):
         return [], 0, "drums only", ""
-    notes, _ = codec.midi_to_step_notes(midi, steps_per_bar=steps_per_bar)
+    notes, _ = codec.midi_to_step_notes(midi, steps_per_bar=bar_steps(meter, steps_per_whole_bar=steps_per_bar),
+                                        meter=meter, pair_two_four=pair_two_four)
     # Performed MIDI is rarely on the grid; count notes whose onset moved by over a tenth of a step.
     times = [n.start for instrument in midi.instruments if not instrument.is_drum for n in instrument.notes]
     steps = codec.quarter_positions(midi, np.array(times)) * steps_per_bar / 4

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.config import NoteRecipe, RecipeConfig, SourceConfig, to_dict
+from musicvae.config import NoteRecipe, RecipeConfig, SourceConfig
 from musicvae.data import cache
 from musicvae.data.recipes import (
     SPLITS,
@@ -40,6 +40,7 @@ from musicvae.data.recipes import (
     json_hash,
     read_recipe_file,
     split_of,
+    stable_recipe_dict,
 )
 from musicvae.errors import DataError, InputError
 
@@ -121,7 +122,7 @@ def _source_fingerprint(source: SourceConfig) -> str:
 def timbre_recipe_hash(recipe: RecipeConfig) -> str:
     """SHA-256 (hex) of the recipe, :data:`TIMBRE_CODE_VERSION` and its sources' fingerprints."""
     payload = {
-        "recipe": to_dict(recipe),
+        "recipe": stable_recipe_dict(recipe),
         "code_version": TIMBRE_CODE_VERSION,
         "sources": [_source_fingerprint(source) for source in recipe.sources],
     }
