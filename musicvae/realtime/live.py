@@ -2,7 +2,7 @@
 
 Every run stops the same way, whatever ends it (its duration, Ctrl-C,
 SIGTERM, an error, a MIDI input that vanished, an external clock that
-stopped): first every sounding note gets its note-off and every channel used
+stopped, a JACK server that died): first every sounding note gets its note-off and every channel used
 gets All Notes Off (CC 123), and from then on nothing is sent, from any
 thread; only then are inputs, OSC, the automation and the decode worker
 stopped, each within a bound (:mod:`musicvae.realtime.stopping`). Signals only
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.automation import MorphCurve
-from musicvae.errors import InputError
+from musicvae.errors import InputError, SystemDependencyError
 from musicvae.realtime.clock import TICKS_PER_STEP, MidiClockFollower, StepClock, now, sleep_until
 from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
-from musicvae.realtime.midi_io import MidiInput, MidiOutput
+from musicvae.realtime.midi_io import MidiOutput, open_input
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder
 from musicvae.realtime.stopping import StopSignals, exit_quickly
@@ -35,6 +35,8 @@ from musicvae.render import one_torch_thread
 _PORT_CHECK = 0.5
 #: How often (in seconds) the live synth looks whether the morph reached a step whose notes it should decode.
 _PREFETCH = 0.05
+#: How long (in seconds) the end of a duration waits for a JACK-native output to write what it was handed.
+_DRAIN = 0.1
 #: How long (in seconds), beyond the release fade itself, a stopping synth waits for its voices to fall silent.
 _RELEASE_MARGIN = 0.25
 
@@ -51,6 +53,8 @@ class LiveReport:
     lateness: list[float] = field(default_factory=list)
     stopped_by: str = "duration"
     warnings: list[str] = field(default_factory=list)
+    dropped: int = 0  # MIDI messages a full queue refused (JACK-native ports), out and in
+    late_events: int = 0  # messages that reached JACK's process callback after their period began
 
     def summary(self) -> str:
         text = f"{self.steps} steps, {self.messages} MIDI messages, {self.held} phrases held (decode late)"
@@ -58,6 +62,10 @@ class LiveReport:
             late = np.asarray(self.lateness) * 1e3
             text += (f"; lateness p50 {np.percentile(late, 50):.2f} ms, p99 {np.percentile(late, 99):.2f} ms, "
                      f"max {late.max():.2f} ms")
+        if self.late_events:
+            text += f"; {self.late_events} messages missed their JACK period (written at the next)"
+        if self.dropped:
+            text += f"; {self.dropped} MIDI messages DROPPED (queue full)"
         return text + f"; stopped by {self.stopped_by}"
 
 
@@ -93,12 +101,16 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     Parameters
     ----------
     core : MelodyPlayer or CallAndResponse
-    output : MidiOutput
+    output : MidiOutput or JackMidiOutput
+        A JACK-native output (``lookahead`` > 0) gets each step's messages ahead of time, stamped with
+        their deadline; an rtmidi one on the deadline.
     params : ParamStore
     bpm : float, keyword-only
-        Internal clock tempo.
-    clock : {"internal", "midi"}, keyword-only
-        "midi" follows Start/Stop/Continue/Song Position and 0xF8 pulses on ``midi_in``.
+        Internal clock tempo (with ``clock="link"``, the tempo proposed to a session without peers).
+    clock : {"internal", "midi", "link"}, keyword-only
+        "midi" follows Start/Stop/Continue/Song Position and 0xF8 pulses on ``midi_in``; "link" plays on
+        an Ableton Link session's tempo and beat phase, starts its transport and follows its start/stop
+        (:mod:`musicvae.realtime.link`).
     midi_in : str, optional, keyword-only
         Input port: control changes (``morph_cc``), the clock, the call in call-and-response.
     osc_port : int, optional, keyword-only
@@ -111,8 +123,8 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     on_ready : callable, optional, keyword-only
         Called once ports are open and the first phrase is decoded (tests connect ports there).
     """
-    if clock not in ("internal", "midi"):
-        raise InputError(f"unknown --clock {clock!r}; use internal or midi")
+    if clock not in ("internal", "midi", "link"):
+        raise InputError(f"unknown --clock {clock!r}; use internal, midi or link")
     if isinstance(core, CallAndResponse) and midi_in is None:
         raise InputError("--respond needs --midi-in PORT (where the call is played)")
     if clock == "midi" and midi_in is None:
@@ -123,12 +135,12 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     muted = threading.Event()  # set by the stop's all-notes-off: nothing is sent after it, from any thread
     step_clock = StepClock(bpm) if clock == "internal" else None
 
-    def send(messages) -> None:
+    def send(messages, at: float | None = None) -> None:
         with send_lock:
             if muted.is_set():
                 return
             for message in messages:
-                output.send(message)
+                output.send(message, at)
             report.messages += len(messages)
 
     def on_step(n: int, _t: float) -> None:
@@ -155,21 +167,27 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
         if cc is not None and cc.handle(message):
             return
         if isinstance(core, CallAndResponse):
-            if step_clock is not None:
+            if link is not None:
+                core.record(message, link.step_at(t))
+            elif step_clock is not None:
                 core.record(message, step_clock.step_at(t))
             elif follower is not None:
                 core.record(message, follower.position / TICKS_PER_STEP)
 
     inputs: list = []
-    osc = mover = None
+    osc = mover = link = None
     exit_quickly()
     with StopSignals(stop) as signals:
         try:
             if hasattr(core, "prepare"):
                 with signals.interruptible():  # the first phrase: nothing has been sent yet
                     core.prepare()
+            if clock == "link" and not stop.is_set():
+                from musicvae.realtime.link import LinkClock
+
+                link = LinkClock(bpm)
             if midi_in is not None and not stop.is_set():
-                inputs.append(MidiInput(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
+                inputs.append(open_input(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
             if osc_port is not None and not stop.is_set():
                 osc = OscControl(params, port=osc_port)
                 print(f"OSC on {osc.host}:{osc.port}: /morph f, /temperature f", file=sys.stderr)
@@ -178,12 +196,14 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
             end = None if duration is None else now() + duration
             if automation is not None and not stop.is_set():
                 mover = MorphAutomation(params, automation, end=automation.end).start()
-            if step_clock is not None:
+            if link is not None:
+                _link_loop(core, link, send, silence, report, stop=stop, end=end, inputs=inputs, output=output)
+            elif step_clock is not None:
                 step_clock = StepClock(bpm)  # anchor after the set-up so that step 0 is not already late
                 report.start, report.period = step_clock.time_of(0), step_clock.period
-                _internal_loop(core, step_clock, send, report, stop=stop, end=end, inputs=inputs)
+                _internal_loop(core, step_clock, send, report, stop=stop, end=end, inputs=inputs, output=output)
             else:
-                _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs)
+                _follow_loop(follower, silence, report, stop=stop, end=end, inputs=inputs, output=output)
         except (KeyboardInterrupt, SystemExit) as error:  # a signal cut the set-up short, or a callback raised
             report.stopped_by = signals.reason or ("Ctrl-C" if isinstance(error, KeyboardInterrupt) else "exit")
             error.report = report
@@ -200,35 +220,110 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
                 osc.close()
             if mover is not None:
                 mover.close()
+            if link is not None:
+                link.close()
             report.held = getattr(core, "held", 0)
+            report.dropped = output.dropped + sum(getattr(port, "dropped", 0) for port in inputs)
+            report.late_events = output.late
             core.close()
     signals.raise_received(report=report)
     return report
 
 
-def _internal_loop(core, clock: StepClock, send, report: LiveReport, *, stop, end, inputs) -> None:
+def _internal_loop(core, clock: StepClock, send, report: LiveReport, *, stop, end, inputs, output) -> None:
     n = 0
     next_check = now() + _PORT_CHECK
+    ahead = output.lookahead  # JACK-native: handed over early, written at the deadline's frame
     while not stop.is_set():
         deadline = clock.time_of(n)
         if end is not None and deadline >= end:
+            _play_out(output, clock.time_of(n - 1) if n else None, ahead, stop)
             return
-        # Lookahead: the step's messages are computed before its deadline, then sent on it.
+        # Lookahead: the step's messages are computed before its deadline, then sent on it (or ahead of it).
         messages = core.step(n)
-        late = sleep_until(deadline, stop=stop)
+        late = sleep_until(deadline - ahead, stop=stop)
         if stop.is_set():
             break
-        send(messages)
+        send(messages, deadline if ahead else None)
         report.lateness.append(late)
         report.steps += 1
         n += 1
+        _check_output(output, report)
         if now() >= next_check:
             next_check = now() + _PORT_CHECK
             _check_inputs(inputs, report)
     report.stopped_by = "stop"
 
 
-def _follow_loop(follower: MidiClockFollower, silence, report: LiveReport, *, stop, end, inputs) -> None:
+def _play_out(output, last: float | None, ahead: float, stop) -> None:
+    """At the end of the duration, let the last step handed over ahead of its deadline play before the stop's
+    all-notes-off cancels what is still queued."""
+    if ahead and last is not None:
+        sleep_until(last, stop=stop)
+        output.drain(_DRAIN)  # a late JACK period may not have taken it yet
+
+
+#: Longest wait (seconds) between two looks at the Link session while a step is due: a tempo change
+#: mid-step moves the deadline, a peer's Stop must silence at once.
+_LINK_POLL = 0.01
+
+
+def _link_loop(core, link, send, silence, report: LiveReport, *, stop, end, inputs, output) -> None:
+    """Steps on the Link session's beat grid; silent while the session's transport is stopped."""
+    ahead = output.lookahead
+    link.start()
+    n = link.next_step()
+    next_check = now() + _PORT_CHECK
+    had_peers = warned = False
+    playing = True
+    sent_until = None
+    while not stop.is_set():
+        if end is not None and now() >= end:
+            _play_out(output, sent_until, ahead, stop)
+            return
+        peers = link.peers
+        if peers:
+            had_peers = True
+        elif had_peers and not warned:  # the session's other peers left: Link keeps its tempo, so do we
+            warned = True
+            line = f"the Link session's other peers left: playing on at {link.bpm:.1f} BPM"
+            report.warnings.append(line)
+            print(f"warning: {line}", file=sys.stderr)
+        if not link.playing:
+            if playing:  # a peer stopped the transport: silence, wait for its start
+                silence()
+                playing = False
+            stop.wait(_LINK_POLL)
+            continue
+        if not playing:
+            playing, n = True, link.next_step()
+        deadline = link.time_of(n)
+        if not -link.period < deadline - now() <= 1.5 * link.period:
+            n = link.next_step()  # the timeline jumped (joining a session re-aligns the beat): catch up
+            continue
+        messages = core.step(n)
+        while not stop.is_set():  # wait in short slices: the session's tempo may change meanwhile
+            deadline = link.time_of(n)
+            if deadline - ahead - now() <= _LINK_POLL or not link.playing:
+                break
+            stop.wait(_LINK_POLL)
+        late = sleep_until(deadline - ahead, stop=stop)
+        if stop.is_set():
+            break
+        if link.playing:
+            send(messages, deadline if ahead else None)
+            sent_until = deadline
+            report.lateness.append(late)
+            report.steps += 1
+        n += 1
+        _check_output(output, report)
+        if now() >= next_check:
+            next_check = now() + _PORT_CHECK
+            _check_inputs(inputs, report)
+    report.stopped_by = "stop"
+
+
+def _follow_loop(follower: MidiClockFollower, silence, report: LiveReport, *, stop, end, inputs, output) -> None:
     silenced = False
     while not stop.is_set():
         if end is not None and now() >= end:
@@ -241,12 +336,26 @@ def _follow_loop(follower: MidiClockFollower, silence, report: LiveReport, *, st
                 silenced = True
         else:
             silenced = False
+        _check_output(output, report)
         _check_inputs(inputs, report)
     report.stopped_by = "stop"
 
 
+def _check_output(output, report: LiveReport) -> None:
+    """A JACK server that died under a JACK-native port: stop with one line (nothing can reach it now)."""
+    failure = getattr(output, "failure", None)
+    if failure is not None:
+        report.stopped_by = "JACK server stopped"
+        raise SystemDependencyError(f"the JACK server stopped ({failure}); MIDI output {output.name!r} is gone, "
+                                    "its notes could not be ended there: restart JACK and the command")
+
+
 def _check_inputs(inputs, report: LiveReport) -> None:
     for port in inputs:
+        if getattr(port, "failure", None) is not None:
+            report.stopped_by = "JACK server stopped"
+            raise SystemDependencyError(f"the JACK server stopped ({port.failure}); MIDI input {port.name!r} "
+                                        "is gone: restart JACK and the command")
         if not port.alive():
             report.stopped_by = "lost input"
             raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
@@ -285,10 +394,13 @@ class SynthReport:
     errors: list[str] = field(default_factory=list)
     sounding_at_close: int = 0  # voices still sounding when the stream closed (0: every note was released)
     last_peak: float = 0.0  # peak of the last block the stream played (0: it ended in silence)
+    dropped: int = 0  # MIDI input events a full queue refused (JACK-native input)
 
     def summary(self) -> str:
+        dropped = f", {self.dropped} MIDI input events DROPPED (queue full)" if self.dropped else ""
         return (f"{self.notes_decoded} notes decoded, {self.cold_notes} note-ons waited for their decode, "
-                f"{self.stolen} voices stolen, {self.underflows} audio underflows; stopped by {self.stopped_by}")
+                f"{self.stolen} voices stolen, {self.underflows} audio underflows{dropped}; "
+                f"stopped by {self.stopped_by}")
 
 
 def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", audio_api: str | None = None,
@@ -347,7 +459,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
                 warm = cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)], stop=stop)
             if warm:
                 stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
-                port = MidiInput(midi_in, handler=on_message, api=midi_api)
+                port = open_input(midi_in, handler=on_message, api=midi_api)
                 if osc_port is not None:
                     osc = OscControl(params, port=osc_port)
                 stream.start()
@@ -369,6 +481,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
                     step = current
                 if now() >= next_check:
                     next_check = now() + _PORT_CHECK
+                    _check_inputs([port], report)
                     if not port.alive():
                         report.stopped_by = "lost input"
                         raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
@@ -391,6 +504,7 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
                 stream.close()
             if port is not None:
                 port.close()
+                report.dropped = getattr(port, "dropped", 0)
             if osc is not None:
                 osc.close()
             if mover is not None:

@@ -1,6 +1,9 @@
-"""python-rtmidi adapters: open MIDI ports by name, turn "no MIDI system" into one actionable error.
+"""MIDI ports by name: python-rtmidi adapters, and :func:`open_output` / :func:`open_input`, which pick them.
 
-Ports are wrapped in :class:`MidiOutput` / :class:`MidiInput`, which keep the
+``--midi-api jack`` (and the default where there is no ALSA sequencer) opens
+JACK-native ports instead (:mod:`musicvae.realtime.jack_midi`: each event at
+its frame in the period); python-rtmidi serves ALSA, CoreMIDI and Windows.
+rtmidi ports are wrapped in :class:`MidiOutput` / :class:`MidiInput`, which keep the
 rtmidi objects alive (a garbage-collected rtmidi object closes its port) and
 stamp incoming messages with :func:`musicvae.realtime.clock.now`.
 """
@@ -94,6 +97,37 @@ def _available(ports: list[str]) -> str:
     return ", ".join(repr(p) for p in ports) or "none"
 
 
+def native_jack(api: str | None) -> bool:
+    """Whether ``--midi-api`` (None = the platform default) means JACK, served by JACK-native ports."""
+    if api == "jack":
+        return True
+    if api is None:
+        rtmidi = _rtmidi()
+        return resolve_api(None) == rtmidi.API_UNIX_JACK
+    return False
+
+
+def open_output(name: str, *, api: str | None = None, client: str = "musicvae"):
+    """The output ``--midi-api`` asks for: :class:`~musicvae.realtime.jack_midi.JackMidiOutput` on JACK,
+    else :class:`MidiOutput`."""
+    if native_jack(api):
+        from musicvae.realtime.jack_midi import JackMidiOutput
+
+        return JackMidiOutput(name, client=client)
+    return MidiOutput(name, api=api, client=client)
+
+
+def open_input(name: str, *, handler: Callable[[list[int], float], None], api: str | None = None,
+               clock: bool = False, client: str = "musicvae-in"):
+    """The input ``--midi-api`` asks for: :class:`~musicvae.realtime.jack_midi.JackMidiInput` on JACK,
+    else :class:`MidiInput`."""
+    if native_jack(api):
+        from musicvae.realtime.jack_midi import JackMidiInput
+
+        return JackMidiInput(name, handler=handler, clock=clock, client=client)
+    return MidiInput(name, handler=handler, api=api, clock=clock, client=client)
+
+
 class MidiOutput:
     """An open MIDI output: an existing port whose name matches, else a new virtual port of that name.
 
@@ -133,8 +167,14 @@ class MidiOutput:
         self._panic_at = 0.0
         self._closed = False
 
-    def send(self, message: list[int]) -> None:
-        """Send one message (thread-safe: the clock and the stop path may both send)."""
+    #: Seconds before its deadline a message is handed over: rtmidi sends at once, so on the deadline.
+    lookahead = 0.0
+    dropped = 0
+    late = 0
+
+    def send(self, message: list[int], at: float | None = None) -> None:
+        """Send one message now (thread-safe: the clock and the stop path may both send); ``at`` is ignored:
+        rtmidi stamps no times, the caller sends on the deadline."""
         with self._lock:
             status = message[0] & 0xF0 if message else 0
             channel = message[0] & 0x0F if message else 0
@@ -170,6 +210,13 @@ class MidiOutput:
             self.send(message)
         self._panic, self._panic_at = messages, time.perf_counter()
         return len(messages)
+
+    def alive(self) -> bool:
+        return True
+
+    def drain(self, timeout: float) -> bool:
+        """Nothing waits here: rtmidi sent every message already."""
+        return True
 
     def close(self) -> None:
         """End what this port started, repeat the last all-notes-off, let it leave, then close the port.

@@ -59,8 +59,9 @@ def add_commands(sub) -> None:
     p.add_argument("--morph-cc", type=opt.CONTROLLER, default=1,
                    help="controller that sets the morph (default 1, mod wheel)")
     p.add_argument("--osc-port", type=opt.OSC_PORT, help="listen for OSC /morph f and /temperature f on 127.0.0.1")
-    p.add_argument("--clock", choices=["internal", "midi"], default="internal",
-                   help="internal tempo, or follow MIDI clock on --midi-in")
+    p.add_argument("--clock", choices=["internal", "midi", "link"], default="internal",
+                   help="internal tempo, follow MIDI clock on --midi-in, or an Ableton Link session's "
+                   "tempo, beat phase and start/stop")
     p.add_argument("--respond", action="store_true", help="call and response: listen two bars, answer two bars")
     p.add_argument("--temperature", type=opt.TEMPERATURE, default=0.0, help="decoding temperature (0 = argmax)")
     p.add_argument("--duration", type=opt.DURATION, help="seconds to play (default: until Ctrl-C)")
@@ -110,13 +111,15 @@ def cmd_live(args: argparse.Namespace) -> None:
     from musicvae.errors import InputError
     from musicvae.instrument import Instrument
     from musicvae.realtime import live
-    from musicvae.realtime.midi_io import MidiOutput
+    from musicvae.realtime.midi_io import open_output
 
     # Checked before the instrument loads and before any port opens.
     if args.respond and args.midi_in is None:
         raise InputError("--respond needs --midi-in PORT (where the call is played)")
     if args.clock == "midi" and args.midi_in is None:
         raise InputError("--clock midi needs --midi-in PORT (where the clock comes from)")
+    if args.clock == "link" and args.bpm < 20:
+        raise InputError(f"--bpm must lie in 20..999 with --clock link (Link's tempo range), got {args.bpm:g}")
     if not args.respond and (args.a is None or args.b is None):
         raise InputError("live needs --a A.mid and --b B.mid (the melodies to morph between), or --respond")
     instrument = Instrument.load(args.instrument)
@@ -126,7 +129,7 @@ def cmd_live(args: argparse.Namespace) -> None:
                                        channel=args.channel - 1, seed=args.seed)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    output = MidiOutput(args.midi_out, api=args.midi_api)
+    output = open_output(args.midi_out, api=args.midi_api)
     print(f"playing on MIDI output {output.name!r}" + (" (Ctrl-C stops)" if args.duration is None else ""),
           file=sys.stderr)
     try:
