@@ -70,19 +70,22 @@ class LiveReport:
 
 
 def build_player(instrument, *, a=None, b=None, respond: bool = False, params: ParamStore,
-                 channel: int = 0, seed: int | None = None):
-    """The engine core for a melody instrument: :class:`MelodyPlayer` (A/B morph) or :class:`CallAndResponse`."""
+                 channel: int = 0, seed: int | None = None, add: np.ndarray | None = None):
+    """The engine core for a melody instrument: :class:`MelodyPlayer` (A/B morph) or :class:`CallAndResponse`.
+
+    ``add`` [Z] (attribute vectors) is added to every code before it is decoded.
+    """
     from musicvae.generate import window_from_midi
 
     instrument.require_kind("melody")
     rep = instrument.config.model.representation
     if respond:
-        return CallAndResponse(response_decoder(instrument, seed=seed), params, steps=rep.steps, channel=channel,
-                               min_pitch=rep.min_pitch, max_pitch=rep.max_pitch), []
+        return CallAndResponse(response_decoder(instrument, seed=seed, add=add), params, steps=rep.steps,
+                               channel=channel, min_pitch=rep.min_pitch, max_pitch=rep.max_pitch), []
     if a is None or b is None:
         raise InputError("live needs --a A.mid and --b B.mid (the melodies to morph between), or --respond")
     wa, wb = window_from_midi(instrument, a), window_from_midi(instrument, b)
-    decode = morph_decoder(instrument, wa.events, wb.events, seed=seed)
+    decode = morph_decoder(instrument, wa.events, wb.events, seed=seed, add=add)
     return MelodyPlayer(decode, params, steps=rep.steps, channel=channel, min_pitch=rep.min_pitch), \
         wa.warnings + wb.warnings
 
@@ -186,6 +189,8 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
                 from musicvae.realtime.link import LinkClock
 
                 link = LinkClock(bpm)
+                peers = link.find_peers(stop=stop)  # so that the first steps play on the session's tempo
+                print(f"Ableton Link: {peers} other peer{'s' * (peers != 1)}, {link.bpm:.1f} BPM", file=sys.stderr)
             if midi_in is not None and not stop.is_set():
                 inputs.append(open_input(midi_in, handler=on_message, api=midi_api, clock=clock == "midi"))
             if osc_port is not None and not stop.is_set():
