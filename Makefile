@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps "nn-tilde==1.6.0"  # nn~ exports; it pins torch 2.5, works with ours
 	@touch $@
 
 demo: setup

@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     for kind in all_kinds().values():  # each kind's job verbs: sample, morph, harmonize, blend...
         kind.add_commands(sub)
+
+    from musicvae.export.command import add_command as add_export
+
+    add_export(sub)  # musicvae export: each kind's decoder as ONNX, TorchScript or nn~
+
     from musicvae.studio.command import add_command as add_studio
 
     add_studio(sub)

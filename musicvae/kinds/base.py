@@ -111,6 +111,8 @@ class Kind:
     model_config: ClassVar[type]
     recipe_kind: ClassVar[str]
     monitor: ClassVar[tuple[str, str]] = ("val/loss", "min")
+    #: The ``musicvae export`` formats :meth:`export_module` answers (of ``musicvae.export.FORMATS``).
+    export_formats: ClassVar[tuple[str, ...]] = ()
 
     # -- configs and model ----------------------------------------------------------
 
@@ -171,6 +173,11 @@ class Kind:
 
     def verbs(self, instrument: Instrument) -> Verbs:
         """The instrument's :class:`Verbs`."""
+        raise NotImplementedError
+
+    def export_module(self, instrument: Instrument, fmt: str) -> Any:
+        """The decoder ``musicvae export`` writes in ``fmt`` (one of :attr:`export_formats`): a
+        :class:`musicvae.export.exportable.Exportable` (its modules are in :mod:`musicvae.export.graphs`)."""
         raise NotImplementedError
 
     # -- evaluation ----------------------------------------------------------------

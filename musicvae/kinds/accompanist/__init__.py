@@ -26,6 +26,7 @@ class AccompanistKind(Kind):
     # Accuracy, not the ELBO, picks the checkpoint: the KL term rewards a mapper that ignores its input.
     monitor = ("val/frame_accuracy", "max")
 
+    export_formats = ("onnx", "torchscript")
     def named_configs(self) -> dict:
         return named_configs()
 
@@ -128,3 +129,8 @@ class AccompanistKind(Kind):
 
 
 KIND = AccompanistKind()
+    def export_module(self, instrument, fmt: str):
+        from musicvae.export.graphs.accompanist import exportable
+
+        return exportable(instrument, fmt)
+

@@ -24,6 +24,7 @@ class MelodyKind(Kind):
     name = "melody"
     model_config = SequenceVAEConfig
     recipe_kind = "melody"
+    export_formats = ("onnx", "torchscript")
 
     def named_configs(self) -> dict:
         return named_configs()
@@ -129,6 +130,11 @@ class MelodyKind(Kind):
         from musicvae.kinds.melody.verbs import MelodyVerbs
 
         return MelodyVerbs(instrument)
+
+    def export_module(self, instrument, fmt: str):
+        from musicvae.export.graphs.melody import exportable
+
+        return exportable(instrument, fmt)
 
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.melody.data import load_melody_windows

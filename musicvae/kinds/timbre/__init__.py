@@ -50,6 +50,7 @@ class TimbreKind(Kind):
     name = "timbre"
     model_config = SpectrogramVAEConfig
     recipe_kind = "timbre"
+    export_formats = ("nn-tilde", "onnx", "torchscript")
 
     def named_configs(self) -> dict:
         return named_configs()
@@ -144,6 +145,11 @@ class TimbreKind(Kind):
         from musicvae.kinds.timbre.verbs import TimbreVerbs
 
         return TimbreVerbs(instrument)
+
+    def export_module(self, instrument, fmt: str):
+        from musicvae.export.graphs.timbre import exportable
+
+        return exportable(instrument, fmt)
 
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.timbre.evaluate import evaluate_instrument

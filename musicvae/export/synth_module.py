@@ -1,0 +1,336 @@
+"""The timbre synth as an nn~ module: the live engine's rules in TorchScript, its state inside the module.
+
+:class:`TimbreSynth` is built with the ``nn-tilde`` package (its ``Module`` registers each
+method with nn~'s ``<method>_params`` buffer, ``[in_channels, in_ratio, out_channels,
+out_ratio]``, and answers ``get_methods``). Two methods, one sample in and one out at
+the instrument's rate (ratio 1):
+
+- ``play``: gate, pitch and blend signals in, audio out. A gate rising above 0 starts a
+  note at the pitch signal's (rounded) MIDI pitch and velocity ``round(gate * 127)``; a
+  pitch change while the gate is up ends the note and starts the next (legato); the gate
+  falling to 0 ends it. The blend (0 = the source family, 1 = the target) is read at
+  every 256th sample, rounded to 1/16 like the live synth's note cache, and a held note
+  crossfades to a new step as it does live.
+- ``decode``: gate, pitch and ``z_dim`` latent channels in, audio out: a note-on decodes
+  the latent the channels carry at its first sample (no blend, no crossfade).
+
+It runs :class:`musicvae.realtime.synth.SynthEngine` step for step (voices, release,
+morph crossfades, stealing into a fading ring) in 256-sample ticks counted from the first
+sample, whatever block size the host calls it with, which is what the offline renderer
+(:mod:`musicvae.render`) does: a host block of 64 or 4096 gives the same samples. Notes
+are decoded when first played, inside the call (decoder and fast Griffin-Lim, as the
+offline renderer's blocking note cache does; the live synth decodes on a worker thread
+instead, which TorchScript has no safe way to do), and kept per (pitch, blend step).
+One stream per module: nn~ calls with a batch of 1 (mc.nn~'s batches are refused).
+"""
+
+# No ``from __future__ import annotations`` here: TorchScript reads the class's attribute annotations as types.
+import contextlib
+
+import torch
+from torch import Tensor
+
+from musicvae.export.graphs.timbre import timbre_notes
+
+#: Samples per engine tick: the blend is read at each tick's first sample (musicvae.render.BLOCK).
+TICK = 256
+
+
+def _nn_tilde():
+    from musicvae.errors import SystemDependencyError
+
+    try:
+        import nn_tilde
+    except ImportError as error:
+        raise SystemDependencyError(f"the nn-tilde export needs the nn-tilde package ({error}); install it with: "
+                                    "pip install --no-deps nn-tilde cached_conv") from None
+    return nn_tilde
+
+
+@contextlib.contextmanager
+def _single_batch_test():
+    """nn-tilde tests a registered method with a batch of 4 for mc.nn~ when cached_conv allows batches; a
+    synth's state is one stream, so registration tests the batch of 1 nn~ sends."""
+    import cached_conv
+
+    previous = cached_conv.MAX_BATCH_SIZE
+    cached_conv.MAX_BATCH_SIZE = 1
+    try:
+        yield
+    finally:
+        cached_conv.MAX_BATCH_SIZE = previous
+
+
+def build_synth_module(instrument, *, voices: int = 8, source: str = "flute", target: str = "guitar",
+                       method: str = "slerp", release: float = 0.05, crossfade: float = 0.03,
+                       steal_fade: float = 0.005, gain: float = 0.5, morph_steps: int = 16):
+    """The nn~ module of a timbre instrument (an ``nn_tilde.Module``, ready for ``torch.jit.script``).
+
+    Parameters mirror :class:`~musicvae.realtime.synth.SynthEngine` and :func:`musicvae.render.render_melody`.
+
+    Raises
+    ------
+    InputError
+        For an unknown family or fewer than one voice.
+    SystemDependencyError
+        When the ``nn-tilde`` package is missing.
+    """
+    from musicvae import blend
+    from musicvae.errors import InputError
+
+    if voices < 1:
+        raise InputError(f"polyphony must be at least 1 voice, got {voices}")
+    za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
+    # The latents the live synth's note cache decodes at each blend step, by the same function.
+    latents = torch.stack([torch.from_numpy(blend.mix_latent(za, zb, step / morph_steps, method=method))
+                           for step in range(morph_steps + 1)])
+    rate = blend.sample_rate(instrument)
+    engine = dict(voices=voices, release=max(1, int(round(release * rate))),
+                  crossfade=max(1, int(round(crossfade * rate))), steal=max(1, int(round(steal_fade * rate))),
+                  gain=gain, morph_steps=morph_steps)
+    module_class = _synth_class(_nn_tilde().Module)
+    with _single_batch_test():
+        return module_class(timbre_notes(instrument), latents, sample_rate=rate,
+                            pitch_range=instrument.model.pitch_range, **engine)
+
+
+def _synth_class(base: type) -> type:
+    """:class:`TimbreSynth` on nn-tilde's ``Module`` (imported when an export asks for it)."""
+
+    class TimbreSynth(base):
+        """The synth engine over the instrument's notes: methods ``play`` and ``decode`` (the module's docstring)."""
+
+        cache: dict[int, Tensor]
+        voice_note: list[Tensor]
+        voice_target: list[Tensor]
+
+        def __init__(self, notes, latents: Tensor, *, sample_rate: int, pitch_range: tuple[int, int], voices: int,
+                     release: int, crossfade: int, steal: int, gain: float, morph_steps: int) -> None:
+            super().__init__(sr=sample_rate)
+            self.notes = notes
+            self.register_buffer("latents", latents.float().contiguous())
+            self.z_dim = int(latents.shape[1])
+            self.low, self.high = int(pitch_range[0]), int(pitch_range[1])
+            self.max_voices, self.release_frames, self.crossfade_frames = voices, release, crossfade
+            self.steal_frames, self.gain, self.morph_steps, self.tick = steal, float(gain), morph_steps, TICK
+            self.register_buffer("steal_fade", 1.0 - (torch.arange(steal, dtype=torch.float32) + 0.5) / steal)
+            self.register_buffer("tail", torch.zeros(steal))
+            self.register_buffer("ramp", torch.arange(TICK, dtype=torch.float32))
+            self.cache = {}
+            self._clear()
+            self.register_method("play", 3, 1, 1, 1, input_labels=["(signal) gate: velocity / 127, 0 = off",
+                                                                   "(signal) MIDI pitch", "(signal) blend 0..1"],
+                                 output_labels=["(signal) audio"])
+            self.register_method("decode", 2 + self.z_dim, 1, 1, 1,
+                                 input_labels=["(signal) gate: velocity / 127, 0 = off", "(signal) MIDI pitch"]
+                                 + [f"(signal) latent {i}" for i in range(self.z_dim)],
+                                 output_labels=["(signal) audio"])
+            self._clear()  # registration ran both methods on silence
+
+        def _clear(self) -> None:
+            n = self.max_voices
+            self.frame, self.tick_frame, self.morph_step = 0, 0, 0
+            self.gate_on, self.gate_pitch = False, -1
+            self.active, self.pitch, self.position = [False] * n, [-1] * n, [0] * n
+            self.key, self.target_key = [-1] * n, [-1] * n
+            self.level, self.released, self.started, self.faded = [0.0] * n, [-1] * n, [0] * n, [0] * n
+            self.voice_note = [torch.zeros(0) for _ in range(n)]
+            self.voice_target = [torch.zeros(0) for _ in range(n)]
+            self.cache.clear()
+            self.tail_read, self.tail_pending = 0, 0
+            self.tail.zero_()
+            self.stolen, self.rejected = 0, 0
+
+        @torch.jit.export
+        def reset(self) -> None:
+            """Silence every voice and forget the decoded notes; the next sample is the first tick's."""
+            self._clear()
+
+        # -- notes ---------------------------------------------------------------
+
+        def _decode(self, z: Tensor, pitch: int) -> Tensor:
+            with torch.no_grad():
+                audio, _ = self.notes(z.unsqueeze(0), torch.tensor([pitch]), torch.tensor([100.0]))
+            return audio[0].contiguous()
+
+        def _note(self, pitch: int, step: int) -> Tensor:
+            key = pitch * (self.morph_steps + 1) + step
+            if key not in self.cache:
+                self.cache[key] = self._decode(self.latents[step], pitch)
+            return self.cache[key]
+
+        # -- the engine (SynthEngine's methods of the same names) -------------------
+
+        def _follow_morph(self) -> None:
+            for i in range(self.max_voices):
+                if not self.active[i] or self.released[i] >= 0 or self.voice_target[i].numel() > 0:
+                    continue
+                if self.key[i] >= 0 and self.morph_step != self.key[i]:
+                    note = self._note(self.pitch[i], self.morph_step)
+                    if note.numel() >= self.voice_note[i].numel():
+                        self.voice_target[i], self.target_key[i], self.faded[i] = note, self.morph_step, 0
+
+        def _free_voice(self) -> int:
+            for i in range(self.max_voices):
+                if not self.active[i]:
+                    return i
+            self.stolen += 1
+            best = -1
+            for i in range(self.max_voices):  # the voice releasing longest, else the oldest
+                if self.released[i] >= 0 and (best < 0 or self.released[i] > self.released[best]):
+                    best = i
+            if best >= 0:
+                return best
+            best = 0
+            for i in range(1, self.max_voices):
+                if self.started[i] < self.started[best]:
+                    best = i
+            return best
+
+        def _start(self, pitch: int, velocity: int, z: Tensor, from_latent: bool) -> None:
+            if pitch < self.low or pitch > self.high:
+                self.rejected += 1
+                return
+            i = self._free_voice()
+            if self.active[i]:
+                self._fade_out(i)
+            if from_latent:
+                self.voice_note[i], self.key[i] = self._decode(z, pitch), -1
+            else:
+                self.voice_note[i], self.key[i] = self._note(pitch, self.morph_step), self.morph_step
+            self.active[i], self.pitch[i] = True, pitch
+            self.position[i], self.released[i], self.started[i] = 0, -1, self.tick_frame
+            self.level[i] = self.gain * velocity / 127.0
+            self.voice_target[i], self.target_key[i], self.faded[i] = torch.zeros(0), -1, 0
+
+        def _stop(self, pitch: int) -> None:
+            for i in range(self.max_voices):
+                if self.active[i] and self.pitch[i] == pitch and self.released[i] < 0:
+                    self.released[i] = 0
+
+        def _fade_out(self, i: int) -> None:
+            scratch = torch.zeros(self.steal_frames)
+            self._render_voice(i, scratch, 0, self.steal_frames)
+            scratch = scratch * self.steal_fade
+            n, r = self.steal_frames, self.tail_read
+            self.tail[r:] += scratch[: n - r]
+            self.tail[:r] += scratch[n - r :]
+            self.tail_pending = n
+
+        def _drain_tail(self, out: Tensor, start: int, stop: int) -> None:
+            n = min(stop - start, self.tail_pending)
+            while n > 0:
+                r = self.tail_read
+                k = min(n, self.steal_frames - r)
+                out[start : start + k] += self.tail[r : r + k]
+                self.tail[r : r + k] = 0.0
+                self.tail_read = (r + k) % self.steal_frames
+                self.tail_pending -= k
+                start, n = start + k, n - k
+
+        def _render(self, out: Tensor, start: int, stop: int) -> None:
+            if stop <= start:
+                return
+            if self.tail_pending > 0:
+                self._drain_tail(out, start, stop)
+            for i in range(self.max_voices):
+                if self.active[i]:
+                    self._render_voice(i, out, start, stop)
+
+        def _render_voice(self, i: int, out: Tensor, start: int, stop: int) -> None:
+            note, pos = self.voice_note[i], self.position[i]
+            k = min(stop - start, note.numel() - pos)
+            if k <= 0:
+                self.active[i] = False
+                return
+            segment = note[pos : pos + k]
+            target = self.voice_target[i]
+            if target.numel() > 0:
+                mix = ((self.ramp[:k] + self.faded[i]) * (1.0 / self.crossfade_frames)).clamp_max(1.0)
+                tmp = (target[pos : pos + k] - segment) * mix + segment
+                self.faded[i] += k
+                if self.faded[i] >= self.crossfade_frames:
+                    self.voice_note[i], self.key[i], self.voice_target[i] = target, self.target_key[i], torch.zeros(0)
+            else:
+                tmp = segment
+            if self.released[i] >= 0:
+                env = ((self.ramp[:k] + self.released[i]) * (-1.0 / self.release_frames) + 1.0).clamp_min(0.0)
+                tmp = tmp * env
+                self.released[i] += k
+                if self.released[i] >= self.release_frames:
+                    self.active[i] = False
+            out[start : start + k] += tmp * self.level[i]
+            self.position[i] = pos + k
+            if pos + k >= note.numel():
+                self.active[i] = False
+
+        # -- signals in, blocks out ---------------------------------------------------
+
+        def _events(self, gate: Tensor, pitch: Tensor) -> tuple[list[int], list[int], list[int], list[int]]:
+            """(offsets, offs, ons, velocities) of the block's gate and pitch edges: each offset ends the
+            note ``offs`` names (-1: none) and then starts ``ons`` (-1: none), as the renderer orders them."""
+            on = gate > 0.0
+            midi = torch.round(pitch).to(torch.long)
+            prev_on = torch.cat([torch.tensor([self.gate_on]), on[:-1]])
+            prev_midi = torch.cat([torch.tensor([self.gate_pitch]), midi[:-1]])
+            moved = midi != prev_midi
+            ends = prev_on & (~on | moved)
+            starts = on & (~prev_on | moved)
+            at = torch.nonzero(ends | starts).flatten()
+            velocity = torch.round(gate * 127.0).clamp(1.0, 127.0).to(torch.long)
+            offs = torch.where(ends, prev_midi, torch.full_like(midi, -1))[at]
+            ons = torch.where(starts, midi, torch.full_like(midi, -1))[at]
+            self.gate_on, self.gate_pitch = bool(on[-1]), int(midi[-1])
+            at_list: list[int] = at.tolist()
+            offs_list: list[int] = offs.tolist()
+            ons_list: list[int] = ons.tolist()
+            velocity_list: list[int] = velocity[at].tolist()
+            return at_list, offs_list, ons_list, velocity_list
+
+        def _process(self, x: Tensor, from_latent: bool) -> Tensor:
+            if x.dim() != 3 or x.shape[0] != 1:
+                raise RuntimeError("a synth module plays one stream: a batch of 1, [1, channels, samples]")
+            x = x[0].float()
+            frames = x.shape[1]
+            out = torch.zeros(frames)
+            if frames == 0:
+                return out.view(1, 1, 0)
+            at, offs, ons, velocity = self._events(x[0], x[1])
+            e, pos = 0, 0
+            while pos < frames:
+                now = self.frame + pos
+                end = min(frames, pos + self.tick - now % self.tick)
+                if now % self.tick == 0:
+                    self.tick_frame = now
+                    if not from_latent:
+                        # float64 like the renderer's parameter; Python's round and torch's both round half to even
+                        amount = min(max(float(x[2, pos]), 0.0), 1.0)
+                        self.morph_step = int(torch.round(torch.tensor(amount * self.morph_steps,
+                                                                       dtype=torch.float64)))
+                        self._follow_morph()
+                done = pos
+                while e < len(at) and at[e] < end:
+                    if at[e] > done:
+                        self._render(out, done, at[e])
+                        done = at[e]
+                    if offs[e] >= 0:
+                        self._stop(offs[e])
+                    if ons[e] >= 0:
+                        self._start(ons[e], velocity[e], x[2:, at[e]], from_latent)
+                    e += 1
+                self._render(out, done, end)
+                pos = end
+            self.frame += frames
+            return out.clamp(-1.0, 1.0).view(1, 1, frames)
+
+        @torch.jit.export
+        def play(self, x: Tensor) -> Tensor:
+            """[1, 3, n] gate, pitch, blend -> [1, 1, n] audio."""
+            return self._process(x, False)
+
+        @torch.jit.export
+        def decode(self, x: Tensor) -> Tensor:
+            """[1, 2 + z_dim, n] gate, pitch, latent -> [1, 1, n] audio."""
+            return self._process(x, True)
+
+    return TimbreSynth
