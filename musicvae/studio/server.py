@@ -63,6 +63,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = Tru
     with tempfile.TemporaryDirectory(prefix="musicvae-studio-") as root:
         studio = Studio(**instruments, root=Path(root))
         app = create_app(studio, token=token, loopback=loopback)
+        threading.Thread(target=studio.warm, name="studio-warm", daemon=True).start()
         bound = listener.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{'127.0.0.1' if loopback else shown}:{bound}/" + (f"?token={token}" if token else "")

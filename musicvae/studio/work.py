@@ -59,6 +59,21 @@ class Studio:
         if self.sessions is None:
             self.sessions = Sessions(self)
 
+    def warm(self) -> None:
+        """Pay for the first use before anyone clicks: librosa's import and mel filters, the timbre decoder's
+        first run, and the SoundFont's load (a few seconds together on a small machine)."""
+        from musicvae import blend
+        from musicvae.midi.melody import FIRST_PITCH_CLASS, events_to_midi
+        from musicvae.outputs import write_midi
+
+        low, _ = self.timbre.model.pitch_range
+        blend.decode(self.timbre, np.zeros((1, self.timbre.config.model.z_dim), np.float32), low)
+        rep = self.melody.config.model.representation
+        events = np.zeros(rep.steps, dtype=np.int64)
+        events[0] = FIRST_PITCH_CLASS + 60 - rep.min_pitch  # one note, so that FluidSynth plays
+        self.renderer.render(write_midi(events_to_midi(events, steps_per_bar=rep.steps_per_bar,
+                                                       min_pitch=rep.min_pitch), self.root / "warm.mid"))
+
     def close(self) -> None:
         self.sessions.close()
         self.runner.close()
@@ -198,7 +213,10 @@ def harmonize(studio: Studio, job: Job, melody: Path, *, name: str, variation: i
     voices = [{"name": VOICE_NAMES[v], "notes": [[int(p), int(s), int(e)] for p, s, e in
                                                   grid_notes(grid.pitches[v], grid.onsets[v])]}
               for v in range(len(grid.pitches))]
-    return {"variation": variation, "seed": seed, "key": result.key, "warnings": result.warnings,
+    from music21 import key
+
+    spelled = key.Key(result.key).name.replace("-", "\u266d")  # "A- major" -> "A♭ major"
+    return {"variation": variation, "seed": seed, "key": spelled, "warnings": result.warnings,
             "voices": voices, "length": int(grid.steps), "steps_per_bar": spb, "pickup_steps": grid.pickup_steps,
             "midi": url(job, midi), "musicxml": url(job, xml), "audio": url(job, wav), "score": score}
 
