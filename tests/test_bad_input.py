@@ -39,6 +39,7 @@ BASE: dict[tuple[str, ...], tuple[dict[str, str], list[str]]] = {
     ("blend",): ({"instrument": "flute-guitar"}, ["-o", f"{TMP}/b.wav"]),
     ("synth",): ({"instrument": "flute-guitar"}, ["--midi-file", A, "-o", f"{TMP}/s.wav"]),
     ("evaluate",): ({"instrument": "melody-2bar"}, []),
+    ("attributes",): ({"instrument": "melody-2bar"}, []),
     ("demo",): ({}, ["-o", f"{TMP}/demo"]),
     ("studio",): ({}, ["--no-browser"]),
 }
@@ -227,6 +228,7 @@ def test_hostile_value_gets_one_line_and_exit_2(case, case_dir, capsys):
     (["blend", "flute-guitar", "--velocity", "300"], "argument --velocity: expected a whole number from 1 to 127"),
     (["morph", "melody-2bar", A, B, "-o", "m.txt"], "a MIDI file name ends in .mid or .midi"),
     (["morph", "melody-2bar", A, B, "--bar", "0"], "argument --bar: expected a whole number from 1 to"),
+    (["morph", "melody-2bar", A, B, "--add", "loud=1"], "unknown attribute 'loud'; known: density, interval"),
     (["harmonize", "melody-2bar", SOPRANO], "is a melody instrument; this command needs an accompanist one"),
     (["harmonize", "flute-guitar", SOPRANO], "is a timbre instrument; this command needs an accompanist one"),
     (["live", "melody-2bar", "--respond"], "--respond needs --midi-in PORT"),

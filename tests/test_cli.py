@@ -72,9 +72,9 @@ def test_sample_writes_n_files(capsys, tmp_path, instrument):
         (lambda d: write_midi(d / "drums.mid", scale(40), drum=True), "drum"),
         (lambda d: write_midi(d / "empty.mid", []), "no notes"),
         (lambda d: write_midi(d / "waltz.mid", scale(60, 12), time_signature=(3, 4)), "3/4"),
-        (lambda d: write_midi(d / "short.mid", scale(60, 3)), "too short"),
+        (lambda d: write_midi(d / "five.mid", scale(60, 10), time_signature=(5, 4)), "no shipped instrument takes 5/4"),
     ],
-    ids=["not-midi", "missing", "drums", "empty", "three-four", "too-short"],
+    ids=["not-midi", "missing", "drums", "empty", "three-four", "five-four"],
 )
 def test_bad_midi_is_one_line_exit_2(capsys, tmp_path, instrument, tunes, make, message):
     bad = make(tmp_path)
@@ -201,3 +201,45 @@ def test_train_an_accompanist_then_harmonize_with_it(capsys, tmp_path, monkeypat
     assert code == 0, err
     chorale = pretty_midi.PrettyMIDI(str(tmp_path / "c.mid"))
     assert [i.name for i in chorale.instruments] == ["Soprano", "Alto", "Tenor", "Bass"]
+
+
+def test_morph_of_whole_tunes_writes_each_step_at_their_length(capsys, tmp_path, instrument):
+    a = write_midi(tmp_path / "a.mid", scale(60, 32))  # 8 bars
+    b = write_midi(tmp_path / "b.mid", scale(67, 24)[::-1])  # 6 bars: sets the length
+    out = tmp_path / "o" / "tune.mid"
+    code, stdout, err = run(capsys, "morph", instrument, a, b, "--steps", "4", "-o", out)
+    assert code == 0, err
+    assert "a.mid is 8 bars, b.mid 6: the morph keeps the shorter tune's 6 bars" in err
+    steps = sorted(out.parent.glob("tune_step*.mid"))
+    assert [p.name for p in steps] == [f"tune_step0{i}.mid" for i in range(4)]
+    for path in steps:  # 6 bars at 120 BPM
+        assert pretty_midi.PrettyMIDI(str(path)).get_end_time() == pytest.approx(12.0, abs=1e-3)
+    assert pretty_midi.PrettyMIDI(str(out)).get_end_time() == pytest.approx(48.0, abs=1e-3)
+    assert stdout.count("wrote ") == 5
+
+
+def test_morph_of_one_phrase_and_a_short_tune(capsys, tmp_path, instrument):
+    a, b = write_midi(tmp_path / "a.mid", scale(60, 32)), write_midi(tmp_path / "b.mid", scale(64, 32))
+    code, _, err = run(capsys, "morph", instrument, a, b, "--steps", "2", "--window", "3", "-o", tmp_path / "w.mid")
+    assert code == 0, err
+    assert pretty_midi.PrettyMIDI(str(tmp_path / "w.mid")).get_end_time() == pytest.approx(8.0, abs=1e-3)
+    code, _, err = run(capsys, "morph", instrument, a, b, "--window", "5", "-o", tmp_path / "x.mid")
+    assert code == 2 and "--window 5: the tunes hold 4 windows of 2 bars" in err and not (tmp_path / "x.mid").exists()
+    code, _, err = run(capsys, "morph", instrument, a, b, "--window", "1", "--bar", "2", "-o", tmp_path / "x.mid")
+    assert code == 2 and "not allowed with argument" in err and err.count("\n") == 1
+    short = write_midi(tmp_path / "short.mid", scale(60, 3))  # under one bar: padded, with a warning
+    code, _, err = run(capsys, "morph", instrument, short, b, "--steps", "2", "-o", tmp_path / "s.mid")
+    assert code == 0 and "shorter than the model's 2-bar window: padded with rests" in err
+    code, _, err = run(capsys, "morph", instrument, short, b, "--bar", "1", "-o", tmp_path / "s.mid")
+    assert code == 2 and "too short" in err  # one window at a bar still needs the window
+
+
+def test_add_takes_known_attributes_and_needs_the_vectors(capsys, tmp_path, instrument, tunes):
+    code, _, err = run(capsys, "morph", instrument, *tunes, "--add", "loudness=+1", "-o", tmp_path / "m.mid")
+    assert code == 2 and err.count("\n") == 1
+    assert "unknown attribute 'loudness'; known: density, interval, syncopation, range, pitch, length" in err
+    code, _, err = run(capsys, "sample", instrument, "--add", "density=1e9", "-o", tmp_path / "s")
+    assert code == 2 and "amount from -100 to 100" in err
+    code, _, err = run(capsys, "sample", instrument, "--add", "density=+1.5", "-o", tmp_path / "s")
+    assert code == 2 and "has no attribute vectors" in err and "musicvae attributes" in err
+    assert not (tmp_path / "s").exists()

@@ -301,7 +301,7 @@ class CallAndResponse:
 
 
 def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "slerp",
-                  seed: int | None = None) -> Callable[[Params], np.ndarray]:
+                  seed: int | None = None, add: np.ndarray | None = None) -> Callable[[Params], np.ndarray]:
     """A ``decode_phrase`` for :class:`MelodyPlayer`: the phrase ``morph`` of the way from A to B.
 
     Parameters
@@ -313,6 +313,8 @@ def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "sl
     method : {"slerp", "lerp"}, keyword-only
     seed : int, optional, keyword-only
         Seeds temperature sampling (each phrase draws anew from one generator).
+    add : np.ndarray [Z], optional, keyword-only
+        Added to every code before it is decoded (attribute vectors).
     """
     import torch
 
@@ -326,15 +328,16 @@ def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "sl
 
     def decode_phrase(params: Params) -> np.ndarray:
         z = mix(za, zb, float(params.morph))[None].numpy()
-        return verbs.decode(z, temperature=params.temperature, seed=generator)[0]
+        return verbs.decode(z if add is None else z + add, temperature=params.temperature, seed=generator)[0]
 
     return decode_phrase
 
 
-def response_decoder(instrument, *, seed: int | None = None) -> Callable[[np.ndarray, Params], np.ndarray]:
+def response_decoder(instrument, *, seed: int | None = None,
+                     add: np.ndarray | None = None) -> Callable[[np.ndarray, Params], np.ndarray]:
     """A ``respond`` for :class:`CallAndResponse`: encode the call, decode its latent at the temperature.
 
-    The answer keeps the call's latent mean; sampling at ``params.temperature``
+    The answer keeps the call's latent mean (plus ``add`` [Z], if given); sampling at ``params.temperature``
     (and a draw from the posterior when the temperature is above 0) varies it.
     """
     import torch
@@ -347,6 +350,7 @@ def response_decoder(instrument, *, seed: int | None = None) -> Callable[[np.nda
         z = torch.as_tensor(mu)
         if params.temperature > 0:
             z = z + params.temperature * torch.as_tensor(sigma) * torch.randn(z.shape, generator=generator)
-        return verbs.decode(z.numpy(), temperature=params.temperature, seed=generator)[0]
+        z = z.numpy() if add is None else z.numpy() + add
+        return verbs.decode(z, temperature=params.temperature, seed=generator)[0]
 
     return respond

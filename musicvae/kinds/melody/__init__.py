@@ -148,8 +148,27 @@ class MelodyKind(Kind):
             test = test[:: max(1, len(test) // options.max_items)][: options.max_items]
         report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=options.n_prior,
                                  seed=options.seed, progress=options.progress)
+        control = self._attribute_control(instrument, test, seed=options.seed)
         return {"instrument": instrument.name, "data": recipe.name, "split": options.split, "windows": len(test),
-                **report}
+                **report, **control}
+
+    #: Held-out windows the attribute evaluation decodes (each at every amount).
+    ATTRIBUTE_WINDOWS = 200
+
+    def _attribute_control(self, instrument, test, *, seed: int) -> dict:
+        """How the instrument's attribute vectors steer (none: no section), on a seeded subset of ``test``."""
+        import numpy as np
+
+        from musicvae.kinds.melody.attributes import ATTRIBUTES_FILE, attribute_control, load_attribute_vectors
+
+        if instrument.path is None or not (instrument.path / ATTRIBUTES_FILE).is_file():
+            return {}
+        rep = instrument.config.model.representation
+        rng = np.random.default_rng(seed)
+        subset = test[np.sort(rng.permutation(len(test))[: self.ATTRIBUTE_WINDOWS])]
+        return {"attribute_control": attribute_control(instrument.model, load_attribute_vectors(instrument), subset,
+                                                       min_pitch=rep.min_pitch,
+                                                       steps_per_quarter=int(rep.steps_per_quarter))}
 
     def format_report(self, report: dict) -> str:
         from musicvae.kinds.melody.evaluate import format_report

@@ -286,6 +286,10 @@ def format_report(report: dict) -> str:
             f"Interpolation ({interp.get('pairs')} pairs, {interp.get('steps')} steps, {interp.get('method')})",
             "  distance = share of steps differing",
         ] + _rows(rows) + [f"  mean distance from A along the path: {curve}"]
+    if "attribute_control" in report:
+        from musicvae.kinds.melody.attributes import format_attribute_control
+
+        lines += [""] + format_attribute_control(report["attribute_control"])
     return "\n".join(lines) + "\n"
 
 
