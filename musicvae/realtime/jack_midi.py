@@ -386,13 +386,16 @@ class JackMidiInput(_JackPort):
         start = now() - self._client.frames_since_cycle_start / self.sample_rate
         queue, rate = self._queue, self.sample_rate
         for offset, data in self._port.incoming_midi_events():
-            status = data[0]
+            message = bytes(data)  # the buffer is reused for the next event (and indexes as bytes)
+            if not message:
+                continue
+            status = message[0]
             if status == _ACTIVE_SENSE or (status in _REALTIME and not self._clock):
                 continue
             if len(queue) >= self._capacity:
                 self.dropped += 1
                 continue
-            queue.append((start + offset / rate, bytes(data)))
+            queue.append((start + offset / rate, message))
 
     def _read(self) -> None:
         queue = self._queue

@@ -113,10 +113,16 @@ def cmd_synth(args: argparse.Namespace) -> None:
         return
     instrument = Instrument.load(args.instrument).require_kind("timbre")
     curve = parse_morph(args.morph)
-    report = live.run_synth(instrument, midi_in=args.midi_in, audio_out=args.audio_out, audio_api=args.audio_api,
-                            midi_api=args.midi_api, morph_cc=args.morph_cc, osc_port=args.osc_port,
-                            morph=curve(0.0), automation=None if curve.constant else curve, voices=args.voices,
-                            blocksize=args.blocksize, duration=args.duration)
+    try:
+        report = live.run_synth(instrument, midi_in=args.midi_in, audio_out=args.audio_out,
+                                audio_api=args.audio_api, midi_api=args.midi_api, morph_cc=args.morph_cc,
+                                osc_port=args.osc_port, morph=curve(0.0),
+                                automation=None if curve.constant else curve, voices=args.voices,
+                                blocksize=args.blocksize, duration=args.duration)
+    except (KeyboardInterrupt, SystemExit) as stopped:  # Ctrl-C ends most sessions: say what it did
+        if getattr(stopped, "report", None) is not None:
+            print(stopped.report.summary(), file=sys.stderr)
+        raise
     print(report.summary(), file=sys.stderr)
 
 
