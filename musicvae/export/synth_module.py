@@ -131,9 +131,17 @@ def _synth_class(base: type) -> type:
             n = self.max_voices
             self.frame, self.tick_frame, self.morph_step = 0, 0, 0
             self.gate_on, self.gate_pitch = False, -1
-            self.active, self.pitch, self.position = [False] * n, [-1] * n, [0] * n
-            self.key, self.target_key = [-1] * n, [-1] * n
-            self.level, self.released, self.started, self.faded = [0.0] * n, [-1] * n, [0] * n, [0] * n
+            # One comprehension per list: TorchScript merges equal expressions such as two ``[-1] * n``, and the
+            # attributes would then share one list.
+            self.active = [False for _ in range(n)]
+            self.pitch = [-1 for _ in range(n)]
+            self.position = [0 for _ in range(n)]
+            self.key = [-1 for _ in range(n)]
+            self.target_key = [-1 for _ in range(n)]
+            self.level = [0.0 for _ in range(n)]
+            self.released = [-1 for _ in range(n)]
+            self.started = [0 for _ in range(n)]
+            self.faded = [0 for _ in range(n)]
             self.voice_note = [torch.zeros(0) for _ in range(n)]
             self.voice_target = [torch.zeros(0) for _ in range(n)]
             self.cache.clear()

@@ -145,7 +145,7 @@ class GriffinLim(_Inversion):
     def istft_padded(self, spec: Tensor) -> Tensor:
         frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1) * self.window
         batch = frames.shape[0]
-        out = torch.zeros(batch, self.padded, device=spec.device)
+        out = torch.zeros(batch, self.padded, dtype=frames.dtype, device=spec.device)
         span = self.frames * self.hop
         for k in range(self.overlap):
             out[:, k * self.hop : k * self.hop + span] += frames[:, :, k * self.hop : (k + 1) * self.hop].reshape(
