@@ -43,6 +43,8 @@ DEFAULT_TRANSPOSITIONS = 2
 #: Variations decode ``mu + DEFAULT_Z_SCALE * sigma * eps``: the trained posterior is narrow (KL weight 0.01),
 #: so at 1 a variation differs from the mean at about 5% of the steps, at 2 about 10-15%.
 DEFAULT_Z_SCALE = 2.0
+#: A chorale net's variations 2.. are resampled by block Gibbs at this temperature when none is given.
+VARIATION_TEMPERATURE = 1.0
 _MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
 
@@ -235,6 +237,9 @@ class Harmonization:
     lower_moved : list of int
         Per variation, semitones the alto, tenor and bass were moved after harmonising: ``-transposed``
         (back with the melody) unless that took the bass out of its range (:func:`place_lower_voices`).
+    scores : list of float
+        Per variation, the model's pseudo-log-likelihood (nats per lower-voice token), best first;
+        empty for a model that does not score its harmonisations (MiniBach).
     """
 
     grids: list[codec.ChoraleGrid]
@@ -243,6 +248,7 @@ class Harmonization:
     qpm: float = DEFAULT_QPM
     key: str = "C"
     lower_moved: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
 
 
 def place_lower_voices(bass: np.ndarray, shift: int, *, low: int, high: int) -> int:
@@ -265,6 +271,10 @@ def place_lower_voices(bass: np.ndarray, shift: int, *, low: int, high: int) -> 
     return min(moves, key=lambda move: (outside(move), abs(move + shift)))
 
 
+#: Refines harmonisations: (soprano tokens [S], lower tokens [K, 3, S]) -> (refined [K, 3, S], scores [K] or None).
+Refiner = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
 def harmonize_melody(
     melody: Melody,
     predictor_for: Callable[[int], Predictor],
@@ -275,12 +285,15 @@ def harmonize_melody(
     hop_steps: int = 16,
     temperature: float = 0.0,
     voice_leading: bool = True,
+    refine: Refiner | None = None,
     seed: int | None = None,
 ) -> Harmonization:
     """Harmonise a :class:`Melody` ``variations`` times; ``predictor_for(k)`` gives variation k's predictor.
 
     ``ranges`` are the four voices' ranges of the predictor's representation (soprano first):
-    the melody is fitted into the soprano's and the tokens are decoded with them.
+    the melody is fitted into the soprano's and the tokens are decoded with them. ``refine``
+    (a chorale net's Gibbs sampling) then reworks all variations at once; when it scores
+    them, the variations are returned best first.
     """
     if variations < 1:
         raise InputError(f"--variations must be at least 1, got {variations}")
@@ -292,12 +305,19 @@ def harmonize_melody(
     inside = np.where(melody.pitches >= 0, melody.pitches + shift, -1)
     soprano = codec.encode_voice(inside, melody.onsets, low=low, high=high)
     rng = np.random.default_rng(seed)
+    lowers = np.stack([harmonize_tokens(soprano, predictor_for(k), ranges=ranges, window_steps=window_steps,
+                                        hop_steps=hop_steps, temperature=temperature, voice_leading=voice_leading,
+                                        rng=rng) for k in range(variations)])
+    scores = None
+    if refine is not None:
+        lowers, scores = refine(soprano, lowers)
+        if scores is not None:
+            order = np.argsort(-np.asarray(scores), kind="stable")
+            lowers, scores = lowers[order], np.asarray(scores)[order]
     grids, moved = [], []
     said: dict[str, list[int]] = {}  # warning -> the variations it applies to
     bass_low, bass_high = ranges[-1]
-    for k in range(variations):
-        lower = harmonize_tokens(soprano, predictor_for(k), ranges=ranges, window_steps=window_steps,
-                                 hop_steps=hop_steps, temperature=temperature, voice_leading=voice_leading, rng=rng)
+    for k, lower in enumerate(lowers):
         pitches, onsets = codec.decode_grid(lower, ranges=ranges[1:])
         move = place_lower_voices(pitches[-1], shift, low=bass_low, high=bass_high)
         pitches = np.where(pitches >= 0, pitches + move, -1)
@@ -321,7 +341,7 @@ def harmonize_melody(
         warnings.append(line if len(which) == variations else
                         f"variation{'s' if len(which) > 1 else ''} {', '.join(map(str, which))}: {line}")
     return Harmonization(grids=grids, transposed=shift, warnings=warnings, qpm=melody.qpm, key=melody.key,
-                         lower_moved=moved)
+                         lower_moved=moved, scores=[] if scores is None else [float(x) for x in scores])
 
 
 def harmonize(
@@ -330,17 +350,33 @@ def harmonize(
     *,
     variations: int = 1,
     temperature: float = 0.0,
-    z_scale: float = DEFAULT_Z_SCALE,
+    z_scale: float | None = None,
     pickup: float | None = None,
     voice_leading: bool = True,
-    transpositions: int = DEFAULT_TRANSPOSITIONS,
+    transpositions: int | None = None,
+    gibbs_steps: int | None = None,
     seed: int | None = None,
 ) -> Harmonization:
     """Harmonise the melody in a MIDI or MusicXML file with an accompanist instrument.
 
-    Variation 1 decodes the posterior mean (the most likely harmonisation);
-    variations 2.. decode posterior samples ``mu + z_scale * sigma * eps``,
-    one ``eps`` per variation shared by all its windows.
+    MiniBach (``model.architecture = "minibach"``): variation 1 decodes the posterior mean
+    (the most likely harmonisation); variations 2.. decode posterior samples
+    ``mu + z_scale * sigma * eps`` (``z_scale`` 2 by default), one ``eps`` per variation shared
+    by all its windows.
+
+    Chorale net: variation 1 decodes ``z = 0`` and is refined by ``gibbs_steps`` rounds of
+    deterministic Gibbs (iterated conditional modes); variations 2.. decode prior draws
+    ``z_scale * eps`` (``z_scale`` 1 by default) and are resampled by block Gibbs at
+    ``temperature`` (:data:`VARIATION_TEMPERATURE` when 0). The variations come back ranked by
+    the model's pseudo-likelihood, best first (:attr:`Harmonization.scores`).
+
+    Parameters
+    ----------
+    transpositions : int, optional
+        Transposition ensemble (see :func:`musicvae.voicing.model_predictor`); default 2 for
+        MiniBach, 0 for a chorale net (its convolutions share what they learn across keys).
+    gibbs_steps : int, optional
+        Gibbs rounds of a chorale net; default its config's ``gibbs_steps``.
 
     Raises
     ------
@@ -350,26 +386,91 @@ def harmonize(
     InstrumentError
         If the instrument is not an accompanist.
     """
+    instrument.require_kind("accompanist")
+    rep = instrument.config.model.representation
+    harmonizer = melody_harmonizer(instrument, variations=variations, temperature=temperature, z_scale=z_scale,
+                                   voice_leading=voice_leading, transpositions=transpositions,
+                                   gibbs_steps=gibbs_steps, seed=seed)
+    result = harmonizer(read_melody_grid(path, steps_per_bar=rep.steps_per_bar, pickup=pickup))
+    name = Path(path).name
+    result.warnings = [f"{name}: {w}" for w in result.warnings]
+    return result
+
+
+def melody_harmonizer(
+    instrument,
+    *,
+    variations: int = 1,
+    temperature: float = 0.0,
+    z_scale: float | None = None,
+    voice_leading: bool = True,
+    transpositions: int | None = None,
+    gibbs_steps: int | None = None,
+    seed: int | None = None,
+) -> Callable[[Melody], Harmonization]:
+    """What :func:`harmonize` does to a melody once read, as a function of the :class:`Melody`.
+
+    The options are :func:`harmonize`'s and are checked here (InputError), before any melody;
+    ``evaluate`` harmonises the held-out sopranos through the same function.
+    """
     import torch
 
     instrument.require_kind("accompanist")
-    rep = instrument.config.model.representation
+    config = instrument.config.model
+    rep = config.representation
+    net = config.architecture == "chorale-net"
+    if variations < 1:
+        raise InputError(f"--variations must be at least 1, got {variations}")
     if temperature < 0:
         raise InputError(f"--temperature must be 0 or more, got {temperature:g}")
+    transpositions = (0 if net else DEFAULT_TRANSPOSITIONS) if transpositions is None else transpositions
     if transpositions < 0:
         raise InputError(f"--transpositions must be 0 or more, got {transpositions}")
-    melody = read_melody_grid(path, steps_per_bar=rep.steps_per_bar, pickup=pickup)
+    z_scale = (1.0 if net else DEFAULT_Z_SCALE) if z_scale is None else z_scale
+    gibbs_steps = config.gibbs_steps if gibbs_steps is None else gibbs_steps
+    if gibbs_steps < 0:
+        raise InputError(f"--gibbs-steps must be 0 or more, got {gibbs_steps}")
     model = instrument.model
     generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-    noises = [None] + [torch.randn(model.z_dim, generator=generator) for _ in range(max(0, variations - 1))]
+    noises = [None] + [torch.randn(model.z_dim, generator=generator) for _ in range(variations - 1)]
 
     def predictor_for(k: int) -> Predictor:
         return model_predictor(model, noise=noises[k], z_scale=z_scale, temperature=temperature,
                                transpositions=transpositions)
 
-    result = harmonize_melody(melody, predictor_for, ranges=rep.ranges, variations=variations,
-                              window_steps=rep.steps, hop_steps=rep.steps_per_bar, temperature=temperature,
-                              voice_leading=voice_leading, seed=seed)
-    name = Path(path).name
-    result.warnings = [f"{name}: {w}" for w in result.warnings]
-    return result
+    refine = None
+    if net and voice_leading and gibbs_steps > 0:
+        refine = gibbs_refiner(model, noises, z_scale=z_scale, steps=gibbs_steps, temperature=temperature,
+                               ranges=rep.ranges, window_steps=rep.steps, hop_steps=rep.steps_per_bar, seed=seed)
+
+    def harmonizer(melody: Melody) -> Harmonization:
+        return harmonize_melody(melody, predictor_for, ranges=rep.ranges, variations=variations,
+                                window_steps=rep.steps, hop_steps=rep.steps_per_bar, temperature=temperature,
+                                voice_leading=voice_leading, refine=refine, seed=seed)
+
+    return harmonizer
+
+
+def gibbs_refiner(model, noises: Sequence, *, z_scale: float, steps: int, temperature: float,
+                  ranges: Sequence[tuple[int, int]], window_steps: int, hop_steps: int,
+                  seed: int | None) -> Refiner:
+    """A chorale net's :data:`Refiner`: block Gibbs over every variation at once, then their scores.
+
+    ``noises[k]`` is variation k's prior draw (None: ``z = 0``); variation k is resampled at
+    ``temperature``, or :data:`VARIATION_TEMPERATURE` when that is 0, except the one with ``z = 0``,
+    which takes the best notes (deterministic).
+    """
+    from musicvae.kinds.accompanist.gibbs import gibbs_harmonize, pseudo_log_likelihood
+
+    z = np.stack([np.zeros(model.z_dim, np.float32) if n is None else z_scale * n.numpy() for n in noises])
+    temperatures = [0.0 if n is None else (temperature or VARIATION_TEMPERATURE) for n in noises]
+    rng = np.random.default_rng(None if seed is None else seed + 1)
+
+    def refine(soprano: np.ndarray, lowers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = gibbs_harmonize(model, soprano, lowers, z[: len(lowers)], ranges=ranges, steps=steps,
+                              temperature=temperatures[: len(lowers)], window_steps=window_steps,
+                              hop_steps=hop_steps, rng=rng)
+        return out, pseudo_log_likelihood(model, soprano, out, z[: len(lowers)], window_steps=window_steps,
+                                          hop_steps=hop_steps)
+
+    return refine

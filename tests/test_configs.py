@@ -23,6 +23,9 @@ def _inputs(config, rng: np.random.Generator) -> tuple[np.ndarray, object]:
         return rng.integers(0, rep.num_classes, (2, rep.steps)), None
     if config.kind == "accompanist":
         rep = model.representation
+        if model.architecture == "chorale-net":  # a conditional VAE: whole chorales in, decoded given a soprano
+            chorales = np.stack([rng.integers(0, c, (2, rep.steps)) for c in rep.num_classes], axis=1)
+            return chorales, rng.integers(0, rep.num_classes[0], rep.steps)
         return rng.integers(0, rep.num_classes[0], (2, rep.steps)), None
     if config.kind == "timbre":
         spec = model.spectrogram

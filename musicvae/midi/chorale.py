@@ -229,6 +229,26 @@ def events_grid(
     return top, onsets, off_grid, bool((count > 1).any())
 
 
+def fermata_steps(score, *, steps_per_bar: int = 16) -> list[int]:
+    """Grid steps (as :func:`score_grid` places them) of the soprano's notes that carry a fermata: the phrase ends.
+
+    Raises
+    ------
+    InputError
+        For parts that are not four named voices.
+    """
+    from music21 import expressions
+
+    soprano = find_voices(score)[0]
+    spq = steps_per_bar // 4
+    pad = round(pickup_padding(soprano) * spq)
+    steps = []
+    for element in soprano.stripTies().flatten().notes:
+        if any(isinstance(e, expressions.Fermata) for e in element.expressions):
+            steps.append(pad + round(float(element.offset) * spq))
+    return sorted(set(steps))
+
+
 def score_grid(score, *, steps_per_bar: int = 16) -> ChoraleGrid:
     """A four-voice chorale score (4/4 only) on the step grid, bar lines at multiples of ``steps_per_bar``.
 

@@ -18,15 +18,18 @@ from musicvae.errors import ConfigError, DataError
 from musicvae.kinds.accompanist.config import AccompanistConfig, named_configs
 from musicvae.kinds.base import EvaluateOptions, Kind, TrainingData
 
+#: The networks an accompanist config can name (``model.architecture``).
+ARCHITECTURES = ("minibach", "chorale-net")
+
 
 class AccompanistKind(Kind):
     name = "accompanist"
     model_config = AccompanistConfig
     recipe_kind = "chorale"
+    export_formats = ("onnx", "torchscript")
     # Accuracy, not the ELBO, picks the checkpoint: the KL term rewards a mapper that ignores its input.
     monitor = ("val/frame_accuracy", "max")
 
-    export_formats = ("onnx", "torchscript")
     def named_configs(self) -> dict:
         return named_configs()
 
@@ -38,24 +41,45 @@ class AccompanistKind(Kind):
                 raise ConfigError(f"model.representation.{voice} must be [low, high] with low < high, "
                                   f"got {list(pair)}")
         m = model_config
-        if rep.steps < 1 or m.hidden_size < 1 or m.depth < 1 or m.z_dim < 1 or m.rank < 0:
-            raise ConfigError("accompanist steps, hidden_size, depth and z_dim must be at least 1, rank at least 0")
-        if not (0 <= m.dropout < 1 and 0 <= m.input_dropout < 1):
-            raise ConfigError("accompanist dropout and input_dropout must lie in [0, 1)")
         classes = rep.num_classes
-        return {
-            "soprano_classes": classes[0],
-            "voice_classes": classes[1:],
-            "steps": rep.steps,
-            "hidden_size": m.hidden_size,
-            "depth": m.depth,
-            "z_dim": m.z_dim,
-            "dropout": m.dropout,
-            # kl_weight 0 is the deterministic MiniBach: z is the posterior mean.
-            "variational": m.kl_weight > 0,
-            "input_dropout": m.input_dropout,
-            "rank": m.rank,
-        }
+        if m.architecture not in ARCHITECTURES:
+            raise ConfigError(f"model.architecture must be one of {', '.join(ARCHITECTURES)}, got {m.architecture!r}")
+        if rep.steps < 1 or m.z_dim < 1:
+            raise ConfigError("accompanist steps and z_dim must be at least 1")
+        if not 0 <= m.dropout < 1:
+            raise ConfigError("accompanist dropout must lie in [0, 1)")
+        common = {"soprano_classes": classes[0], "voice_classes": classes[1:], "steps": rep.steps, "z_dim": m.z_dim,
+                  "dropout": m.dropout,
+                  # kl_weight 0 is a deterministic autoencoder: z is the posterior mean.
+                  "variational": m.kl_weight > 0}
+        if m.architecture == "chorale-net":
+            if min(m.channels, m.layers, m.embed_size) < 1 or m.kernel_size < 1 or m.kernel_size % 2 == 0:
+                raise ConfigError("chorale-net channels, layers and embed_size must be at least 1, kernel_size odd")
+            if not 0 <= m.hide_all <= 1 or m.gibbs_steps < 0:
+                raise ConfigError("chorale-net hide_all must lie in [0, 1] and gibbs_steps be 0 or more")
+            return {**common, "steps_per_bar": rep.steps_per_bar, "channels": m.channels, "layers": m.layers,
+                    "kernel_size": m.kernel_size, "embed_size": m.embed_size}
+        if m.hidden_size < 1 or m.depth < 1 or m.rank < 0:
+            raise ConfigError("accompanist hidden_size and depth must be at least 1, rank at least 0")
+        if not 0 <= m.input_dropout < 1:
+            raise ConfigError("accompanist input_dropout must lie in [0, 1)")
+        return {**common, "hidden_size": m.hidden_size, "depth": m.depth, "input_dropout": m.input_dropout,
+                "rank": m.rank}
+
+    def build_model(self, model_config: AccompanistConfig):
+        """MiniBach's mapper or the chorale net, as ``model.architecture`` says."""
+        kwargs = self.model_kwargs(model_config)
+        if model_config.architecture == "chorale-net":
+            from musicvae.models.chorale_net import ChoraleNet
+
+            return ChoraleNet(**kwargs)
+        return self.model_class()(**kwargs)
+
+    def describe(self, config) -> str:
+        m = config.model
+        size = (f"{m.layers}x{m.channels} conv" if m.architecture == "chorale-net" else
+                f"{m.depth}x{m.hidden_size} dense")
+        return f"data={config.data} {m.architecture} {size} z={m.z_dim} kl_weight={m.kl_weight}"
 
     def add_commands(self, sub) -> None:
         from musicvae.kinds.accompanist.commands import add_commands
@@ -111,6 +135,11 @@ class AccompanistKind(Kind):
 
         return AccompanistVerbs(instrument)
 
+    def export_module(self, instrument, fmt: str):
+        from musicvae.export.graphs.accompanist import exportable
+
+        return exportable(instrument, fmt)
+
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.accompanist.evaluate import evaluate_instrument
 
@@ -129,8 +158,3 @@ class AccompanistKind(Kind):
 
 
 KIND = AccompanistKind()
-    def export_module(self, instrument, fmt: str):
-        from musicvae.export.graphs.accompanist import exportable
-
-        return exportable(instrument, fmt)
-

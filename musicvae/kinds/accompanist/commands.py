@@ -24,13 +24,16 @@ def add_commands(sub) -> None:
     p.add_argument("--variations", type=opt.integer(1, opt.MAX_VARIATIONS), default=1,
                    help=f"harmonisations (1 = the most likely; default 1, at most {opt.MAX_VARIATIONS})")
     p.add_argument("--temperature", type=opt.TEMPERATURE, default=0.0, help="0 = most likely tokens (default)")
-    p.add_argument("--z-scale", type=opt.number(0.0, 10.0), default=2.0,
-                   help="how far variations stray from the mean, 0..10 (default 2)")
+    p.add_argument("--z-scale", type=opt.number(0.0, 10.0), default=None,
+                   help="how far variations stray from the mean, 0..10 (default 2 for MiniBach, 1 for a chorale net)")
     p.add_argument("--pickup", type=opt.number(0.0, 4.0, high_open=True), default=None, metavar="QUARTERS",
                    help="quarter notes before the first bar line, 0 to under 4 (default: from the file; MIDI has none)")
     p.add_argument("--raw", action="store_true", help="per-step argmax, without voice-leading decoding")
-    p.add_argument("--transpositions", type=opt.integer(0, 12), default=2, metavar="K",
-                   help="also harmonise K semitones up and down and average (default 2; 0 = off; at most 12)")
+    p.add_argument("--transpositions", type=opt.integer(0, 12), default=None, metavar="K",
+                   help="also harmonise K semitones up and down and average (default 2 for MiniBach, 0 for a "
+                        "chorale net; at most 12)")
+    p.add_argument("--gibbs-steps", type=opt.integer(0, 100), default=None, metavar="N",
+                   help="a chorale net's rounds of block Gibbs resampling (default: the instrument's; at most 100)")
     p.add_argument("--plot", metavar="PNG", type=opt.Output(opt.PNG), help="write a piano roll of the four voices")
     p.add_argument("--seed", type=opt.SEED, default=None)
     p.set_defaults(func=cmd_harmonize)
@@ -44,7 +47,7 @@ def cmd_harmonize(args: argparse.Namespace) -> None:
     instrument = Instrument.load(args.instrument)
     result = harmonize(instrument, args.melody, variations=args.variations, temperature=args.temperature,
                        z_scale=args.z_scale, pickup=args.pickup, voice_leading=not args.raw,
-                       transpositions=args.transpositions, seed=args.seed)
+                       transpositions=args.transpositions, gibbs_steps=args.gibbs_steps, seed=args.seed)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if len(result.grids) > 4 and (args.musicxml or args.plot) and sys.stderr.isatty():

@@ -90,14 +90,27 @@ class ChoraleRepresentation:
 
 @dataclass(frozen=True)
 class AccompanistConfig:
-    """MiniBach mapper (soprano -> alto, tenor, bass) through a variational bottleneck.
+    """A soprano -> alto, tenor, bass mapper through a variational bottleneck.
 
-    ``depth`` hidden layers of ``hidden_size`` units on each side of a
-    ``z_dim`` Gaussian bottleneck. ``kl_weight`` is the maximum beta; 0 makes it
-    the deterministic MiniBach (z is the posterior mean, no KL). ``input_dropout``
-    > 0 replaces that share of soprano steps with "hold" while training
-    (a denoising autoencoder). ``rank`` > 0 factorises the one-hot input and
-    output layers through that width (0 = MiniBach's dense layers).
+    ``architecture`` picks the network:
+
+    - ``"minibach"`` (:class:`~musicvae.models.accompanist.Accompanist`): MiniBach's
+      feed-forward mapper. ``depth`` hidden layers of ``hidden_size`` units on each
+      side of a ``z_dim`` Gaussian bottleneck. ``input_dropout`` > 0 replaces that
+      share of soprano steps with "hold" while training (a denoising autoencoder).
+      ``rank`` > 0 factorises the one-hot input and output layers through that width
+      (0 = MiniBach's dense layers).
+    - ``"chorale-net"`` (:class:`~musicvae.models.chorale_net.ChoraleNet`): a
+      convolutional conditional VAE over the grid, ``layers`` residual dilated
+      convolutions of ``channels`` (kernel ``kernel_size``, token embeddings of
+      ``embed_size``), trained on random masks of the lower voices (Coconet): a
+      share ``hide_all`` of the training windows hides every lower note, the others
+      hide each note with a probability drawn uniformly per window. Its
+      ``harmonize`` refines the first harmonisation by ``gibbs_steps`` rounds of
+      block Gibbs sampling.
+
+    ``kl_weight`` is the maximum beta; 0 makes it a deterministic autoencoder
+    (z is the posterior mean, no KL).
     """
 
     representation: ChoraleRepresentation = ChoraleRepresentation()
@@ -110,6 +123,13 @@ class AccompanistConfig:
     free_bits: float = 0.0
     input_dropout: float = 0.0
     rank: int = 0
+    architecture: str = "minibach"
+    channels: int = 128
+    layers: int = 10
+    kernel_size: int = 3
+    embed_size: int = 32
+    hide_all: float = 0.5
+    gibbs_steps: int = 0
 
 
 def named_configs() -> dict[str, InstrumentConfig]:
@@ -125,7 +145,15 @@ def named_configs() -> dict[str, InstrumentConfig]:
         train=TrainConfig(batch_size=128, max_steps=3000, learning_rate=2e-3, decay_rate=0.9999,
                           sampling_rate=0.0, transpose=12, val_every=500),
     )
+    net = replace(
+        small,
+        # A light KL: the decoder reads the soprano itself, the latent only carries the harmonisation's character.
+        model=AccompanistConfig(architecture="chorale-net", channels=96, layers=8, z_dim=32, dropout=0.1,
+                                kl_weight=0.1, beta_rate=0.999, free_bits=0.0, hide_all=0.5, gibbs_steps=4),
+        train=replace(small.train, batch_size=64, max_steps=4000, learning_rate=1e-3, val_every=500),
+    )
     return {
+        "chorale-net-small": net,
         "minibach-small": small,
         "minibach-small-ae": replace(small, model=replace(small.model, kl_weight=0.0)),
         "minibach": replace(

@@ -133,17 +133,57 @@ class AccompanistModule(VAEModule):
                        training: bool) -> Reconstruction:
         """Cross-entropy of each lower voice's logits [B, T, C_v] given the soprano, summed over voices and steps.
 
+        A chorale net is given a random share of the lower notes (:func:`hide_notes`) and scored on the
+        hidden ones; its validation gives it none, and its accuracies are those of decoding ``z = 0``,
+        the prior's mean, as ``harmonize`` does (its posterior mean has seen the answer).
+
         Metrics: ``accuracy`` and ``frame_accuracy`` (Tensor []).
         """
+        if self.config.model.architecture == "chorale-net":
+            return self._chorale_net_reconstruction(batch, generator=generator, sample_z=sample_z, training=training)
         out = self.model(batch[:, 0], sample_z=sample_z, generator=generator)
         recon = batch.new_zeros((), dtype=torch.float32)
-        token_acc, frame_acc = [], []
         for v, logits in enumerate(out["logits"], start=1):
-            target = batch[:, v]
-            ce = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")  # [B, T]
+            ce = F.cross_entropy(logits.float().transpose(1, 2), batch[:, v], reduction="none")  # [B, T]
             recon = recon + ce.sum(dim=1).mean()
-            pred = logits.argmax(dim=-1)
-            token_acc.append((pred == target).float().mean())
-            frame_acc.append(frame_accuracy(pred, target))
-        return Reconstruction(out, recon, {"accuracy": torch.stack(token_acc).mean(),
-                                           "frame_accuracy": torch.stack(frame_acc).mean()})
+        return Reconstruction(out, recon, _accuracies(out["logits"], batch[:, 1:]))
+
+    def _chorale_net_reconstruction(self, batch: Tensor, *, generator: torch.Generator | None, sample_z: bool,
+                                    training: bool) -> Reconstruction:
+        hidden = hide_notes(batch[:, 1:], hide_all=self.config.model.hide_all, generator=generator) if training \
+            else torch.ones_like(batch[:, 1:], dtype=torch.bool)
+        out = self.model(batch, known=~hidden, sample_z=sample_z, generator=generator)
+        # Scored on the hidden notes, scaled to the whole window (Coconet), so the loss is per window as the KL is.
+        scale = hidden[0].numel() / hidden.flatten(1).sum(1).clamp(min=1)  # [B]: V * T over the hidden count
+        recon = batch.new_zeros((), dtype=torch.float32)
+        for v, logits in enumerate(out["logits"], start=1):
+            ce = F.cross_entropy(logits.float().transpose(1, 2), batch[:, v], reduction="none")  # [B, T]
+            recon = recon + ((ce * hidden[:, v - 1]).sum(dim=1) * scale).mean()
+        if training:
+            return Reconstruction(out, recon, _accuracies(out["logits"], batch[:, 1:]))
+        z = torch.zeros_like(out["mu"])
+        return Reconstruction(out, recon, _accuracies(self.model.decode_logits(z, batch[:, 0]), batch[:, 1:]))
+
+
+def hide_notes(lower: Tensor, *, hide_all: float, generator: torch.Generator | None = None) -> Tensor:
+    """Which lower-voice tokens [B, V, T] a chorale net is not given while training (True = hidden).
+
+    A share ``hide_all`` of the windows hides everything (a bare soprano to harmonise); each other window
+    hides each token with its own probability, drawn uniformly from (0, 1] (Coconet's orderless masks).
+    """
+    batch = lower.shape[0]
+    rate = 1.0 - torch.rand(batch, generator=generator, device=lower.device)  # (0, 1]
+    everything = torch.rand(batch, generator=generator, device=lower.device) < hide_all
+    rate = torch.where(everything, torch.ones_like(rate), rate)
+    draw = torch.rand(lower.shape, generator=generator, device=lower.device)
+    return draw < rate.view(-1, 1, 1)
+
+
+def _accuracies(logits: list[Tensor], target: Tensor) -> dict[str, Tensor]:
+    """``accuracy`` (tokens) and ``frame_accuracy`` (sounding notes) of argmax logits against [B, V, T] tokens."""
+    token_acc, frame_acc = [], []
+    for v, voice_logits in enumerate(logits):
+        pred = voice_logits.argmax(dim=-1)
+        token_acc.append((pred == target[:, v]).float().mean())
+        frame_acc.append(frame_accuracy(pred, target[:, v]))
+    return {"accuracy": torch.stack(token_acc).mean(), "frame_accuracy": torch.stack(frame_acc).mean()}

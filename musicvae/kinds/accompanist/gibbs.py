@@ -1,0 +1,219 @@
+"""Block Gibbs sampling of the lower voices with a chorale net (Coconet's iterative resampling).
+
+A chorale net (:class:`~musicvae.models.chorale_net.ChoraleNet`) gives the conditional of
+any block of lower-voice notes given the soprano and the other notes. Harmonising a
+melody then goes:
+
+1. a first harmonisation from the bare soprano (every lower note hidden), decoded with
+   voice leading (:func:`musicvae.voicing.voice_leading_tokens`);
+2. ``steps`` rounds of block Gibbs sampling: hide a random block of the lower notes
+   (a share annealed from 0.9 down to 0.1, Coconet's schedule), ask the model for
+   their conditional given everything else, window by window with overlaps averaged,
+   and draw them again with voice leading (the notes not hidden are kept: their
+   probability is one);
+3. :func:`pseudo_log_likelihood` scores each result, so that variations are ranked by
+   how likely the model finds them.
+
+At temperature 0 each round takes the best notes instead of drawing them (iterated
+conditional modes): a deterministic refinement of the first harmonisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from musicvae.midi import chorale as codec
+from musicvae.voicing import soprano_windows, voice_leading_tokens
+
+#: Coconet's annealing of the hidden share: from ``MAX_HIDDEN`` down to ``MIN_HIDDEN`` over ``ANNEAL`` of the rounds.
+MAX_HIDDEN, MIN_HIDDEN, ANNEAL = 0.9, 0.1, 0.75
+#: The share of a kept note's probability given to the model's alternatives (see :func:`gibbs_harmonize`).
+KEPT_SLACK = 0.05
+
+
+def hidden_share(round_: int, rounds: int) -> float:
+    """The share of lower notes hidden in Gibbs round ``round_`` (0-based) of ``rounds``."""
+    if rounds <= 1:
+        return MAX_HIDDEN
+    return max(MIN_HIDDEN, MAX_HIDDEN - round_ * (MAX_HIDDEN - MIN_HIDDEN) / (ANNEAL * rounds))
+
+
+def _windows(tokens: np.ndarray, starts: np.ndarray, window_steps: int, fill: int) -> np.ndarray:
+    """Tokens [..., S] -> windows [W, ..., window_steps] at ``starts``, padded with ``fill`` past the end."""
+    length = starts[-1] + window_steps
+    padded = np.full((*tokens.shape[:-1], max(length, tokens.shape[-1])), fill, np.int64)
+    padded[..., : tokens.shape[-1]] = tokens
+    return np.stack([padded[..., s : s + window_steps] for s in starts])
+
+
+def _rearticulate(windows: np.ndarray, full: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Give a window that starts inside a note that note's pitch token on its first step, as in training.
+
+    ``windows`` [W, K, V, L] (known tokens, masks included), ``full`` [K, V, S] the current tokens.
+    """
+    # Token of the note sounding at each step: the last non-hold token (a hold at step 0 is a rest).
+    index = np.maximum.accumulate(np.where(full != codec.HOLD, np.arange(full.shape[-1]), 0), axis=-1)
+    sounding = np.take_along_axis(full, index, axis=-1)
+    sounding = np.where(full[..., :1] == codec.HOLD, np.where(index == 0, codec.REST, sounding), sounding)
+    inside = starts < full.shape[-1]
+    for w in np.flatnonzero(inside):
+        first = windows[w, ..., 0]
+        note = sounding[..., starts[w]]
+        windows[w, ..., 0] = np.where((first == codec.HOLD) & (note >= codec.FIRST_PITCH), note, first)
+    return windows
+
+
+def conditional_probabilities(
+    model,
+    soprano: np.ndarray,
+    known: np.ndarray,
+    current: np.ndarray,
+    z: np.ndarray,
+    *,
+    window_steps: int,
+    hop_steps: int,
+) -> list[np.ndarray]:
+    """Per-step probabilities of each lower voice given the soprano and the known notes, overlaps averaged.
+
+    Parameters
+    ----------
+    model : ChoraleNet
+    soprano : np.ndarray [S] tokens
+    known : np.ndarray [K, V, S] tokens, the voice's ``MASK`` where hidden
+    current : np.ndarray [K, V, S] the whole current tokens (for re-articulating window starts)
+    z : np.ndarray [K, Z] latents, one per harmonisation
+
+    Returns
+    -------
+    list of np.ndarray [K, S, C_v]
+    """
+    k, voices, length = known.shape
+    sop_windows, starts = soprano_windows(np.asarray(soprano, np.int64), window_steps=window_steps,
+                                          hop_steps=hop_steps)
+    lower = _rearticulate(_windows(known, starts, window_steps, fill=codec.REST), current, starts)
+    w = len(starts)
+    batch_sop = np.repeat(sop_windows, k, axis=0)  # window-major, harmonisation-minor: [W * K, L]
+    batch_lower = lower.reshape(w * k, voices, window_steps)
+    batch_z = np.tile(np.asarray(z, np.float32), (w, 1))
+    with torch.inference_mode():
+        probs = model.probabilities(torch.as_tensor(batch_sop), lower=torch.as_tensor(batch_lower),
+                                    noise=torch.as_tensor(batch_z), z_scale=1.0, temperature=1.0)
+    total_steps = starts[-1] + window_steps
+    count = np.zeros((total_steps, 1), np.float32)
+    for s in starts:
+        count[s : s + window_steps] += 1
+    out = []
+    for p in probs:
+        p = p.numpy().reshape(w, k, window_steps, -1)
+        acc = np.zeros((k, total_steps, p.shape[-1]), np.float32)
+        for i, s in enumerate(starts):
+            acc[:, s : s + window_steps] += p[i]
+        out.append(acc[:, :length] / count[None, :length])
+    return out
+
+
+def gibbs_harmonize(
+    model,
+    soprano: np.ndarray,
+    initial: np.ndarray,
+    z: np.ndarray,
+    *,
+    ranges: Sequence[tuple[int, int]],
+    steps: int,
+    temperature: float | Sequence[float],
+    window_steps: int = 64,
+    hop_steps: int = 16,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Refine harmonisations by block Gibbs sampling.
+
+    Parameters
+    ----------
+    model : ChoraleNet
+    soprano : np.ndarray [S] soprano tokens
+    initial : np.ndarray [K, V, S] lower-voice tokens to start from (one per harmonisation)
+    z : np.ndarray [K, Z] each harmonisation's latent
+    ranges : the four voices' ranges (soprano first)
+    steps : int
+        Gibbs rounds (0 returns ``initial``).
+    temperature : float, or one per harmonisation [K]
+        Drawn at this temperature, with voice leading; 0 takes the best notes (deterministic).
+    rng : np.random.Generator
+        Chooses the hidden blocks and the draws.
+
+    Returns
+    -------
+    np.ndarray [K, V, S] int64
+    """
+    current = np.array(initial, np.int64)
+    k, voices, length = current.shape
+    masks = np.array(model.mask_tokens()).reshape(1, voices, 1)
+    temperatures = np.broadcast_to(np.asarray(temperature, np.float64), (k,))
+    pitches, _ = codec.decode_voice(np.asarray(soprano, np.int64), low=ranges[0][0])
+    for round_ in range(steps):
+        hidden = rng.random(current.shape) < hidden_share(round_, steps)
+        known = np.where(hidden, masks, current)
+        probs = conditional_probabilities(model, soprano, known, current, z, window_steps=window_steps,
+                                          hop_steps=hop_steps)
+        for i, t in enumerate(temperatures):
+            fixed = []
+            for v, p in enumerate(probs):
+                q = _tempered(p[i], t)
+                # A note not hidden keeps nearly all the probability: the voice leading chooses the hidden ones,
+                # and changes a kept one only where a hidden choice would otherwise make it a parallel.
+                keep = (1 - KEPT_SLACK) * np.eye(q.shape[-1], dtype=np.float32)[current[i, v]] + KEPT_SLACK * q
+                fixed.append(np.where(hidden[i, v][:, None], q, keep))
+            current[i] = voice_leading_tokens(pitches, fixed, ranges=ranges[1:], temperature=float(t), rng=rng)
+    return current
+
+
+def _tempered(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities [S, C] at a softmax temperature (``p ** (1 / T)``, renormalised); unchanged at 0 or 1."""
+    if temperature <= 0 or temperature == 1:
+        return p
+    q = np.power(np.clip(p, 1e-12, None), 1.0 / temperature)
+    return (q / q.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def pseudo_log_likelihood(
+    model,
+    soprano: np.ndarray,
+    lower: np.ndarray,
+    z: np.ndarray,
+    *,
+    window_steps: int = 64,
+    hop_steps: int = 16,
+    parts: int = 2,
+    seed: int = 0,
+) -> np.ndarray:
+    """Mean log probability per lower-voice token of each harmonisation, each token given the others.
+
+    The tokens are split into ``parts`` random interleaved blocks (the same for every harmonisation);
+    each block is hidden in turn and scored given the rest: a block pseudo-likelihood, the score
+    variations are ranked by.
+
+    Parameters
+    ----------
+    lower : np.ndarray [K, V, S] tokens
+    z : np.ndarray [K, Z]
+
+    Returns
+    -------
+    np.ndarray [K] float (nats per token; higher is more likely)
+    """
+    lower = np.asarray(lower, np.int64)
+    k, voices, length = lower.shape
+    masks = np.array(model.mask_tokens()).reshape(1, voices, 1)
+    block = np.random.default_rng(seed).integers(0, parts, (voices, length))
+    total = np.zeros(k)
+    for part in range(parts):
+        hidden = np.broadcast_to(block == part, lower.shape)
+        probs = conditional_probabilities(model, soprano, np.where(hidden, masks, lower), lower, z,
+                                          window_steps=window_steps, hop_steps=hop_steps)
+        for v, p in enumerate(probs):
+            chosen = np.take_along_axis(p, lower[:, v, :, None], axis=-1)[..., 0]  # [K, S]
+            total += (np.log(np.clip(chosen, 1e-12, None)) * hidden[:, v]).sum(-1)
+    return total / (voices * length)

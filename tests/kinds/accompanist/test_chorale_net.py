@@ -1,0 +1,122 @@
+"""A chorale net end to end: trains through the CLI on real chorales, harmonises with ranked Gibbs
+variations, and is evaluated against the baselines with the harmony and variation measures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from musicvae.kinds.accompanist import data as chorale_data
+from musicvae.kinds.accompanist.harmony import notes_differ
+
+TINY = ["model.channels=16", "model.layers=2", "model.embed_size=8", "model.z_dim=4", "train.batch_size=8",
+        "model.gibbs_steps=3"]
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("chorale-net")
+    path = folder / "few-chorales.toml"
+    path.write_text('name = "few-chorales"\nkind = "chorale"\n[[sources]]\ntype = "music21-corpus"\n'
+                    'collections = ["bach"]\nmax_files = 12\n[split]\nvalid = 0.2\ntest = 0.2\nsalt = "n"\n')
+    chorale_data.build_chorale_dataset(path, cache_dir=folder / "cache", workers=1, progress=False)
+    return path, folder / "cache"
+
+
+@pytest.fixture(scope="module")
+def trained(recipe, tmp_path_factory):
+    from musicvae.cli import main
+
+    path, cache = recipe
+    out = tmp_path_factory.mktemp("net") / "net"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MUSICVAE_CACHE", str(cache))
+        argv = ["train", str(out), "--config", "chorale-net-small", "--set", f"data={path}",
+                *(arg for o in TINY for arg in ("--set", o)), "--max-steps", "4",
+                "--run-dir", str(out.parent / "run"), "--threads", "1", "--quiet"]
+        assert main(argv) == 0
+    return out
+
+
+def test_the_validation_accuracy_is_logged_and_the_instrument_loads(trained):
+    from musicvae.instrument import Instrument
+
+    instrument = Instrument.load(trained)
+    assert instrument.config.model.architecture == "chorale-net"
+    assert type(instrument.model).__name__ == "ChoraleNet"
+    metrics = (trained.parent / "run").rglob("metrics.csv")
+    header = next(metrics).read_text().splitlines()[0]
+    assert "val/frame_accuracy" in header and "val/kl" in header
+
+
+def test_harmonize_gives_ranked_variations_that_differ(trained, tmp_path, capsys):
+    from musicvae.cli import main
+    from musicvae.harmonize import harmonize
+    from musicvae.instrument import Instrument
+    from musicvae.io import repo_root
+
+    instrument = Instrument.load(trained)
+    melody = repo_root() / "examples" / "chorale_soprano.musicxml"
+    result = harmonize(instrument, melody, variations=3, seed=0)
+    assert len(result.grids) == 3 and len(result.scores) == 3
+    assert result.scores == sorted(result.scores, reverse=True)  # best first
+    rep = instrument.config.model.representation
+    for grid in result.grids:
+        for v in range(1, 4):
+            low, high = rep.ranges[v]
+            sung = grid.pitches[v][grid.pitches[v] >= 0] + result.transposed
+            assert sung.size and sung.min() >= low and sung.max() <= high
+    a, b = result.grids[0], result.grids[1]
+    assert notes_differ(a.pitches, b.pitches, onsets_a=a.onsets, onsets_b=b.onsets) > 0
+    again = harmonize(instrument, melody, variations=3, seed=0)
+    for x, y in zip(result.grids, again.grids):
+        np.testing.assert_array_equal(x.pitches, y.pitches)  # seeded
+    # No Gibbs rounds: the first pass, which differs from the refined one.
+    plain = harmonize(instrument, melody, variations=1, seed=0, gibbs_steps=0)
+    assert plain.scores == []
+    # The CLI takes --gibbs-steps and writes the variations.
+    out = tmp_path / "h.mid"
+    assert main(["harmonize", str(trained), str(melody), "-o", str(out), "--variations", "2",
+                 "--gibbs-steps", "2", "--seed", "1"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir())
+    capsys.readouterr()
+    assert main(["harmonize", str(trained), str(melody), "-o", str(out), "--gibbs-steps", "101"]) == 2
+    assert "--gibbs-steps" in capsys.readouterr().err
+
+
+def test_verbs_decode_given_a_soprano(trained):
+    from musicvae.errors import InputError
+    from musicvae.instrument import Instrument
+
+    instrument = Instrument.load(trained)
+    verbs, rep = instrument.verbs, instrument.config.model.representation
+    soprano = np.full(rep.steps, rep.FIRST_PITCH + 10)
+    lower = verbs.sample(2, soprano, seed=0)
+    assert lower.shape == (2, 3, rep.steps)
+    with pytest.raises(InputError, match="given a soprano"):
+        verbs.sample(2, seed=0)
+    with pytest.raises(InputError, match="four-voice windows"):
+        verbs.encode(np.zeros((2, rep.steps), int))
+
+
+def test_evaluate_reports_harmony_variations_and_targets(trained, recipe, monkeypatch, capsys):
+    from musicvae.cli import main
+
+    path, cache = recipe
+    monkeypatch.setenv("MUSICVAE_CACHE", str(cache))
+    assert main(["evaluate", str(trained), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    systems = report["systems"]
+    assert {"model", "model_first_pass", "model_argmax", "nearest_neighbour", "most_frequent", "bach"} <= set(systems)
+    bach = systems["bach"]
+    assert bach["frame_accuracy"]["mean"] == 1.0
+    # Bach's chorales end phrases on root-position triads most of the time, and his cadences are his own.
+    assert bach["harmony"]["cadences_as_bach"] == 100.0 and bach["harmony"]["root_position_cadences"] > 50
+    assert bach["harmony_counts"]["cadences"] > 0
+    variations = report["variations"]
+    assert variations["count"] == 3 and set(variations["each"]) == {"1", "2", "3"}
+    assert 0 < variations["min_notes_differ"] <= 1
+    assert {"frame_over_nearest_neighbour", "variations_differ_at_least_25%", "voice_leading_met"} <= set(
+        report["targets"])
