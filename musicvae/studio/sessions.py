@@ -108,11 +108,11 @@ class Sessions:
                    bpm: float, temperature: float, morph: float) -> Session:
         """``musicvae live MELODY --a A --b B --midi-out PORT --osc-port P ...`` until stopped."""
         from musicvae.realtime import live
-        from musicvae.realtime.midi_io import MidiOutput
+        from musicvae.realtime.midi_io import open_output
 
         params = live.parse_params(morph, temperature)
         core, warnings = live.build_player(self.studio.melody, a=a, b=b, params=params)
-        output = MidiOutput(midi_out, api=midi_api)
+        output = open_output(midi_out, api=midi_api)
         session = self._new("live", f"{names.get(str(a), a)} -> {names.get(str(b), b)} on MIDI output "
                                     f"{output.name!r}, {bpm:g} BPM")
         session.params, session.morph, session.warnings = params, morph, warnings

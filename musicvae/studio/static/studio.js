@@ -446,12 +446,12 @@ async function showSessions() {
   const seen = new Set();
   for (const s of sessions) {
     seen.add(s.id);
+    // A new card's knob starts where the session's morph is; after that the knob is the performer's.
     let card = box.querySelector(`[data-session="${s.id}"]`);
     if (!card) card = box.appendChild(sessionCard(s));
     card.classList.toggle("stopped", !s.running);
     card.querySelector(".session-state").textContent = s.running ? "playing" : `stopped${s.summary ? `: ${s.summary}` : ""}${s.error ? `: ${s.error}` : ""}`;
     card.querySelector(".stop").disabled = !s.running;
-    card.knob.set(s.morph, false);
   }
   for (const card of box.querySelectorAll("[data-session]")) if (!seen.has(card.dataset.session)) card.remove();
 }
