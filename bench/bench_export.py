@@ -1,0 +1,98 @@
+"""The exported nn~ synth's ``play`` method: realtime factor at 256- and 2048-sample blocks on one thread.
+
+Against, in the same run, the Python synth engine (musicvae.render: the same notes, blend sweep and
+voices, offline), and against RAVE's streaming decode, 4.1x realtime at 2048-sample blocks on this
+kind of 2-core machine with one thread (docs REFERENCE: a fresh v2 model, 44.1 kHz).
+
+Two passes each: "cold" decodes every note the line reaches on the way (its first note-on of each
+(pitch, blend step)), as a fresh synth does; "warm" plays the line again with those notes decoded.
+Realtime factor = seconds of audio / seconds of work.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicvae.automation import parse_morph
+from musicvae.export import export_instrument
+from musicvae.instrument import Instrument
+from musicvae.midi.reader import MidiNote
+from musicvae.realtime.audio_io import render_notes
+from musicvae.realtime.params import ParamStore
+from musicvae.realtime.synth import NoteCache, SynthEngine, timbre_note_decoder
+from musicvae.render import BLOCK
+
+RAVE_STREAMING = 4.1  # x realtime, 2048-sample blocks, one thread (REFERENCE.md)
+RATE = 16000
+SECONDS = 12.0
+
+
+def line() -> list[MidiNote]:
+    """A 12-s monophonic line over an octave, 0.3-s notes with 0.1-s gaps."""
+    rng = np.random.default_rng(0)
+    pitches = rng.choice([60, 62, 64, 65, 67, 69, 71, 72], size=int(SECONDS / 0.4))
+    return [MidiNote(pitch=int(p), velocity=90, start=0.4 * i, end=0.4 * i + 0.3) for i, p in enumerate(pitches)]
+
+
+def signals(notes, n: int, curve) -> torch.Tensor:
+    x = np.zeros((1, 3, n), np.float32)
+    for note in notes:
+        a, b = int(round(note.start * RATE)), int(round(note.end * RATE))
+        x[0, 0, a:b], x[0, 1, a:b] = note.velocity / 127, note.pitch
+    x[0, 2] = [curve(i / RATE) for i in range(n)]
+    return torch.from_numpy(x)
+
+
+def time_module(module, x: torch.Tensor, block: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, x.shape[2], block):
+        module.play(x[:, :, i : i + block])
+    return time.perf_counter() - start
+
+
+def time_python(instrument, notes, curve) -> tuple[float, float]:
+    low, high = instrument.model.pitch_range
+    decode = timbre_note_decoder(instrument, sample_rate=RATE)
+    cache = NoteCache(decode, blocking=True)
+    times = []
+    for _ in range(2):  # cold, then warm (the same cache)
+        engine = SynthEngine(cache, ParamStore(), sample_rate=RATE, pitch_range=(low, high), clip=False)
+        start = time.perf_counter()
+        render_notes(engine, notes, morph=curve, block=BLOCK)
+        times.append(time.perf_counter() - start)
+    return times[0], times[1]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    instrument = Instrument.load("flute-guitar")
+    notes = line()
+    curve = parse_morph(f"0:0,{SECONDS:g}:1")
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = export_instrument(instrument, "nn-tilde", Path(tmp) / "flute-guitar.ts")
+        n = int(round((notes[-1].end + 0.1) * RATE))
+        x = signals(notes, n, curve)
+        audio = n / RATE
+        cold_py, warm_py = time_python(instrument, notes, curve)
+        print(f"{len(notes)} notes, {audio:.1f} s of audio at {RATE} Hz, blend swept 0 -> 1, one thread")
+        print(f"python synth engine (render.py, {BLOCK}-sample blocks): cold {audio / cold_py:6.1f}x realtime, "
+              f"warm {audio / warm_py:6.1f}x")
+        for block in (256, 2048):
+            module = torch.jit.load(str(path))
+            module.play(torch.zeros(1, 3, block))  # TorchScript's profiling runs (2 calls) before the timing
+            module.play(torch.zeros(1, 3, block))
+            module.reset()
+            cold = time_module(module, x, block)
+            warm = time_module(module, x, block)  # the notes stay decoded; the stream goes on
+            print(f"nn~ play, {block:4d}-sample blocks: cold {audio / cold:6.1f}x realtime, warm {audio / warm:6.1f}x"
+                  f"  (warm vs Python synth {warm_py / warm:4.2f}x, cold vs Python {cold_py / cold:4.2f}x, "
+                  f"warm vs RAVE streaming {audio / warm / RAVE_STREAMING:4.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
