@@ -276,18 +276,24 @@ def attribute_control(
             if keep.sum() >= 3 and np.ptp(row[keep]) > 0:
                 rhos.append(spearmanr(grid[keep], row[keep]).statistic)
         means = np.array([np.nanmean(column) if np.isfinite(column).any() else np.nan for column in value.T])
-        flat_amounts = np.broadcast_to(grid, value.shape).ravel()
-        keep = np.isfinite(value.ravel())
         report["attributes"][name] = {
             "rho": float(np.mean(rhos)) if rhos else None,
             "windows_varying": len(rhos),
-            "rho_of_mean": float(spearmanr(grid[np.isfinite(means)], means[np.isfinite(means)]).statistic)
-            if np.isfinite(means).sum() >= 3 else None,
-            "pooled_rho": float(spearmanr(flat_amounts[keep], value.ravel()[keep]).statistic)
-            if keep.sum() >= 3 else None,
+            "rho_of_mean": _rho(grid, means),
+            "pooled_rho": _rho(np.broadcast_to(grid, value.shape).ravel(), value.ravel()),
             "mean": [None if not np.isfinite(m) else round(float(m), 3) for m in means],
         }
     return report
+
+
+def _rho(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman rho over the finite pairs; None where it is undefined (under 3 pairs, a constant side)."""
+    from scipy.stats import spearmanr
+
+    keep = np.isfinite(y)
+    if keep.sum() < 3 or np.ptp(y[keep]) == 0 or np.ptp(x[keep]) == 0:
+        return None
+    return float(spearmanr(x[keep], y[keep]).statistic)
 
 
 def format_attribute_control(report: dict) -> list[str]:
