@@ -48,11 +48,15 @@ def signals(notes, n: int, curve) -> torch.Tensor:
     return torch.from_numpy(x)
 
 
-def time_module(module, x: torch.Tensor, block: int) -> float:
+def time_module(module, x: torch.Tensor, block: int) -> tuple[float, np.ndarray]:
+    """Seconds for the whole line, and each call's seconds."""
+    calls = []
     start = time.perf_counter()
     for i in range(0, x.shape[2], block):
+        t = time.perf_counter()
         module.play(x[:, :, i : i + block])
-    return time.perf_counter() - start
+        calls.append(time.perf_counter() - t)
+    return time.perf_counter() - start, np.asarray(calls)
 
 
 def time_python(instrument, notes, curve) -> tuple[float, float]:
@@ -87,11 +91,15 @@ def main() -> None:
             module.play(torch.zeros(1, 3, block))  # TorchScript's profiling runs (2 calls) before the timing
             module.play(torch.zeros(1, 3, block))
             module.reset()
-            cold = time_module(module, x, block)
-            warm = time_module(module, x, block)  # the notes stay decoded; the stream goes on
+            cold, cold_calls = time_module(module, x, block)
+            warm, warm_calls = time_module(module, x, block)  # the notes stay decoded; the stream goes on
+            budget = block / RATE * 1e3
             print(f"nn~ play, {block:4d}-sample blocks: cold {audio / cold:6.1f}x realtime, warm {audio / warm:6.1f}x"
                   f"  (warm vs Python synth {warm_py / warm:4.2f}x, cold vs Python {cold_py / cold:4.2f}x, "
                   f"warm vs RAVE streaming {audio / warm / RAVE_STREAMING:4.1f}x)")
+            print(f"    one call: budget {budget:.1f} ms; warm p99 {np.percentile(warm_calls, 99) * 1e3:.2f} ms, "
+                  f"max {warm_calls.max() * 1e3:.2f} ms; cold max {cold_calls.max() * 1e3:.1f} ms, "
+                  f"{int((cold_calls * 1e3 > budget).sum())} of {len(cold_calls)} cold calls over budget")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ BASE: dict[tuple[str, ...], tuple[dict[str, str], list[str]]] = {
     ("attributes",): ({"instrument": "melody-2bar"}, []),
     ("demo",): ({}, ["-o", f"{TMP}/demo"]),
     ("studio",): ({}, ["--no-browser"]),
+    ("export",): ({"instrument": "melody-2bar"}, ["--format", "onnx", "-o", f"{TMP}/decoder.onnx"]),
 }
 NUMBERS = ["0", "-1", "-60", "100000000", "1e12", "nan", "inf", "-inf", "", "abc", "1.5", "0x10"]
 #: Text values the parser cannot judge (a file, an instrument, a recipe) but the command refuses, cheaply.
