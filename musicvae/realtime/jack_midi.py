@@ -50,6 +50,8 @@ _CLOSE_WAIT = 0.3
 _CLIENT_CLOSE = 0.5
 #: Closing repeats the last all-notes-off this long after it was sent, in a later period (see midi_io).
 _REPEAT_AFTER = 0.03
+#: The interpreter's thread switch interval while JACK ports are open (seconds; see _JackPort._activate).
+_SWITCH_INTERVAL = 0.0005
 #: How often an input's reader thread looks for events (it calls the handler off JACK's process thread).
 _POLL_SECONDS = 0.001
 #: Realtime status bytes an input passes only with ``clock=True`` (active sensing, 0xFE, never).
@@ -96,6 +98,7 @@ class _JackPort:
         self._thread_id: int | None = None
         self._active = False
         self._closed = False
+        self.abandoned = False  # closed without closing the JACK client (see _close_client)
         self._client.set_shutdown_callback(self._on_shutdown)
 
     def _activate(self, process: Callable[[int], None]) -> None:
@@ -116,6 +119,9 @@ class _JackPort:
                 self._exit_next = self._drained()
 
         self._client.set_process_callback(callback)
+        # The callback needs the interpreter's lock once a period (1.3 ms at 64 frames); a thread running Python
+        # (a phrase decode's step loop) keeps it up to the switch interval, 5 ms by default: a period missed.
+        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
         self._client.activate()
         self._active = True
 
@@ -155,6 +161,13 @@ class _JackPort:
                 task = f"/proc/self/task/{self._thread_id}" if self._thread_id is not None else None
                 while task is not None and os.path.exists(task) and now() < end and self.failure is None:
                     time.sleep(0.001)
+                if task is not None and os.path.exists(task) and self.failure is None:
+                    # The thread is still there (a callback starved of the interpreter's lock, or a server that
+                    # stopped running cycles): closing would cancel it, perhaps inside Python. Leave the client
+                    # to the process's exit instead, and keep JACK-Client's __del__ from closing it later.
+                    self._client._ptr = self._jack._ffi.NULL
+                    self.abandoned = True
+                    return
             client = self._client
 
             def close() -> None:
