@@ -234,6 +234,7 @@ def test_hostile_value_gets_one_line_and_exit_2(case, case_dir, capsys):
     (["harmonize", "flute-guitar", SOPRANO], "is a timbre instrument; this command needs an accompanist one"),
     (["live", "melody-2bar", "--respond"], "--respond needs --midi-in PORT"),
     (["live", "melody-2bar", "--a", A, "--b", B, "--clock", "midi"], "--clock midi needs --midi-in PORT"),
+    (["live", "melody-2bar", "--a", A, "--b", B, "--clock", "link", "--bpm", "10"], "20..999 with --clock link"),
     (["synth", "flute-guitar", "--midi-in", "keys", "-o", "x.wav"], "-o writes the offline render of --midi-file"),
 ])
 def test_the_issue_inputs(argv, words, case_dir, capsys):

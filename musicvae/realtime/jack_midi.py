@@ -44,6 +44,8 @@ RING_CAPACITY = 4096
 #: How far ahead of its deadline the player hands a message over: a period (1.3 ms at 64 frames, 5.3 ms at 256)
 #: plus the player thread's wake-up lateness on a loaded machine (p99 1-4 ms).
 LOOKAHEAD = 0.012
+#: A message that reaches its period more than this after its deadline counts as late (seconds).
+LATE = 0.0001
 #: Seconds a close waits for the process callback to write what is queued and end its thread.
 _CLOSE_WAIT = 0.3
 #: Seconds a close waits for the JACK library's own close (a dead server answers at once; a stuck one never).
@@ -207,7 +209,9 @@ class JackMidiOutput(_JackPort):
     dropped : int
         Messages refused because the queue was full (or too large for a JACK buffer).
     late : int
-        Messages that reached the process callback after their period had begun (written at its start).
+        Messages that reached the process callback over :data:`LATE` after their deadline, their period
+        begun (written at its start): a server that woke late, or a callback that waited for the
+        interpreter's lock.
     """
 
     lookahead = LOOKAHEAD
@@ -332,7 +336,9 @@ class JackMidiOutput(_JackPort):
                 break
             offset = 0 if at is None else int((at - start) * rate + 0.5)
             if offset < 0:
-                if at is not None and at < start - 1.0 / rate:
+                # A deadline a frame or two before the period's start is the two periods' time estimates
+                # disagreeing (each within a frame); later than LATE, the period began after the deadline.
+                if at is not None and start - at > LATE:
                     self.late += 1
                     self.max_late = max(self.max_late, start - at)
                 offset = 0
