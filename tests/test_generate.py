@@ -119,7 +119,19 @@ def test_a_meter_another_instrument_takes_is_named(tmp_path, monkeypatch, instru
     three = write_tune(tmp_path / "w.mid", 4, meter=(3, 4))
     with pytest.raises(MeterError, match=r"3/4 input: inst takes 4/4 .*; use waltzer \(3/4\)$"):
         generate.morph_tune(instrument, three, three)
-    # The waltz instrument itself takes it: 12-step bars.
+    # The waltz instrument records its meter and takes the input: 12-step bars.
+    assert 'meter = "3/4"' in (shelf / "waltzer" / "instrument.toml").read_text()
     result = generate.morph_tune(Instrument.load(shelf / "waltzer"), three, write_tune(tmp_path / "v.mid", 4,
                                                                                         meter=(3, 4), root=67))
     assert result.steps.shape == (5, 4 * 12) and result.windows == 2
+
+
+def test_a_sixteen_bar_instrument_morphs_in_sixteen_bar_windows(tmp_path):
+    instrument = Instrument.load(make_instrument(tmp_path, "16bar-hier-small"))
+    a, b = write_tune(tmp_path / "a.mid", 20), write_tune(tmp_path / "b.mid", 20, root=62)
+    result = generate.morph_tune(instrument, a, b, steps=3)
+    assert result.steps.shape == (3, 20 * 16) and result.windows == 2  # bars 1-16, then 17-20 padded
+    a_events, _ = generate.tune_events(instrument, a)
+    b_events, _ = generate.tune_events(instrument, b)
+    alone = generate.interpolate(instrument, a_events[:256], b_events[:256], steps=3)
+    np.testing.assert_array_equal(result.steps[:, :256], alone)

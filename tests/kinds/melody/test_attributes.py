@@ -139,3 +139,22 @@ def test_vectors_are_computed_stored_loaded_and_added(trained_on_a_folder, tmp_p
     save_file({"density": np.zeros(5, np.float32)}, str(path))
     with pytest.raises(InstrumentError, match="is not \\[8\\]"):
         load_attribute_vectors(instrument)
+
+
+def test_live_decoders_add_the_offset(tmp_path):
+    from musicvae.realtime.params import Params
+    from musicvae.realtime.player import morph_decoder, response_decoder
+
+    instrument = Instrument.load(make_instrument(tmp_path))
+    rng = np.random.default_rng(0)
+    a, b = (window([(int(p), 4 * k, 4 * k + 3) for k, p in enumerate(rng.integers(55, 80, 8))]) for _ in range(2))
+    offset = 40 * rng.standard_normal(8).astype(np.float32)
+    mu, _ = generate.encode(instrument, np.stack([a, b]))
+    for params in (Params(morph=0.0), Params(morph=1.0)):
+        end = mu[0] if params.morph == 0 else mu[1]
+        np.testing.assert_array_equal(morph_decoder(instrument, a, b, add=offset)(params),
+                                      generate.decode(instrument, end[None] + offset)[0])
+    np.testing.assert_array_equal(response_decoder(instrument, add=offset)(a, Params()),
+                                  generate.decode(instrument, mu[:1] + offset)[0])
+    assert not np.array_equal(morph_decoder(instrument, a, b)(Params()), morph_decoder(instrument, a, b,
+                                                                                       add=offset)(Params()))
