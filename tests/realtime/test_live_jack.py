@@ -22,8 +22,13 @@ STEP = 60.0 / BPM / 4
 @pytest.fixture
 def ports(jack_server, request):
     """(output of the code under test, capture connected to it, sender the test plays from)."""
-    tag = request.node.name[-20:].replace("[", "").replace("]", "")
-    output = MidiOutput("virtual:out", api="jack", client=f"player-{tag}")
+    tag = request.node.name[-20:].replace("[", "").replace("]", "").replace(" ", "-")
+    if getattr(request, "param", "rtmidi") == "jack-native":  # the JACK-Client port, for the tests that ask
+        from musicvae.realtime.jack_midi import JackMidiOutput
+
+        output = JackMidiOutput("virtual:out", client=f"player-{tag}")
+    else:
+        output = MidiOutput("virtual:out", api="jack", client=f"player-{tag}")
     capture = Capture(f"cap-{tag}")
     sender = Sender(f"snd-{tag}")
     jack_connect(f"player-{tag}:out", capture.name)
@@ -232,6 +237,7 @@ def test_the_port_ends_what_it_started_whatever_the_engine_believes(ports):
     assert output.sounding == set()
 
 
+@pytest.mark.parametrize("ports", ["rtmidi", "jack-native"], indirect=True)
 @pytest.mark.parametrize("cause", ["duration", "stop event", "lost input", "error"])
 def test_every_stop_path_ends_every_note_within_the_bound(ports, cause):
     """Whatever ends a run, a held note gets its note-off and CC 123 follows, within the bound: from the cause
