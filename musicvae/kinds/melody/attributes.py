@@ -261,9 +261,8 @@ def attribute_control(
                         for i in range(0, len(windows), batch_size)]).numpy()
     grid = np.asarray(amounts, dtype=np.float32)
     report: dict = {"amounts": [float(a) for a in grid], "windows": len(windows), "attributes": {}}
-    for name, vector in vectors.items():
-        if name not in ATTRIBUTES:
-            continue
+    for name in (name for name in ATTRIBUTES if name in vectors):
+        vector = vectors[name]
         z = (mu[:, None, :] + grid[None, :, None] * vector[None, None, :]).reshape(-1, mu.shape[1])
         with torch.inference_mode():
             decoded = torch.cat([model.decode(torch.as_tensor(z[i : i + batch_size]), temperature=0.0)
