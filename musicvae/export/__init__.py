@@ -44,7 +44,7 @@ def check_format(fmt: str, output: str | Path) -> Path:
     return path
 
 
-def export_instrument(instrument, fmt: str, output: str | Path) -> tuple[Path, str]:
+def export_instrument(instrument, fmt: str, output: str | Path, *, sample_rate: int | None = None) -> tuple[Path, str]:
     """Write ``instrument``'s decoder in ``fmt`` to ``output`` (atomically) -> (path, summary line).
 
     Parameters
@@ -53,12 +53,14 @@ def export_instrument(instrument, fmt: str, output: str | Path) -> tuple[Path, s
     fmt : {"nn-tilde", "onnx", "torchscript"}
     output : str or Path
         The file; its extension must be the format's (``.onnx``; ``.ts``, or ``.pt`` for TorchScript).
+    sample_rate : int, optional, keyword-only
+        The rate an export that plays audio plays at (an nn~ synth; default the instrument's).
 
     Raises
     ------
     InputError
-        An unknown format, a wrong extension, or a kind with no module for that format (one line naming
-        the formats it has).
+        An unknown format, a wrong extension, a kind with no module for that format (one line naming
+        the formats it has), or a sample rate for an export that plays no audio.
     OutputError
         When the file cannot be written.
     """
@@ -72,6 +74,6 @@ def export_instrument(instrument, fmt: str, output: str | Path) -> tuple[Path, s
         raise InputError(f"{instrument.name!r} is a {kind.name} instrument, which has no {fmt} export "
                          f"(its kind exports: {has})")
     check_output(path)  # before minutes of tracing
-    exportable = kind.export_module(instrument, fmt)
+    exportable = kind.export_module(instrument, fmt, sample_rate=sample_rate)
     writer = importlib.import_module(FORMATS[fmt][0])
     return writer.write(exportable, path), exportable.summary

@@ -34,6 +34,8 @@ def add_command(sub) -> None:
     p.add_argument("--format", required=True, choices=list(FORMATS),
                    help="onnx (.onnx), torchscript (.ts/.pt), nn-tilde (.ts: Max/MSP and Pure Data's nn~)")
     p.add_argument("-o", "--output", required=True, type=_ExportOutput(), help="the file to write")
+    p.add_argument("--sample-rate", type=opt.integer(8000, 192000), default=None,
+                   help="nn-tilde: the host's sample rate, 8000..192000 Hz (default: the instrument's)")
     p.set_defaults(func=cmd_export)
 
 
@@ -44,5 +46,5 @@ def cmd_export(args: argparse.Namespace) -> None:
     from musicvae.instrument import Instrument
 
     instrument = Instrument.load(args.instrument)
-    path, summary = export_instrument(instrument, args.format, args.output)
+    path, summary = export_instrument(instrument, args.format, args.output, sample_rate=args.sample_rate)
     print(f"wrote {path} ({summary})")

@@ -2,8 +2,9 @@
 
 :class:`TimbreSynth` is built with the ``nn-tilde`` package (its ``Module`` registers each
 method with nn~'s ``<method>_params`` buffer, ``[in_channels, in_ratio, out_channels,
-out_ratio]``, and answers ``get_methods``). Two methods, one sample in and one out at
-the instrument's rate (ratio 1):
+out_ratio]``, and answers ``get_methods``). Two methods, one sample in and one out
+(ratio 1) at the rate it was exported for (the instrument's, or the host's: notes are then
+resampled once decoded, by the filter the live synth uses at a sound card's rate):
 
 - ``play``: gate, pitch and blend signals in, audio out. A gate rising above 0 starts a
   note at the pitch signal's (rounded) MIDI pitch and velocity ``round(gate * 127)``; a
@@ -26,9 +27,11 @@ One stream per module: nn~ calls with a batch of 1 (mc.nn~'s batches are refused
 
 # No ``from __future__ import annotations`` here: TorchScript reads the class's attribute annotations as types.
 import contextlib
+import math
 
+import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from musicvae.export.graphs.timbre import timbre_notes
 
@@ -61,12 +64,60 @@ def _single_batch_test():
         cached_conv.MAX_BATCH_SIZE = previous
 
 
-def build_synth_module(instrument, *, voices: int = 8, source: str = "flute", target: str = "guitar",
+class Resampler(nn.Module):
+    """One note from the instrument's rate to the output's: :func:`scipy.signal.resample_poly`'s filter and
+    padding (what the Python synth resamples notes with), computed polyphase: each output sample is one phase
+    of the filter (about 20 taps) times the input samples under it, never the zero-stuffed signal."""
+
+    def __init__(self, n_in: int, rate: int, out_rate: int) -> None:
+        super().__init__()
+        g = math.gcd(rate, out_rate)
+        self.up, self.down, self.n_in = out_rate // g, rate // g, int(n_in)
+        self.identity = self.up == self.down
+        self.n_out, self.n_pre_remove, self.taps = self.n_in, 0, 1
+        phases = np.zeros((1, 1))
+        if not self.identity:
+            from scipy.signal import firwin
+
+            # resample_poly's design: a Kaiser (beta 5) low-pass at the lower Nyquist, 10 periods each side, in
+            # the note's float32, times up; zeros before it so that output samples sit at the filter's centre.
+            max_rate = max(self.up, self.down)
+            half_len = 10 * max_rate
+            h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(np.float32) * self.up
+            n_pre_pad = self.down - half_len % self.down
+            self.n_pre_remove = (half_len + n_pre_pad) // self.down
+            n_out = self.n_in * self.up
+            self.n_out = n_out // self.down + bool(n_out % self.down)
+            h = np.concatenate([np.zeros(n_pre_pad, np.float32), h]).astype(np.float64)
+            self.taps = -(-len(h) // self.up)
+            # phases[r, q] = h[r + q * up]: the taps that meet input samples i_max, i_max - 1, ... at phase r.
+            phases = np.zeros(self.taps * self.up)
+            phases[: len(h)] = h
+            phases = phases.reshape(self.taps, self.up).T
+        self.register_buffer("phases", torch.from_numpy(np.ascontiguousarray(phases)))
+
+    def forward(self, note: Tensor) -> Tensor:
+        """[n_in] -> [n_out] float32."""
+        if self.identity:
+            return note
+        # Output j is upfirdn's sample t = j + n_pre_remove: sum over q of h[r + q up] x[i_max - q], n = t down.
+        n = (torch.arange(self.n_out) + self.n_pre_remove) * self.down
+        i_max, r = torch.div(n, self.up, rounding_mode="floor"), torch.remainder(n, self.up)
+        padded = torch.cat([torch.zeros(self.taps, dtype=torch.float64), note.to(torch.float64),
+                            torch.zeros(1, dtype=torch.float64)])
+        index = (i_max.unsqueeze(1) - torch.arange(self.taps).unsqueeze(0) + self.taps).clamp(0, padded.numel() - 1)
+        return (padded[index] * self.phases[r]).sum(dim=1).float()
+
+
+def build_synth_module(instrument, *, sample_rate: int | None = None, voices: int = 8, source: str = "flute",
+                       target: str = "guitar",
                        method: str = "slerp", release: float = 0.05, crossfade: float = 0.03,
                        steal_fade: float = 0.005, gain: float = 0.5, morph_steps: int = 16):
     """The nn~ module of a timbre instrument (an ``nn_tilde.Module``, ready for ``torch.jit.script``).
 
-    Parameters mirror :class:`~musicvae.realtime.synth.SynthEngine` and :func:`musicvae.render.render_melody`.
+    Parameters mirror :class:`~musicvae.realtime.synth.SynthEngine` and :func:`musicvae.render.render_melody`;
+    ``sample_rate`` is the host's (default: the instrument's), which notes are resampled to once decoded, as the
+    live synth does at a sound card's rate.
 
     Raises
     ------
@@ -84,13 +135,16 @@ def build_synth_module(instrument, *, voices: int = 8, source: str = "flute", ta
     # The latents the live synth's note cache decodes at each blend step, by the same function.
     latents = torch.stack([torch.from_numpy(blend.mix_latent(za, zb, step / morph_steps, method=method))
                            for step in range(morph_steps + 1)])
-    rate = blend.sample_rate(instrument)
+    rate = int(sample_rate or blend.sample_rate(instrument))
+    if not 8000 <= rate <= 192000:
+        raise InputError(f"an nn~ synth plays at 8000..192000 Hz, not {rate}")
+    resampler = Resampler(instrument.config.model.spectrogram.n_samples, blend.sample_rate(instrument), rate)
     engine = dict(voices=voices, release=max(1, int(round(release * rate))),
                   crossfade=max(1, int(round(crossfade * rate))), steal=max(1, int(round(steal_fade * rate))),
                   gain=gain, morph_steps=morph_steps)
     module_class = _synth_class(_nn_tilde().Module)
     with _single_batch_test():
-        return module_class(timbre_notes(instrument), latents, sample_rate=rate,
+        return module_class(timbre_notes(instrument), resampler, latents, sample_rate=rate,
                             pitch_range=instrument.model.pitch_range, **engine)
 
 
@@ -104,10 +158,10 @@ def _synth_class(base: type) -> type:
         voice_note: list[Tensor]
         voice_target: list[Tensor]
 
-        def __init__(self, notes, latents: Tensor, *, sample_rate: int, pitch_range: tuple[int, int], voices: int,
-                     release: int, crossfade: int, steal: int, gain: float, morph_steps: int) -> None:
+        def __init__(self, notes, resampler, latents: Tensor, *, sample_rate: int, pitch_range: tuple[int, int],
+                     voices: int, release: int, crossfade: int, steal: int, gain: float, morph_steps: int) -> None:
             super().__init__(sr=sample_rate)
-            self.notes = notes
+            self.notes, self.resample = notes, resampler
             self.register_buffer("latents", latents.float().contiguous())
             self.z_dim = int(latents.shape[1])
             self.low, self.high = int(pitch_range[0]), int(pitch_range[1])
@@ -159,7 +213,7 @@ def _synth_class(base: type) -> type:
         def _decode(self, z: Tensor, pitch: int) -> Tensor:
             with torch.no_grad():
                 audio, _ = self.notes(z.unsqueeze(0), torch.tensor([pitch]), torch.tensor([100.0]))
-            return audio[0].contiguous()
+            return self.resample(audio[0]).contiguous()
 
         def _note(self, pitch: int, step: int) -> Tensor:
             key = pitch * (self.morph_steps + 1) + step

@@ -175,9 +175,11 @@ class Kind:
         """The instrument's :class:`Verbs`."""
         raise NotImplementedError
 
-    def export_module(self, instrument: Instrument, fmt: str) -> Any:
+    def export_module(self, instrument: Instrument, fmt: str, *, sample_rate: int | None = None) -> Any:
         """The decoder ``musicvae export`` writes in ``fmt`` (one of :attr:`export_formats`): a
-        :class:`musicvae.export.exportable.Exportable` (its modules are in :mod:`musicvae.export.graphs`)."""
+        :class:`musicvae.export.exportable.Exportable` (its modules are in :mod:`musicvae.export.graphs`).
+        ``sample_rate`` is the rate an export that plays audio plays at (``--sample-rate``); an export that
+        does not raises InputError for one."""
         raise NotImplementedError
 
     # -- evaluation ----------------------------------------------------------------

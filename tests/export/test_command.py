@@ -39,6 +39,16 @@ def test_a_kind_without_that_format_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "x.ts").exists()
 
 
+def test_sample_rate_only_for_an_export_that_plays_audio(tmp_path, capsys):
+    folder = small_instrument("melody").save(tmp_path / "tiny-melody")
+    status, _, err = _run(capsys, folder, "--format", "onnx", "-o", tmp_path / "x.onnx", "--sample-rate", "48000")
+    assert status == 2 and err == ("musicvae: error: --sample-rate sets the rate of an nn-tilde synth; 'tiny-melody' "
+                                   "is a melody instrument: its exports are symbolic\n")
+    status, _, err = _run(capsys, folder, "--format", "onnx", "-o", tmp_path / "x.onnx", "--sample-rate", "100")
+    assert status == 2 and "--sample-rate" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("x*"))
+
+
 def test_unwritable_output_and_wrong_extension(tmp_path, capsys):
     status, _, err = _run(capsys, "melody-2bar", "--format", "onnx", "-o", "/proc/decoder.onnx")
     assert status == 2 and err.count("\n") == 1 and "cannot write to /proc" in err

@@ -19,16 +19,16 @@ MELODY = [(60, 0.0, 0.30, 100), (64, 0.30, 0.55, 80), (67, 0.60, 0.95, 110), (72
           (65, 1.12, 1.60, 90), (62, 1.70, 2.20, 127)]
 
 
-def signals(melody, n: int, *, blend=lambda t: 0.0, channels: int = 3) -> np.ndarray:
+def signals(melody, n: int, *, blend=lambda t: 0.0, channels: int = 3, rate: int = RATE) -> np.ndarray:
     """[1, channels, n]: gate (velocity / 127 while a note sounds), pitch (held after its note), blend."""
     x = np.zeros((1, channels, n), np.float32)
     for pitch, start, end, velocity in melody:
-        a, b = int(round(start * RATE)), int(round(end * RATE))
+        a, b = int(round(start * rate)), int(round(end * rate))
         x[0, 0, a:b], x[0, 1, a:b] = velocity / 127, pitch
     held = np.maximum.accumulate(np.where(x[0, 1] > 0, np.arange(n), 0))
     x[0, 1] = x[0, 1, held]
     if channels == 3:
-        x[0, 2] = [blend(i / RATE) for i in range(n)]
+        x[0, 2] = [blend(i / rate) for i in range(n)]
     return x
 
 
@@ -74,6 +74,20 @@ def test_play_equals_the_offline_render_at_every_block_size(flute_guitar):
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=f"block {block}")
     # Every (pitch, blend step) the line reached was decoded by the module itself.
     assert len(module.cache) >= len(MELODY)
+
+
+def test_play_at_a_sound_card_rate_equals_the_offline_render_at_that_rate(tmp_path):
+    """Exported for a 44.1 kHz host, the notes are resampled as the Python synth resamples them."""
+    instrument = Instrument.load("flute-guitar")
+    path, summary = export_instrument(instrument, "nn-tilde", tmp_path / "fg44.ts", sample_rate=44100)
+    assert "44100 Hz" in summary
+    line = MELODY[2:5]
+    want = render_melody(instrument, notes(line), morph=0.7, sample_rate=44100)
+    x = signals(line, len(want), blend=lambda t: 0.7, rate=44100)
+    for block in (64, 4096):
+        module = torch.jit.load(str(path))
+        assert module.get_sample_rate() == 44100
+        np.testing.assert_allclose(drive(module, "play", x, block), want, atol=1e-4, rtol=0, err_msg=f"{block}")
 
 
 def test_voice_stealing_and_decode_from_latent_channels(tmp_path, small):

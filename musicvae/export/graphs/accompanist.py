@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from musicvae.export.graphs import no_sample_rate
+
 
 class AccompanistDecoder(nn.Module):
     """Latents [B, Z] -> (tokens [B, 3, T] int64 by argmax per voice, logits [B, T, sum of the voices' classes]).
@@ -26,10 +28,12 @@ class AccompanistDecoder(nn.Module):
         return torch.stack(voices, dim=1), flat
 
 
-def exportable(instrument, fmt: str):
+def exportable(instrument, fmt: str, *, sample_rate: int | None = None):
     """The accompanist decoder (one module for both formats)."""
     from musicvae.errors import InputError
     from musicvae.export.exportable import Exportable
+
+    no_sample_rate(instrument, sample_rate)
     from musicvae.models.accompanist import Accompanist
 
     model = instrument.model

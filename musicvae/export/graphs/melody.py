@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from musicvae.export.graphs import no_sample_rate
+
 
 def _cell(x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor,
           fused: bool) -> tuple[Tensor, Tensor]:
@@ -114,9 +116,11 @@ class MelodyDecoder(nn.Module):
         return torch.stack(tokens, dim=1), torch.stack(logits, dim=1)
 
 
-def exportable(instrument, fmt: str):
+def exportable(instrument, fmt: str, *, sample_rate: int | None = None):
     """The melody decoder for ``fmt`` ("onnx": the upper layers written out; "torchscript": fused cells)."""
     from musicvae.export.exportable import Exportable
+
+    no_sample_rate(instrument, sample_rate)
 
     model = instrument.model
     z = torch.randn(2, model.z_dim, generator=torch.Generator().manual_seed(0))

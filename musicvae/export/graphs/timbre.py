@@ -267,16 +267,19 @@ def timbre_notes(instrument, *, real: bool = False) -> TimbreNotes:
     return TimbreNotes(TimbreDecoder(instrument.model), inversion).eval()
 
 
-def exportable(instrument, fmt: str):
-    """The timbre export for ``fmt``: the notes' decoder and inversion (onnx, torchscript) or the nn~ synth."""
+def exportable(instrument, fmt: str, *, sample_rate: int | None = None):
+    """The timbre export for ``fmt``: the notes' decoder and inversion (onnx, torchscript) or the nn~ synth
+    (at ``sample_rate``, default the instrument's)."""
     from musicvae.export.exportable import Exportable
+    from musicvae.export.graphs import no_sample_rate
 
     if fmt == "nn-tilde":
         from musicvae.export.synth_module import build_synth_module
 
-        module = build_synth_module(instrument)
+        module = build_synth_module(instrument, sample_rate=sample_rate)
         return Exportable(module, summary=f"nn~ methods {', '.join(module.get_methods())} at "
                                           f"{module.get_sample_rate()} Hz")
+    no_sample_rate(instrument, sample_rate, f"its {fmt} decoder gives notes at the instrument's rate")
     model = instrument.model
     z = torch.randn(2, model.z_dim, generator=torch.Generator().manual_seed(0))
     pitch = torch.tensor([model.min_pitch, model.max_pitch])

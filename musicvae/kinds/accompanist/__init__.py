@@ -135,10 +135,10 @@ class AccompanistKind(Kind):
 
         return AccompanistVerbs(instrument)
 
-    def export_module(self, instrument, fmt: str):
+    def export_module(self, instrument, fmt: str, *, sample_rate: int | None = None):
         from musicvae.export.graphs.accompanist import exportable
 
-        return exportable(instrument, fmt)
+        return exportable(instrument, fmt, sample_rate=sample_rate)
 
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.accompanist.evaluate import evaluate_instrument

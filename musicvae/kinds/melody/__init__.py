@@ -131,10 +131,10 @@ class MelodyKind(Kind):
 
         return MelodyVerbs(instrument)
 
-    def export_module(self, instrument, fmt: str):
+    def export_module(self, instrument, fmt: str, *, sample_rate: int | None = None):
         from musicvae.export.graphs.melody import exportable
 
-        return exportable(instrument, fmt)
+        return exportable(instrument, fmt, sample_rate=sample_rate)
 
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.melody.data import load_melody_windows

@@ -146,10 +146,10 @@ class TimbreKind(Kind):
 
         return TimbreVerbs(instrument)
 
-    def export_module(self, instrument, fmt: str):
+    def export_module(self, instrument, fmt: str, *, sample_rate: int | None = None):
         from musicvae.export.graphs.timbre import exportable
 
-        return exportable(instrument, fmt)
+        return exportable(instrument, fmt, sample_rate=sample_rate)
 
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.timbre.evaluate import evaluate_instrument
