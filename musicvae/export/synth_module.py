@@ -88,25 +88,31 @@ class Resampler(nn.Module):
             self.n_pre_remove = (half_len + n_pre_pad) // self.down
             n_out = self.n_in * self.up
             self.n_out = n_out // self.down + bool(n_out % self.down)
-            h = np.concatenate([np.zeros(n_pre_pad, np.float32), h]).astype(np.float64)
+            h = np.concatenate([np.zeros(n_pre_pad, np.float32), h])
             self.taps = -(-len(h) // self.up)
             # phases[r, q] = h[r + q * up]: the taps that meet input samples i_max, i_max - 1, ... at phase r.
-            phases = np.zeros(self.taps * self.up)
+            phases = np.zeros(self.taps * self.up, np.float32)
             phases[: len(h)] = h
             phases = phases.reshape(self.taps, self.up).T
-        self.register_buffer("phases", torch.from_numpy(np.ascontiguousarray(phases)))
+        self.register_buffer("phases", torch.from_numpy(np.ascontiguousarray(phases)).float())
+        # Which input samples and taps each output sample takes: made at the first note (megabytes at 44.1 kHz,
+        # so not stored in the file), then one gather, multiply and sum per note (6 ms at 44.1 kHz, 1 thread).
+        self.index = torch.zeros(0, dtype=torch.long)
+        self.taps_of = torch.zeros(0)
 
     def forward(self, note: Tensor) -> Tensor:
         """[n_in] -> [n_out] float32."""
         if self.identity:
             return note
-        # Output j is upfirdn's sample t = j + n_pre_remove: sum over q of h[r + q up] x[i_max - q], n = t down.
-        n = (torch.arange(self.n_out) + self.n_pre_remove) * self.down
-        i_max, r = torch.div(n, self.up, rounding_mode="floor"), torch.remainder(n, self.up)
-        padded = torch.cat([torch.zeros(self.taps, dtype=torch.float64), note.to(torch.float64),
-                            torch.zeros(1, dtype=torch.float64)])
-        index = (i_max.unsqueeze(1) - torch.arange(self.taps).unsqueeze(0) + self.taps).clamp(0, padded.numel() - 1)
-        return (padded[index] * self.phases[r]).sum(dim=1).float()
+        if self.index.numel() == 0:
+            # Output j is upfirdn's sample t = j + n_pre_remove: sum over q of h[r + q up] x[i_max - q], n = t down.
+            n = (torch.arange(self.n_out) + self.n_pre_remove) * self.down
+            i_max, r = torch.div(n, self.up, rounding_mode="floor"), torch.remainder(n, self.up)
+            self.index = (i_max.unsqueeze(1) - torch.arange(self.taps).unsqueeze(0) + self.taps).clamp(
+                0, self.n_in + self.taps)
+            self.taps_of = self.phases[r].contiguous()
+        padded = torch.cat([torch.zeros(self.taps), note.float(), torch.zeros(1)])
+        return (padded[self.index] * self.taps_of).sum(dim=1)
 
 
 def build_synth_module(instrument, *, sample_rate: int | None = None, voices: int = 8, source: str = "flute",
