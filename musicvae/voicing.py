@@ -98,6 +98,8 @@ def voice_leading_tokens(
     onset_weight: float = 0.4,
     temperature: float = 0.0,
     rng: np.random.Generator | None = None,
+    keep: np.ndarray | None = None,
+    kept: np.ndarray | None = None,
 ) -> np.ndarray:
     """Choose the lower voices' tokens step by step, jointly, avoiding parallels and crossings.
 
@@ -121,6 +123,10 @@ def voice_leading_tokens(
     temperature : float
         0 takes the best combination; above 0 samples combinations by ``exp(score)``
         (the probabilities should then already carry the temperature).
+    keep, kept : np.ndarray [V, S] bool and int, optional
+        Tokens that stay as they are (``kept`` where ``keep``): only the others are chosen, and
+        a choice is also penalised for the parallels it makes with the next step's kept notes
+        (Gibbs sampling keeps most notes and redraws a few).
 
     Returns
     -------
@@ -130,11 +136,16 @@ def voice_leading_tokens(
     rng = rng or np.random.default_rng()
     lows = np.array([low for low, _ in ranges])
     logp = []
-    for p in probs:
+    for v, p in enumerate(probs):
         p = np.clip(p, 1e-12, None)
         event = np.log(np.clip(1.0 - p[:, :1], 1e-12, None))
-        logp.append(np.concatenate([np.log(p[:, :1]), (1 - onset_weight) * event + onset_weight * np.log(p[:, 1:])],
-                                   axis=1))
+        lp = np.concatenate([np.log(p[:, :1]), (1 - onset_weight) * event + onset_weight * np.log(p[:, 1:])], axis=1)
+        if keep is not None:
+            # A kept token is the only candidate at its step: every other one is out of reach.
+            forced = np.full_like(lp, -1e9)
+            forced[np.arange(steps), kept[v]] = 0.0
+            lp = np.where(keep[v][:, None], forced, lp)
+        logp.append(lp)
     # Every step's candidates at once: the top_k tokens per voice, combined [S, K**V, V].
     top = [np.argpartition(-lp, min(top_k, lp.shape[1]) - 1, axis=-1)[:, :top_k] for lp in logp]
     combos = np.stack(np.meshgrid(*[np.arange(t.shape[1]) for t in top], indexing="ij"), -1).reshape(-1, voices)
@@ -161,10 +172,27 @@ def voice_leading_tokens(
         i0, i1 = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
         parallel = moved & (i0 == i1) & ((i1 == 7) | (i1 == 0))
         score = cand_logp[t] - parallel_penalty * parallel.sum(1) - crossing_penalty * (sounding & (b > a)).sum(1)
+        if keep is not None and t + 1 < steps:
+            score = score - parallel_penalty * _parallels_ahead(now, t, soprano_pitches, keep, kept, lows, upper, lower)
         k = _draw(score, rng) if temperature > 0 else int(score.argmax())
         tokens[:, t] = cand[t, k]
         state, prev_s = pitches[k], s
     return tokens
+
+
+def _parallels_ahead(now: np.ndarray, t: int, soprano_pitches: np.ndarray, keep: np.ndarray, kept: np.ndarray,
+                     lows: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Per candidate [K] (pitches ``now`` [K, 1 + V] at step t, soprano first), the parallels it makes with
+    the kept notes of step t + 1 (pairs whose two voices are both kept there)."""
+    tokens = kept[:, t + 1]
+    known = np.concatenate([[True], keep[:, t + 1]])
+    fixed = np.where(tokens == codec.REST, -1, tokens - codec.FIRST_PITCH + lows)
+    after = np.concatenate([np.full((len(now), 1), int(soprano_pitches[t + 1])),
+                            np.where(tokens == codec.HOLD, now[:, 1:], fixed)], axis=1)
+    a0, b0, a, b = now[:, upper], now[:, lower], after[:, upper], after[:, lower]
+    moved = (a0 >= 0) & (b0 >= 0) & (a >= 0) & (b >= 0) & (a != a0) & (b != b0) & known[upper] & known[lower]
+    i0, i1 = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
+    return (moved & (i0 == i1) & ((i1 == 7) | (i1 == 0))).sum(1)
 
 
 def harmonize_tokens(

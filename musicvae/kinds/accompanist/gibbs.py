@@ -30,15 +30,13 @@ from musicvae.voicing import soprano_windows, voice_leading_tokens
 
 #: Coconet's annealing of the hidden share: from ``MAX_HIDDEN`` down to ``MIN_HIDDEN`` over ``ANNEAL`` of the rounds.
 MAX_HIDDEN, MIN_HIDDEN, ANNEAL = 0.9, 0.1, 0.75
-#: The share of a kept note's probability given to the model's alternatives (see :func:`gibbs_harmonize`).
-KEPT_SLACK = 0.05
 
 
-def hidden_share(round_: int, rounds: int) -> float:
-    """The share of lower notes hidden in Gibbs round ``round_`` (0-based) of ``rounds``."""
+def hidden_share(round_: int, rounds: int, *, high: float = MAX_HIDDEN) -> float:
+    """The share of lower notes hidden in Gibbs round ``round_`` (0-based) of ``rounds``, from ``high`` down."""
     if rounds <= 1:
-        return MAX_HIDDEN
-    return max(MIN_HIDDEN, MAX_HIDDEN - round_ * (MAX_HIDDEN - MIN_HIDDEN) / (ANNEAL * rounds))
+        return high
+    return max(MIN_HIDDEN, high - round_ * (high - MIN_HIDDEN) / (ANNEAL * rounds))
 
 
 def _windows(tokens: np.ndarray, starts: np.ndarray, window_steps: int, fill: int) -> np.ndarray:
@@ -126,6 +124,8 @@ def gibbs_harmonize(
     temperature: float | Sequence[float],
     window_steps: int = 64,
     hop_steps: int = 16,
+    max_hidden: float = MAX_HIDDEN,
+    settle: int = 0,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Refine harmonisations by block Gibbs sampling.
@@ -141,6 +141,11 @@ def gibbs_harmonize(
         Gibbs rounds (0 returns ``initial``).
     temperature : float, or one per harmonisation [K]
         Drawn at this temperature, with voice leading; 0 takes the best notes (deterministic).
+    max_hidden : float
+        The share of notes hidden in the first round (annealed down to :data:`MIN_HIDDEN`).
+    settle : int
+        The last ``settle`` of the rounds take the best notes whatever ``temperature`` says: a draw's
+        odd notes are settled into the chords around them.
     rng : np.random.Generator
         Chooses the hidden blocks and the draws.
 
@@ -154,20 +159,54 @@ def gibbs_harmonize(
     temperatures = np.broadcast_to(np.asarray(temperature, np.float64), (k,))
     pitches, _ = codec.decode_voice(np.asarray(soprano, np.int64), low=ranges[0][0])
     for round_ in range(steps):
-        hidden = rng.random(current.shape) < hidden_share(round_, steps)
+        hidden = rng.random(current.shape) < hidden_share(round_, steps, high=max_hidden)
+        settling = round_ >= steps - settle
         known = np.where(hidden, masks, current)
         probs = conditional_probabilities(model, soprano, known, current, z, window_steps=window_steps,
                                           hop_steps=hop_steps)
-        for i, t in enumerate(temperatures):
-            fixed = []
-            for v, p in enumerate(probs):
-                q = _tempered(p[i], t)
-                # A note not hidden keeps nearly all the probability: the voice leading chooses the hidden ones,
-                # and changes a kept one only where a hidden choice would otherwise make it a parallel.
-                keep = (1 - KEPT_SLACK) * np.eye(q.shape[-1], dtype=np.float32)[current[i, v]] + KEPT_SLACK * q
-                fixed.append(np.where(hidden[i, v][:, None], q, keep))
-            current[i] = voice_leading_tokens(pitches, fixed, ranges=ranges[1:], temperature=float(t), rng=rng)
+        for i, t in enumerate(np.zeros_like(temperatures) if settling else temperatures):
+            # The notes not hidden stay; the voice leading draws the hidden ones, kept notes around them included.
+            tempered = [_tempered(p[i], t) for p in probs]
+            chosen = voice_leading_tokens(pitches, tempered, ranges=ranges[1:], temperature=float(t), rng=rng,
+                                          keep=~hidden[i], kept=current[i])
+            current[i] = _repair(chosen, pitches, tempered, ranges=ranges, temperature=float(t), rng=rng)
     return current
+
+
+def _parallel_notes(tokens: np.ndarray, soprano_pitches: np.ndarray, *,
+                    ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+    """[V, S] bool: the lower-voice notes (from their start to the step after) moving in parallel fifths or octaves."""
+    lower, _ = codec.decode_grid(tokens, ranges=ranges[1:])
+    p = np.concatenate([np.asarray(soprano_pitches, np.int64)[None], lower.astype(np.int64)])
+    marked = np.zeros(tokens.shape, bool)
+    starts = np.maximum.accumulate(np.where(tokens != codec.HOLD, np.arange(tokens.shape[1]), 0), axis=1)
+    for u in range(4):
+        for v in range(u + 1, 4):
+            a0, b0, a, b = p[u, :-1], p[v, :-1], p[u, 1:], p[v, 1:]
+            moved = (a0 >= 0) & (b0 >= 0) & (a >= 0) & (b >= 0) & (a != a0) & (b != b0)
+            i0, i1 = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
+            for t in np.flatnonzero(moved & (i0 == i1) & ((i1 == 7) | (i1 == 0))):
+                for voice in (u, v):
+                    if voice:  # the soprano is given
+                        marked[voice - 1, starts[voice - 1, t] : t + 2] = True
+    return marked
+
+
+def _repair(tokens: np.ndarray, soprano_pitches: np.ndarray, probs: Sequence[np.ndarray], *,
+            ranges: Sequence[tuple[int, int]], temperature: float, rng: np.random.Generator,
+            passes: int = 2) -> np.ndarray:
+    """Redraw the notes of parallels a round made where a new note ran into a kept one.
+
+    The voice leading looks one step ahead of the note it chooses, but a new note held into a
+    kept one can still move with it in parallel; those notes (and the kept one) are drawn again.
+    """
+    for _ in range(passes):
+        marked = _parallel_notes(tokens, soprano_pitches, ranges=ranges)
+        if not marked.any():
+            break
+        tokens = voice_leading_tokens(soprano_pitches, probs, ranges=ranges[1:], temperature=temperature, rng=rng,
+                                      keep=~marked, kept=tokens)
+    return tokens
 
 
 def _tempered(p: np.ndarray, temperature: float) -> np.ndarray:
