@@ -142,7 +142,7 @@ def tune_events(instrument: Instrument, path: str | Path) -> tuple[np.ndarray, l
                                       max_pitch=rep.max_pitch)
     except MeterError as error:
         meter = error.meter
-        raise MeterError(f"{path}: {meter} input: {instrument.name} takes {taken_meters(rep.meter)} bars; "
+        raise MeterError(f"{path}: {meter} input: {instrument.name} takes {taken_meters(rep.meter)}; "
                          f"{meter_hint(meter)}", meter=meter) from None
 
 

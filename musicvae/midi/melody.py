@@ -129,7 +129,7 @@ def bar_plan(sections: list[tuple[float, tuple[int, int]]], *, meter: str = DEFA
     first_q, first_m = main[0]
     if not takes(meter, first_m, pair_two_four=pair_two_four):
         name = meter_name(first_m)
-        raise MeterError(f"{prefix}{name} input: this instrument takes {taken_meters(meter)} bars", meter=name)
+        raise MeterError(f"{prefix}{name} input: this instrument takes {taken_meters(meter)}", meter=name)
     shift = (-first_q) % model_bar
     tune_bar = float(bar_quarters(first_m))
     for quarter, other in main[1:]:

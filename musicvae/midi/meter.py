@@ -85,6 +85,6 @@ def takes(model_meter: str, input_meter: str | tuple[int, int], *, pair_two_four
 
 
 def taken_meters(model_meter: str) -> str:
-    """What a model of ``model_meter`` takes, in words: ``"4/4 (or 2/2, or 2/4 paired)"`` or ``"3/4"``."""
+    """What a model of ``model_meter`` takes, in words: ``"4/4 bars (also 2/2, and 2/4 two bars to one)"``."""
     name = meter_name(model_meter)
-    return f"{name} (or 2/2, or 2/4 bars paired)" if parse_meter(name) == (4, 4) else name
+    return f"{name} bars" + (" (also 2/2, and 2/4 two bars to one)" if parse_meter(name) == (4, 4) else "")

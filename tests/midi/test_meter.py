@@ -38,7 +38,7 @@ def test_which_meters_a_model_takes():
     assert takes("4/4", "2/4", pair_two_four=True)
     assert takes("3/4", "3/4") and not takes("3/4", "6/8") and not takes("6/8", "3/4")
     assert not takes("3/4", "2/4", pair_two_four=True)  # pairing is for 4/4 models only
-    assert "2/4" in taken_meters("4/4") and taken_meters("6/8") == "6/8"
+    assert taken_meters("4/4") == "4/4 bars (also 2/2, and 2/4 two bars to one)" and taken_meters("6/8") == "6/8 bars"
 
 
 def write(path, notes, *, meter, qpm=120.0, tempo_change=None, signatures=None):
