@@ -22,9 +22,10 @@ def write_midi(midi, path: str | Path) -> Path:
 def write_sequences(
     sequences: np.ndarray, path: str | Path, *, representation: MelodyRepresentation, bpm: float = 120.0
 ) -> Path:
-    """Write event sequences [K, T] one after another into one MIDI file."""
+    """Write event sequences [K, T] one after another into one MIDI file, in the representation's meter."""
     midi = events_to_midi(
-        np.asarray(sequences), qpm=bpm, steps_per_bar=representation.steps_per_bar, min_pitch=representation.min_pitch
+        np.asarray(sequences), qpm=bpm, steps_per_bar=representation.steps_per_bar, meter=representation.meter,
+        min_pitch=representation.min_pitch,
     )
     return write_midi(midi, path)
 
