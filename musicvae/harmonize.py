@@ -374,13 +374,12 @@ def harmonize(
     ``mu + z_scale * sigma * eps`` (``z_scale`` 2 by default), one ``eps`` per variation shared
     by all its windows.
 
-    Chorale net: every variation starts from the first pass at ``z = 0`` (temperature 0).
-    Variation 1 is refined by ``gibbs_steps`` rounds of deterministic Gibbs (iterated
-    conditional modes); variations 2.. take latents ``z_scale * eps`` (:data:`NET_Z_SCALE` by
-    default) and are resampled by block Gibbs at ``temperature`` (:data:`VARIATION_TEMPERATURE`
-    when 0), hiding at most :data:`VARIATION_MAX_HIDDEN` of the notes a round, the last half of
-    the rounds taking the best notes. The variations come back ranked by the model's
-    pseudo-likelihood, best first (:attr:`Harmonization.scores`).
+    Chorale net: variation 1 is the first pass at ``z = 0`` (temperature 0), with voice leading.
+    Variations 2.. start from it, take latents ``z_scale * eps`` (:data:`NET_Z_SCALE` by
+    default) and are resampled by ``gibbs_steps`` rounds of block Gibbs at ``temperature``
+    (:data:`VARIATION_TEMPERATURE` when 0), hiding at most :data:`VARIATION_MAX_HIDDEN` of the
+    notes a round, the last half of the rounds taking the best notes. The variations come back
+    ranked by the model's pseudo-likelihood, best first (:attr:`Harmonization.scores`).
 
     Parameters
     ----------
@@ -446,7 +445,7 @@ def melody_harmonizer(
     noises = [None] + [torch.randn(model.z_dim, generator=generator) for _ in range(variations - 1)]
 
     refine = None
-    if net and voice_leading and gibbs_steps > 0:
+    if net and voice_leading:
         refine = gibbs_refiner(model, noises, z_scale=z_scale, steps=gibbs_steps, temperature=temperature,
                                ranges=rep.ranges, window_steps=rep.steps, hop_steps=rep.steps_per_bar, seed=seed)
     # A Gibbs-refined chorale net starts every variation from its most likely first pass (z = 0, temperature 0);
@@ -469,23 +468,27 @@ def melody_harmonizer(
 def gibbs_refiner(model, noises: Sequence, *, z_scale: float, steps: int, temperature: float,
                   ranges: Sequence[tuple[int, int]], window_steps: int, hop_steps: int,
                   seed: int | None) -> Refiner:
-    """A chorale net's :data:`Refiner`: block Gibbs over every variation at once, then their scores.
+    """A chorale net's :data:`Refiner`: block Gibbs over variations 2.., then every variation's score.
 
-    ``noises[k]`` is variation k's prior draw (None: ``z = 0``); variation k is resampled at
-    ``temperature``, or :data:`VARIATION_TEMPERATURE` when that is 0, except the one with ``z = 0``,
-    which takes the best notes (deterministic).
+    ``noises[k]`` is variation k's prior draw (variation 1's is None). Variation 1 stays the first
+    pass: refining it by deterministic rounds (iterated conditional modes) measured lower frame
+    accuracy on the validation chorales (0.348 against 0.368). Variations 2.. are resampled at
+    ``temperature`` (:data:`VARIATION_TEMPERATURE` when that is 0) from their latents
+    ``z_scale * noise``.
     """
     from musicvae.kinds.accompanist.gibbs import gibbs_harmonize, pseudo_log_likelihood
 
     z = np.stack([np.zeros(model.z_dim, np.float32) if n is None else z_scale * n.numpy() for n in noises])
-    temperatures = [0.0 if n is None else (temperature or VARIATION_TEMPERATURE) for n in noises]
     rng = np.random.default_rng(None if seed is None else seed + 1)
 
     def refine(soprano: np.ndarray, lowers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = gibbs_harmonize(model, soprano, lowers, z[: len(lowers)], ranges=ranges, steps=steps,
-                              temperature=temperatures[: len(lowers)], window_steps=window_steps,
-                              hop_steps=hop_steps, max_hidden=VARIATION_MAX_HIDDEN, settle=steps // 2, rng=rng)
-        return out, pseudo_log_likelihood(model, soprano, out, z[: len(lowers)], window_steps=window_steps,
-                                          hop_steps=hop_steps)
+        out = np.array(lowers)
+        k = len(lowers)
+        if k > 1 and steps > 0:
+            out[1:] = gibbs_harmonize(model, soprano, lowers[1:], z[1:k], ranges=ranges, steps=steps,
+                                      temperature=temperature or VARIATION_TEMPERATURE, window_steps=window_steps,
+                                      hop_steps=hop_steps, max_hidden=VARIATION_MAX_HIDDEN, settle=steps // 2,
+                                      rng=rng)
+        return out, pseudo_log_likelihood(model, soprano, out, z[:k], window_steps=window_steps, hop_steps=hop_steps)
 
     return refine

@@ -375,8 +375,8 @@ def evaluate_instrument(
 ) -> dict:
     """:func:`evaluate_accompanist` for an accompanist instrument on a split of its (or another) chorale recipe.
 
-    ``model`` is ``harmonize``'s own path (a chorale net's with its Gibbs rounds), and the
-    ``variations`` block harmonises every soprano 3 ways as ``harmonize --variations 3 --seed 0`` does.
+    ``model`` is ``harmonize``'s first harmonisation, and the ``variations`` block harmonises every
+    soprano 3 ways as ``harmonize --variations 3 --seed 0`` does (a chorale net's with its Gibbs rounds).
     """
     from musicvae.harmonize import melody_harmonizer
     from musicvae.kinds.accompanist.data import load_chorale_grids, load_chorale_split
@@ -394,7 +394,6 @@ def evaluate_instrument(
         instrument.model, test_grids=list(grids.values()), train_windows=train, ranges=rep.ranges,
         window_steps=rep.steps, hop_steps=rep.steps_per_bar, max_shift=config.train.transpose,
         transpositions=0 if net else DEFAULT_TRANSPOSITIONS,
-        harmonizers={"model": melody_harmonizer(instrument, variations=1, seed=0)},
         variations=melody_harmonizer(instrument, variations=3, seed=0),
         phrase_ends=[_phrase_ends(piece, steps_per_bar=rep.steps_per_bar) for piece in grids],
         progress=progress)

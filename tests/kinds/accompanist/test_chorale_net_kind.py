@@ -73,9 +73,11 @@ def test_harmonize_gives_ranked_variations_that_differ(trained, tmp_path, capsys
     again = harmonize(instrument, melody, variations=3, seed=0)
     for x, y in zip(result.grids, again.grids):
         np.testing.assert_array_equal(x.pitches, y.pitches)  # seeded
-    # No Gibbs rounds: the first pass, which differs from the refined one.
-    plain = harmonize(instrument, melody, variations=1, seed=0, gibbs_steps=0)
-    assert plain.scores == []
+    # Variation 1 is the first pass; without Gibbs rounds every variation is that pass.
+    plain = harmonize(instrument, melody, variations=2, seed=0, gibbs_steps=0)
+    np.testing.assert_array_equal(plain.grids[0].pitches, plain.grids[1].pitches)
+    first = harmonize(instrument, melody, variations=1, seed=0)
+    assert any(np.array_equal(first.grids[0].pitches, g.pitches) for g in result.grids)
     # The CLI takes --gibbs-steps and writes the variations.
     out = tmp_path / "h.mid"
     assert main(["harmonize", str(trained), str(melody), "-o", str(out), "--variations", "2",
@@ -109,7 +111,7 @@ def test_evaluate_reports_harmony_variations_and_targets(trained, recipe, monkey
     assert main(["evaluate", str(trained), "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
     systems = report["systems"]
-    assert {"model", "model_first_pass", "model_argmax", "nearest_neighbour", "most_frequent", "bach"} <= set(systems)
+    assert {"model", "model_argmax", "nearest_neighbour", "most_frequent", "bach"} <= set(systems)
     bach = systems["bach"]
     assert bach["frame_accuracy"]["mean"] == 1.0
     # Bach's chorales end phrases on root-position triads most of the time, and his cadences are his own.
@@ -120,3 +122,63 @@ def test_evaluate_reports_harmony_variations_and_targets(trained, recipe, monkey
     assert 0 < variations["min_notes_differ"] <= 1
     assert {"frame_over_nearest_neighbour", "variations_differ_at_least_25%", "voice_leading_met"} <= set(
         report["targets"])
+
+
+def _midi(path, notes, *, qpm=100.0, key_number=None):
+    """notes: (pitch, start_quarter, end_quarter); key_number: pretty_midi's (0-11 major, 12-23 minor from C)."""
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    if key_number is not None:
+        midi.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
+    track = pretty_midi.Instrument(program=0)
+    q = 60.0 / qpm
+    track.notes += [pretty_midi.Note(80, p, s * q, e * q) for p, s, e in notes]
+    midi.instruments.append(track)
+    midi.write(str(path))
+    return path
+
+
+HARD_MELODIES = {
+    # Two bars of melody, four bars of rest, two bars of melody.
+    "long-rests": [(p, i, i + 1) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69])]
+                  + [(p, 24 + i, 25 + i) for i, p in enumerate([67, 71, 69, 67, 66, 67, 69, 67])],
+    "one-note": [(67, i, i + 1) for i in range(16)],
+    "octave-leaps": [(p, i, i + 1) for i, p in enumerate([60, 74, 62, 76, 64, 77, 62, 74] * 2)],
+    # A minor with G sharp leading notes.
+    "minor-raised": [(p, i, i + 1) for i, p in enumerate([69, 71, 72, 74, 76, 74, 72, 71, 72, 71, 69, 68,
+                                                          69, 68, 69, 69])],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HARD_MELODIES))
+def test_hard_melodies_are_harmonised_in_range_with_three_variations(name, trained, tmp_path):
+    import pretty_midi
+
+    from musicvae.chorale_outputs import write_harmonization
+    from musicvae.harmonize import harmonize
+    from musicvae.instrument import Instrument
+
+    instrument = Instrument.load(trained)
+    rep = instrument.config.model.representation
+    path = _midi(tmp_path / f"{name}.mid", HARD_MELODIES[name], key_number=21 if name == "minor-raised" else None)
+    result = harmonize(instrument, path, variations=3, seed=0)
+    assert len(result.grids) == 3 and result.scores == sorted(result.scores, reverse=True)
+    sung = [n for n in HARD_MELODIES[name]]
+    for grid in result.grids:
+        # The melody is the soprano, note for note.
+        soprano = grid.pitches[0]
+        for pitch, start, end in sung:
+            assert (soprano[start * 4 : end * 4] == pitch).all()
+        for v in range(1, 4):
+            low, high = rep.ranges[v]
+            lower = grid.pitches[v][grid.pitches[v] >= 0] + result.transposed
+            assert lower.size and lower.min() >= low and lower.max() <= high
+    written = write_harmonization(result, tmp_path / f"{name}-out.mid", musicxml=tmp_path / f"{name}.musicxml")
+    midi = pretty_midi.PrettyMIDI(str(written[0]))
+    assert [i.name for i in midi.instruments][:4] == ["Soprano", "Alto", "Tenor", "Bass"]
+    if name == "minor-raised":
+        assert result.key == "a"
+        assert "<step>G</step>" in (tmp_path / f"{name}.musicxml").read_text() and "<alter>1</alter>" in (
+            tmp_path / f"{name}.musicxml").read_text()
