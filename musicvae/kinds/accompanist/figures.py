@@ -10,10 +10,13 @@ from musicvae.plots import SYSTEM_NAMES, new_figure, save_png
 
 
 def evaluation_figure(report: dict, path: str | Path) -> Path:
-    """Frame and onset accuracy against the baselines, and parallel fifths and octaves against Bach's rate."""
+    """Frame and onset accuracy against the baselines, parallel fifths and octaves against Bach's rate, and
+    (when the report has them) chord-tone onsets against Bach's share, variations included."""
     systems = {k: v for k, v in report["systems"].items() if "frame_accuracy" in v}
-    figure = new_figure(9.0, 3.4)
-    left, right = figure.subplots(1, 2)
+    harmony = all("harmony" in v for v in systems.values())
+    figure = new_figure(13.5 if harmony else 9.0, 3.4)
+    axes = figure.subplots(1, 3 if harmony else 2)
+    left, right = axes[0], axes[1]
     x = np.arange(len(systems))
     names = [SYSTEM_NAMES.get(k, k) for k in systems]
     # Bach against himself scores 1 by definition: accuracy compares the others with him.
@@ -35,6 +38,20 @@ def evaluation_figure(report: dict, path: str | Path) -> Path:
     right.set_xticks(x, names, rotation=20, fontsize=7)
     right.set(ylabel="parallel fifths + octaves (% of moves)")
     right.set_title("voice leading", fontsize=10)
-    for ax in (left, right):
+    if harmony:
+        third = axes[2]
+        rows = {SYSTEM_NAMES.get(k, k): v["harmony"]["chord_tone_onsets"] for k, v in systems.items() if k != "bach"}
+        for k, v in report.get("variations", {}).get("each", {}).items():
+            rows[f"variation {k}"] = v["harmony"]["chord_tone_onsets"]
+        third.bar(np.arange(len(rows)), list(rows.values()), color="tab:green")
+        third.axhline(systems["bach"]["harmony"]["chord_tone_onsets"], color="0.3", linestyle="--",
+                      label="Bach on these chorales")
+        third.set_xticks(np.arange(len(rows)), list(rows), rotation=20, fontsize=7)
+        third.set(ylabel="chord-tone onsets (%)", ylim=(0, 100))
+        differ = report.get("variations", {}).get("min_notes_differ")
+        title = "harmony" + (f" (variations differ at >= {differ:.0%} of notes)" if differ is not None else "")
+        third.set_title(title, fontsize=10)
+        third.legend(fontsize=7, loc="lower right")
+    for ax in axes:
         ax.grid(alpha=0.3, axis="y")
     return save_png(figure, path)

@@ -103,13 +103,18 @@ def test_verbs_decode_given_a_soprano(trained):
         verbs.encode(np.zeros((2, rep.steps), int))
 
 
-def test_evaluate_reports_harmony_variations_and_targets(trained, recipe, monkeypatch, capsys):
+def test_evaluate_reports_harmony_variations_and_targets(trained, recipe, monkeypatch, capsys, tmp_path):
+    from PIL import Image
+
     from musicvae.cli import main
 
     path, cache = recipe
     monkeypatch.setenv("MUSICVAE_CACHE", str(cache))
-    assert main(["evaluate", str(trained), "--json", "--quiet"]) == 0
+    plot = tmp_path / "eval.png"
+    assert main(["evaluate", str(trained), "--json", "--quiet", "--plot", str(plot)]) == 0
     report = json.loads(capsys.readouterr().out)
+    with Image.open(plot) as image:
+        assert image.size[0] > 1.3 * image.size[1]  # three panels: accuracy, voice leading, harmony
     systems = report["systems"]
     assert {"model", "model_argmax", "nearest_neighbour", "most_frequent", "bach"} <= set(systems)
     bach = systems["bach"]
