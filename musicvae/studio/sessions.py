@@ -113,7 +113,7 @@ class Sessions:
         params = live.parse_params(morph, temperature)
         core, warnings = live.build_player(self.studio.melody, a=a, b=b, params=params)
         output = open_output(midi_out, api=midi_api)
-        session = self._new("live", f"{names.get(str(a), a)} -> {names.get(str(b), b)} on MIDI output "
+        session = self._new("live", f"{names.get(str(a), a)} \u2192 {names.get(str(b), b)} on MIDI output "
                                     f"{output.name!r}, {bpm:g} BPM")
         session.params, session.morph, session.warnings = params, morph, warnings
 

@@ -26,8 +26,13 @@ def live_studio(jack_server):  # noqa: F811 - the fixture imported above
     assert server.stop() in (0, 130), "\n".join(server.lines)
 
 
-def _contains(sequence: list[int], part: list[int]) -> bool:
-    return any(sequence[i:i + len(part)] == part for i in range(len(sequence) - len(part) + 1))
+def _likeness(heard: list[int], phrase: list[int]) -> float:
+    """How well some stretch of ``heard`` plays ``phrase`` in order (difflib's ratio, 1 = note for note):
+    a loaded machine's capture may miss a note, which an exact match would count as a different phrase."""
+    import difflib
+
+    spans = [heard[i:i + len(phrase)] for i in range(max(1, len(heard) - len(phrase) + 1))]
+    return max(difflib.SequenceMatcher(None, span, phrase).ratio() for span in spans)
 
 
 def _sessions(page) -> list[dict]:
@@ -64,17 +69,19 @@ def test_live_session_is_morphed_by_the_knob_and_stopped(browser, live_studio, t
                 time.sleep(0.1)
             return [p for t, p in capture.note_ons() if t > after]
 
-        assert _contains(heard(0.0, 2), phrase_a)
+        before = heard(0.0, 2)
+        assert _likeness(before, phrase_a) >= 0.85 > _likeness(before, phrase_b), f"{before} {phrase_a}"
         knob = page.locator(".session .knob")
         knob.focus()
         knob.press("End")  # the knob to 1: B
         turned = time.perf_counter()
         end = time.perf_counter() + 10
-        while _sessions(page)[0]["morph"] != 1.0:  # the run's own parameter store, written by its OSC server
+        while _sessions(page)[-1]["morph"] != 1.0:  # the run's own parameter store, written by its OSC server
             assert time.perf_counter() < end, _sessions(page)
             time.sleep(0.05)
         assert page.locator(".session .knob").get_attribute("aria-valuenow") == "1.000"
-        assert _contains(heard(turned + 2.5, 2), phrase_b)  # from the next phrase on, B's
+        after = heard(turned + 2.5, 2)  # from the next phrase on, B's
+        assert _likeness(after, phrase_b) >= 0.85 > _likeness(after, phrase_a), f"{after} {phrase_b}"
         screenshot(page, "live", tmp_path)
 
         page.click(".session button.stop")
@@ -82,7 +89,7 @@ def test_live_session_is_morphed_by_the_knob_and_stopped(browser, live_studio, t
         messages = capture.settled()
         assert [0xB0, 123, 0] in messages  # All Notes Off on the stop
         assert_no_stuck_notes(messages)
-        assert not _sessions(page)[0]["running"]
+        assert not _sessions(page)[-1]["running"]
     finally:
         page.close()
         capture.close()
@@ -97,8 +104,9 @@ def test_synth_session_starts_on_jack_audio_and_stops(browser, live_studio):
         page.fill("#synth-midi-in", "virtual:studio-keys")
         page.fill("#synth-audio-api", "jack")
         page.click("#synth-start")
-        page.wait_for_selector(".session .session-state:text('playing')", timeout=60_000)
-        knob = page.locator(".session .knob")
+        card = page.locator(".session", has_text="synth #")
+        card.locator(".session-state:text('playing')").wait_for(timeout=60_000)
+        knob = card.locator(".knob")
         assert knob.get_attribute("aria-valuenow") == "0.500"  # the synth's starting blend
         box = knob.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -107,9 +115,9 @@ def test_synth_session_starts_on_jack_audio_and_stops(browser, live_studio):
         page.mouse.move(x, y + 90, steps=6)  # dragged down: towards A
         page.mouse.up()
         assert knob.get_attribute("aria-valuenow") == "0.000"
-        page.click(".session button.stop")
-        page.wait_for_selector(".session .session-state:text-matches('stopped.*stopped by stop')")
-        summary = _sessions(page)[0]["summary"]
+        card.locator("button.stop").click()
+        card.locator(".session-state:text-matches('stopped.*stopped by stop')").wait_for()
+        summary = _sessions(page)[-1]["summary"]
         assert "notes decoded" in summary and not summary.startswith("0 notes"), summary
     finally:
         page.close()

@@ -9,8 +9,9 @@ const VOICE_COLOURS = ["#d62728", "#2ca02c", "#1f77b4", "#9467bd"];
 const studio = {
   info: null,
   played: [],          // {url, duration, sampleRate, channels} of each buffer started
-  timings: {morph: [], sample: [], blend: [], harmonize: []},
+  timings: {morph: [], morphResult: [], sample: [], sampleResult: [], blend: [], harmonize: []},
   lastBytes: null,     // the last played WAV's bytes (ArrayBuffer)
+  jobSeconds: {},      // API path -> the seconds each of its jobs ran on the studio
   async lastPlayedBase64() {
     const bytes = new Uint8Array(this.lastBytes);
     let text = "";
@@ -41,7 +42,10 @@ async function runJob(path, form, progress) {
     const state = await api(`/api/jobs/${job}?after=${version}&wait=5`);
     version = state.version;
     showProgress(progress, state);
-    if (state.state === "done") return state.result;
+    if (state.state === "done") {
+      (studio.jobSeconds[path] ||= []).push(state.seconds);  // the job's own time on the studio's thread
+      return state.result;
+    }
     if (state.state === "error") throw new Error(state.error);
   }
 }
@@ -132,6 +136,11 @@ function drawRoll(canvas, voices, length, stepsPerBar) {
     ctx.strokeStyle = s % stepsPerBar === 0 ? "#9aa0ad" : "#dde0e7";
     ctx.beginPath(); ctx.moveTo(s * stepW + 0.5, 0); ctx.lineTo(s * stepW + 0.5, height); ctx.stroke();
   }
+  ctx.fillStyle = "#6b7280";
+  ctx.font = "10px system-ui, sans-serif";
+  for (let p = low; p <= high; p++) {
+    if (((p % 12) + 12) % 12 === 0) ctx.fillText(`C${Math.floor(p / 12) - 1}`, 3, height - (p - low) * rowH - 2);
+  }
   for (const voice of voices) {
     ctx.fillStyle = voice.colour;
     for (const [pitch, start, end] of voice.notes) {
@@ -214,9 +223,11 @@ async function runMelodies(kind, path, form) {
   button.disabled = true;
   try {
     const result = await runJob(path, form, $(`${kind}-progress`));
+    studio.timings[`${kind}Result`].push(performance.now() - started);  // the job's result arrived
     if ($(`${kind}-warnings`)) listLines(`${kind}-warnings`, result.warnings);
     showMelodies(`${kind}-grid`, result, kind);
-    $(`${kind}-downloads`).replaceChildren(link(result.midi, "Download all steps (MIDI)", `${kind}.mid`));
+    const every = kind === "morph" ? "all steps, A to B" : "all melodies";
+    $(`${kind}-downloads`).replaceChildren(link(result.midi, `Download ${every} (MIDI)`, `${kind}.mid`));
     await Promise.all(result.steps.map((step) => loadAudio(step.audio)));  // every step ready to play
     const ms = performance.now() - started;
     studio.timings[kind].push(ms);
