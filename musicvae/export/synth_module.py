@@ -7,7 +7,8 @@ out_ratio]``, and answers ``get_methods``). Two methods, one sample in and one o
 resampled once decoded, by the filter the live synth uses at a sound card's rate):
 
 - ``play``: gate, pitch and blend signals in, audio out. A gate rising above 0 starts a
-  note at the pitch signal's (rounded) MIDI pitch and velocity ``round(gate * 127)``; a
+  note at the pitch signal's (rounded) MIDI pitch and velocity ``round(gate * 127)`` (decoded
+  at velocity 100 and played at the velocity's level, as the live synth does); a
   pitch change while the gate is up ends the note and starts the next (legato); the gate
   falling to 0 ends it. The blend (0 = the source family, 1 = the target) is read at
   every 256th sample, rounded to 1/16 like the live synth's note cache, and a held note
@@ -20,8 +21,9 @@ morph crossfades, stealing into a fading ring) in 256-sample ticks counted from 
 sample, whatever block size the host calls it with, which is what the offline renderer
 (:mod:`musicvae.render`) does: a host block of 64 or 4096 gives the same samples. Notes
 are decoded when first played, inside the call (decoder and fast Griffin-Lim, as the
-offline renderer's blocking note cache does; the live synth decodes on a worker thread
-instead, which TorchScript has no safe way to do), and kept per (pitch, blend step).
+offline renderer's blocking note cache does: the live synth decodes on a worker thread
+instead, so that what it plays depends on when a decode finishes, where these samples are the
+offline renderer's at every block size), and kept per (pitch, blend step).
 One stream per module: nn~ calls with a batch of 1 (mc.nn~'s batches are refused).
 """
 
