@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import small_instrument
+from export_helpers import small_instrument
 
 from musicvae.cli import main
 

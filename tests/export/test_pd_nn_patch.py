@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import small_instrument
+from export_helpers import small_instrument
 
 from musicvae.export import export_instrument
 
