@@ -130,6 +130,17 @@ async def _form(request):
         raise InputError(f"the upload could not be read ({error})") from None
 
 
+@contextlib.asynccontextmanager
+async def _new_job(runner, kind: str):
+    """A job for a request's uploads; discarded, folder and all, when the request is refused before it runs."""
+    job = runner.new(kind)
+    try:
+        yield job
+    except BaseException:
+        runner.discard(job)
+        raise
+
+
 def _api(handler):
     """A route whose MusicVAEError (a bad field, file or upload) is the page's one line, status 400."""
     async def route(request):
@@ -186,11 +197,11 @@ def create_app(studio: Studio, *, token: str | None = None, loopback: bool = Tru
             steps = field(form, "steps", opt.integer(2, opt.MAX_STEPS), 5)
             temperature = field(form, "temperature", opt.TEMPERATURE, 0.0)
             seed = field(form, "seed", opt.SEED, None)
-            job = runner.new("morph")
-            a, name_a = await uploads.save_upload(form.get("a"), job.folder, role="a", allowed=MIDI_FILES,
-                                                  what="melody A")
-            b, name_b = await uploads.save_upload(form.get("b"), job.folder, role="b", allowed=MIDI_FILES,
-                                                  what="melody B")
+            async with _new_job(runner, "morph") as job:
+                a, name_a = await uploads.save_upload(form.get("a"), job.folder, role="a", allowed=MIDI_FILES,
+                                                      what="melody A")
+                b, name_b = await uploads.save_upload(form.get("b"), job.folder, role="b", allowed=MIDI_FILES,
+                                                      what="melody B")
         job.names.update({str(a): name_a, str(b): name_b})
         return started(runner.submit(job, lambda j: jobs_work.morph(studio, j, a, b, steps=steps,
                                                                     temperature=temperature, seed=seed)))
@@ -211,18 +222,18 @@ def create_app(studio: Studio, *, token: str | None = None, loopback: bool = Tru
         async with _form(request) as form:
             low, high = studio.timbre.model.pitch_range
             pitch = field(form, "pitch", opt.integer(low, high), None)
-            job = runner.new("blend")
             ends = {}
-            for end, default in (("source", families[0] if families else ""),
-                                 ("target", families[-1] if families else "")):
-                upload = form.get(f"{end}_file")
-                if upload is not None and not isinstance(upload, str) and upload.filename:
-                    path, name = await uploads.save_upload(upload, job.folder, role=end, allowed=NOTE_FILES,
-                                                           what="a note")
-                    job.names[str(path)] = name
-                    ends[end] = path
-                else:
-                    ends[end] = field(form, end, opt.Text("a family"), default)
+            async with _new_job(runner, "blend") as job:
+                for end, default in (("source", families[0] if families else ""),
+                                     ("target", families[-1] if families else "")):
+                    upload = form.get(f"{end}_file")
+                    if upload is not None and not isinstance(upload, str) and upload.filename:
+                        path, name = await uploads.save_upload(upload, job.folder, role=end, allowed=NOTE_FILES,
+                                                               what="a note")
+                        job.names[str(path)] = name
+                        ends[end] = path
+                    else:
+                        ends[end] = field(form, end, opt.Text("a family"), default)
         return started(runner.submit(job, lambda j: jobs_work.blend(studio, j, source=ends["source"],
                                                                     target=ends["target"], pitch=pitch)))
 
@@ -230,9 +241,9 @@ def create_app(studio: Studio, *, token: str | None = None, loopback: bool = Tru
         async with _form(request) as form:
             variation = field(form, "variation", opt.integer(1, opt.MAX_VARIATIONS), 1)
             seed = field(form, "seed", opt.SEED, 0)
-            job = runner.new("harmonize")
-            melody, name = await uploads.save_upload(form.get("melody"), job.folder, role="melody",
-                                                     allowed=MELODY_FILES, what="the melody")
+            async with _new_job(runner, "harmonize") as job:
+                melody, name = await uploads.save_upload(form.get("melody"), job.folder, role="melody",
+                                                         allowed=MELODY_FILES, what="the melody")
         job.names[str(melody)] = name
         return started(runner.submit(job, lambda j: jobs_work.harmonize(studio, j, melody, name=name,
                                                                         variation=variation, seed=seed)))
@@ -275,11 +286,11 @@ def create_app(studio: Studio, *, token: str | None = None, loopback: bool = Tru
             morph_amount = field(form, "morph", opt.number(0, 1), 0.0)
             midi_out = field(form, "midi_out", opt.Text("a port name"), "musicvae")
             midi_api = field(form, "midi_api", _choice(API_NAMES), None)
-            job = runner.new("live")  # a folder for its uploads
-            a, name_a = await uploads.save_upload(form.get("a"), job.folder, role="a", allowed=MIDI_FILES,
-                                                  what="melody A")
-            b, name_b = await uploads.save_upload(form.get("b"), job.folder, role="b", allowed=MIDI_FILES,
-                                                  what="melody B")
+            async with _new_job(runner, "live") as job:  # a folder for its uploads, kept while it plays
+                a, name_a = await uploads.save_upload(form.get("a"), job.folder, role="a", allowed=MIDI_FILES,
+                                                      what="melody A")
+                b, name_b = await uploads.save_upload(form.get("b"), job.folder, role="b", allowed=MIDI_FILES,
+                                                      what="melody B")
         names = {str(a): name_a, str(b): name_b}
         job.names.update(names)
         try:

@@ -27,7 +27,7 @@ from typing import Any
 from musicvae.errors import MusicVAEError
 
 #: Finished jobs kept (with their files) before the oldest are dropped.
-KEEP_JOBS = 200
+KEEP_JOBS = 100
 #: Longest a long poll waits for news, in seconds.
 MAX_WAIT = 10.0
 
@@ -133,6 +133,12 @@ class JobRunner:
                 _, old = self._jobs.popitem(last=False)
                 shutil.rmtree(old.folder, ignore_errors=True)
         return job
+
+    def discard(self, job: Job) -> None:
+        """Forget a job that was never submitted (its upload was refused) and remove its folder."""
+        with self._lock:
+            self._jobs.pop(job.id, None)
+        shutil.rmtree(job.folder, ignore_errors=True)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
