@@ -12,7 +12,7 @@ import pytest
 from studio_helpers import CHROMIUM, CHROMIUM_ARGS, StudioProcess, write_tune
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def studio():
     server = StudioProcess()
     yield server
@@ -20,7 +20,7 @@ def studio():
     assert not any("Traceback" in line for line in server.lines), "\n".join(server.lines)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")

@@ -39,6 +39,7 @@ def _sessions(page) -> list[dict]:
     return page.evaluate("fetch('/api/sessions').then((r) => r.json()).then((j) => j.sessions)")
 
 
+@pytest.mark.slow  # it listens to four 2-s phrases
 def test_live_session_is_morphed_by_the_knob_and_stopped(browser, live_studio, tunes, tmp_path):
     a, b = tunes
     ends = generate.morph(Instrument.load("melody-2bar"), a, b, steps=2).steps
