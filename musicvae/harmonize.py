@@ -35,7 +35,7 @@ import numpy as np
 from musicvae.errors import InputError
 from musicvae.midi import chorale as codec
 from musicvae.midi import reader as midi_reader
-from musicvae.voicing import Predictor, harmonize_tokens, model_predictor
+from musicvae.voicing import NearestNeighbour, Predictor, harmonize_tokens, mixed_predictor, model_predictor
 
 DEFAULT_QPM = 80.0
 #: Transposition ensemble of ``harmonize``: each window is also harmonised this many semitones up and down.
@@ -452,9 +452,12 @@ def melody_harmonizer(
     # the sampling rounds, at ``temperature``, vary them.
     first_temperature = 0.0 if refine is not None else temperature
 
+    memory = chorale_memory(instrument)
+
     def predictor_for(k: int) -> Predictor:
-        return model_predictor(model, noise=noises[k], z_scale=z_scale, temperature=first_temperature,
-                               transpositions=transpositions)
+        predictor = model_predictor(model, noise=noises[k], z_scale=z_scale, temperature=first_temperature,
+                                    transpositions=transpositions)
+        return predictor if memory is None else mixed_predictor(predictor, memory, weight=config.memory)
 
     def harmonizer(melody: Melody) -> Harmonization:
         return harmonize_melody(melody, predictor_for, ranges=rep.ranges, variations=variations,
@@ -463,6 +466,29 @@ def melody_harmonizer(
                                 seed=seed)
 
     return harmonizer
+
+
+def chorale_memory(instrument) -> NearestNeighbour | None:
+    """The accompanist's memory of its training chorales (``model.memory`` > 0), every in-range
+    transposition of its stored windows; None when it has none.
+
+    Raises
+    ------
+    InstrumentError
+        If the config asks for a memory the instrument's weights file does not hold.
+    """
+    from musicvae.errors import InstrumentError
+
+    config = instrument.config.model
+    if config.memory <= 0:
+        return None
+    if "memory" not in instrument.extras:
+        raise InstrumentError(f"{instrument.name}: model.memory is {config.memory:g} but its weights file holds no "
+                              "training windows; retrain it")
+    rep = config.representation
+    windows = instrument.extras["memory"].numpy().astype(np.uint8)
+    augmented = codec.augment_windows(windows, ranges=rep.ranges, max_shift=instrument.config.train.transpose)
+    return NearestNeighbour(augmented, ranges=rep.ranges)
 
 
 def gibbs_refiner(model, noises: Sequence, *, z_scale: float, steps: int, temperature: float,

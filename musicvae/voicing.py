@@ -273,3 +273,49 @@ def model_predictor(
         return out
 
     return predict
+
+
+class NearestNeighbour:
+    """Copies the lower voices of the training window whose soprano is closest.
+
+    Distance: the number of steps whose sounding soprano pitch (or rest)
+    differs. ``train`` should hold every transposition the model trained on, so
+    that the baseline sees the same data.
+
+    Parameters
+    ----------
+    train : np.ndarray [N, 4, T] tokens
+    ranges : the four voices' ranges the tokens were cut with
+    """
+
+    def __init__(self, train: np.ndarray, *, ranges: Sequence[tuple[int, int]]) -> None:
+        self.train = np.asarray(train)
+        self.ranges = tuple(ranges)
+        pitches, _ = codec.decode_grid(self.train[:, :1], ranges=self.ranges[:1])
+        self.soprano = pitches[:, 0].astype(np.int8)  # -1..81 fits; int8 halves the scan's memory traffic
+
+    def nearest(self, windows: np.ndarray) -> np.ndarray:
+        """Index of the closest training window for each soprano window [N, T] of tokens."""
+        query, _ = codec.decode_voice(np.asarray(windows), low=self.ranges[0][0])
+        query = query.astype(np.int8)
+        return np.array([np.count_nonzero(self.soprano != q, axis=1).argmin() for q in query], np.int64)
+
+    def __call__(self, windows: np.ndarray) -> list[np.ndarray]:
+        chosen = self.train[self.nearest(windows)]
+        return [np.eye(codec.num_classes(self.ranges[v]), dtype=np.float32)[chosen[:, v].astype(np.int64)]
+                for v in range(1, 4)]
+
+
+def mixed_predictor(model: Predictor, memory: Predictor, *, weight: float) -> Predictor:
+    """``(1 - weight) * model + weight * memory``: a model's probabilities with a memory's one-hot choices mixed in.
+
+    The memory (a :class:`NearestNeighbour` of the training chorales) is sure of one harmonisation
+    and often right, where a held-out soprano has a training twin; the model spreads its
+    probability over the harmonisations that fit. Mixed, the voice leading keeps the memory's
+    notes where the model agrees and the model's where it does not.
+    """
+
+    def predict(windows: np.ndarray) -> list[np.ndarray]:
+        return [(1 - weight) * a + weight * b for a, b in zip(model(windows), memory(windows))]
+
+    return predict

@@ -48,6 +48,8 @@ class AccompanistKind(Kind):
             raise ConfigError("accompanist steps and z_dim must be at least 1")
         if not 0 <= m.dropout < 1:
             raise ConfigError("accompanist dropout must lie in [0, 1)")
+        if not 0 <= m.memory < 1:
+            raise ConfigError("accompanist memory must lie in [0, 1)")
         common = {"soprano_classes": classes[0], "voice_classes": classes[1:], "steps": rep.steps, "z_dim": m.z_dim,
                   "dropout": m.dropout,
                   # kl_weight 0 is a deterministic autoencoder: z is the posterior mean.
@@ -104,6 +106,9 @@ class AccompanistKind(Kind):
         return format_report(build_chorale_dataset(recipe, workers=workers, force=force, progress=progress))
 
     def training_data(self, config, *, progress: bool, log: Callable[[str], None]) -> TrainingData:
+        import numpy as np
+        import torch
+
         from musicvae.kinds.accompanist.data import training_windows
 
         recipe = self.load_recipe(config.data)
@@ -112,9 +117,13 @@ class AccompanistKind(Kind):
         train, valid, report = training_windows(recipe, rep, progress=progress)
         if len(train) == 0:
             raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
+        def extras_of(model) -> dict:
+            # The chorale memory: the training windows themselves (uint8, about 0.7 MB for Bach's).
+            return {"memory": torch.as_tensor(np.asarray(train, np.uint8))} if config.model.memory > 0 else {}
+
         return TrainingData(train, valid, counts={"train windows": len(train), "valid windows": len(valid)},
                             summary=f"{len(train)} train / {len(valid)} valid windows of {rep.bars} bars",
-                            report=report)
+                            report=report, extras_of=extras_of)
 
     # -- training ------------------------------------------------------------------
 

@@ -110,7 +110,10 @@ class AccompanistConfig:
       block Gibbs sampling.
 
     ``kl_weight`` is the maximum beta; 0 makes it a deterministic autoencoder
-    (z is the posterior mean, no KL).
+    (z is the posterior mean, no KL). ``memory`` > 0 gives the accompanist a memory of
+    its training chorales: the instrument stores its training windows, and ``harmonize``
+    mixes the lower voices of the nearest one (every in-range transposition) into the
+    model's probabilities with that weight before the voice leading (0 = the model alone).
     """
 
     representation: ChoraleRepresentation = ChoraleRepresentation()
@@ -130,6 +133,7 @@ class AccompanistConfig:
     embed_size: int = 32
     hide_all: float = 0.5
     gibbs_steps: int = 0
+    memory: float = 0.0
 
 
 def named_configs() -> dict[str, InstrumentConfig]:
@@ -149,7 +153,10 @@ def named_configs() -> dict[str, InstrumentConfig]:
         small,
         # A light KL: the decoder reads the soprano itself, the latent only carries the harmonisation's character.
         model=AccompanistConfig(architecture="chorale-net", channels=96, layers=8, z_dim=32, dropout=0.1,
-                                kl_weight=0.1, beta_rate=0.999, free_bits=0.0, hide_all=0.5, gibbs_steps=4),
+                                kl_weight=0.1, beta_rate=0.999, free_bits=0.0, hide_all=0.5, gibbs_steps=4,
+                                # Mixed in at 0.15-0.25, the chorale memory took validation frame accuracy from
+                                # 0.368 (the net alone) to 0.40-0.41 (the memory alone: 0.322).
+                                memory=0.2),
         train=replace(small.train, batch_size=64, max_steps=4000, learning_rate=1e-3, val_every=500),
     )
     return {

@@ -34,7 +34,7 @@ import numpy as np
 from musicvae.harmonize import DEFAULT_TRANSPOSITIONS
 from musicvae.kinds.accompanist.harmony import harmony_counts, harmony_rates, notes_differ
 from musicvae.midi import chorale as codec
-from musicvae.voicing import Predictor, harmonize_tokens, model_predictor
+from musicvae.voicing import NearestNeighbour, Predictor, harmonize_tokens, model_predictor
 
 #: Bach's own rates over the 350 chorales on the 16th grid (REFERENCE.md), in percent.
 BACH_REFERENCE_RATES = {"parallel_fifths": 0.16, "parallel_octaves": 0.05, "crossings": 0.42}
@@ -157,36 +157,6 @@ def most_frequent_predictor(train: np.ndarray, *, ranges: Sequence[tuple[int, in
     return predict
 
 
-class NearestNeighbour:
-    """Copies the lower voices of the training window whose soprano is closest.
-
-    Distance: the number of steps whose sounding soprano pitch (or rest)
-    differs. ``train`` should hold every transposition the model trained on, so
-    that the baseline sees the same data.
-
-    Parameters
-    ----------
-    train : np.ndarray [N, 4, T] tokens
-    ranges : the four voices' ranges the tokens were cut with
-    """
-
-    def __init__(self, train: np.ndarray, *, ranges: Sequence[tuple[int, int]]) -> None:
-        self.train = np.asarray(train)
-        self.ranges = tuple(ranges)
-        pitches, _ = codec.decode_grid(self.train[:, :1], ranges=self.ranges[:1])
-        self.soprano = pitches[:, 0].astype(np.int8)  # -1..81 fits; int8 halves the scan's memory traffic
-
-    def nearest(self, windows: np.ndarray) -> np.ndarray:
-        """Index of the closest training window for each soprano window [N, T] of tokens."""
-        query, _ = codec.decode_voice(np.asarray(windows), low=self.ranges[0][0])
-        query = query.astype(np.int8)
-        return np.array([np.count_nonzero(self.soprano != q, axis=1).argmin() for q in query], np.int64)
-
-    def __call__(self, windows: np.ndarray) -> list[np.ndarray]:
-        chosen = self.train[self.nearest(windows)]
-        return [_one_hot(chosen[:, v].astype(np.int64), codec.num_classes(self.ranges[v])) for v in range(1, 4)]
-
-
 # ---------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------
@@ -224,7 +194,7 @@ def evaluate_accompanist(
     Parameters
     ----------
     model : Accompanist or ChoraleNet
-        Its window predictor, decoded with voice leading (``model_first_pass``, or ``model`` when no
+        Its window predictor, decoded with voice leading (``model_alone``, or ``model`` when no
         harmonizer is given) and per-step argmax (``model_argmax``), with the transposition ensemble
         ``transpositions``.
     test_grids : sequence of ChoraleGrid
@@ -253,7 +223,7 @@ def evaluate_accompanist(
     """
     augmented = codec.augment_windows(train_windows, ranges=ranges, max_shift=max_shift)
     ends = list(phrase_ends) if phrase_ends is not None else [[] for _ in test_grids]
-    first = "model_first_pass" if harmonizers else "model"
+    first = "model_alone" if harmonizers else "model"
     # Each system harmonises a grid's soprano; Bach is the held-out chorale itself.
     systems: dict[str, Callable[[codec.ChoraleGrid], codec.ChoraleGrid]] = {}
     for name, harmonizer in (harmonizers or {}).items():
@@ -389,11 +359,13 @@ def evaluate_instrument(
     if max_chorales and len(grids) > max_chorales:
         grids = dict(list(grids.items())[:max_chorales])
     train = load_chorale_split(recipe, split="train", bars=rep.bars, ranges=rep.ranges).windows
-    net = config.model.architecture == "chorale-net"
+    # An accompanist with a memory of its training chorales harmonises through it (the ``model`` row);
+    # ``model_alone`` is the same model without it.
+    harmonizers = {"model": melody_harmonizer(instrument, variations=1, seed=0)} if config.model.memory > 0 else None
     report = evaluate_accompanist(
         instrument.model, test_grids=list(grids.values()), train_windows=train, ranges=rep.ranges,
         window_steps=rep.steps, hop_steps=rep.steps_per_bar, max_shift=config.train.transpose,
-        transpositions=0 if net else DEFAULT_TRANSPOSITIONS,
+        transpositions=DEFAULT_TRANSPOSITIONS, harmonizers=harmonizers,
         variations=melody_harmonizer(instrument, variations=3, seed=0),
         phrase_ends=[_phrase_ends(piece, steps_per_bar=rep.steps_per_bar) for piece in grids],
         progress=progress)
