@@ -52,6 +52,11 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, open_browser: bool = Tru
     from musicvae.studio.work import Studio
 
     instruments = load_instruments(melody=melody, timbre=timbre, accompanist=accompanist)
+    import torch
+
+    # One torch thread a job: the pool runs two jobs at once, and a small decode is latency-bound (two threads
+    # each would fight over a 2-core machine's cores with the page's own browser).
+    torch.set_num_threads(1)
     loopback = is_loopback(host)
     token = None if loopback else secrets.token_urlsafe(24)
     try:
