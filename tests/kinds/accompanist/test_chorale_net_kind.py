@@ -187,3 +187,32 @@ def test_hard_melodies_are_harmonised_in_range_with_three_variations(name, train
         assert result.key == "a"
         assert "<step>G</step>" in (tmp_path / f"{name}.musicxml").read_text() and "<alter>1</alter>" in (
             tmp_path / f"{name}.musicxml").read_text()
+
+
+def test_the_chorale_memory_is_stored_and_mixed_in(trained, recipe, monkeypatch):
+    from dataclasses import replace
+
+    from musicvae.errors import InstrumentError
+    from musicvae.harmonize import harmonize
+    from musicvae.instrument import Instrument
+    from musicvae.io import repo_root
+
+    instrument = Instrument.load(trained)
+    assert instrument.config.model.memory > 0
+    memory = instrument.extras["memory"].numpy()
+    path, cache = recipe
+    monkeypatch.setenv("MUSICVAE_CACHE", str(cache))
+    train = chorale_data.load_chorale_split(path, split="train", bars=4,
+                                            ranges=instrument.config.model.representation.ranges).windows
+    np.testing.assert_array_equal(memory, train)  # the training windows themselves
+
+    melody = repo_root() / "examples" / "chorale_soprano.musicxml"
+    with_memory = harmonize(instrument, melody, seed=0)
+    alone = replace(instrument, config=replace(instrument.config,
+                                               model=replace(instrument.config.model, memory=0.0)))
+    without = harmonize(alone, melody, seed=0)
+    assert not np.array_equal(with_memory.grids[0].pitches, without.grids[0].pitches)
+
+    forgot = replace(instrument, extras={})
+    with pytest.raises(InstrumentError, match="holds no training windows"):
+        harmonize(forgot, melody, seed=0)
