@@ -68,6 +68,16 @@ def test_morph_tab_shows_plays_and_downloads_every_step(page, tunes, tmp_path):
 
     every = pretty_midi.PrettyMIDI(_download(page, page.locator("#morph-downloads a")))
     assert abs(every.get_end_time() - 3 * TWO_BARS) < 1e-6  # the three steps one after another, as `morph` writes
+    assert main(["morph", "melody-2bar", str(a), str(b), "--steps", "3", "-o", str(tmp_path / "cli.mid")]) == 0
+    cli = pretty_midi.PrettyMIDI(str(tmp_path / "cli.mid"))
+    assert [(n.pitch, n.start, n.end) for n in every.instruments[0].notes] == \
+        [(n.pitch, n.start, n.end) for n in cli.instruments[0].notes]  # the command's own morph
+
+    # The progress bar followed the job: its steps in order, each step's render named.
+    shown = [p for p in page.evaluate("studio.progress") if p["bar"] == "morph-progress"]
+    assert [p["done"] for p in shown] == sorted(p["done"] for p in shown), shown
+    assert shown[-1]["state"] == "done" and shown[-1]["done"] == shown[-1]["total"] == 5  # 3 steps + 2 stages
+    assert any(p["state"] == "running" and p["done"] < p["total"] for p in shown), shown  # seen while working
 
 
 def test_bad_uploads_show_the_command_lines_message(page, tunes, tmp_path, capsys):

@@ -12,6 +12,7 @@ const studio = {
   timings: {morph: [], morphResult: [], sample: [], sampleResult: [], blend: [], harmonize: []},
   lastBytes: null,     // the last played WAV's bytes (ArrayBuffer)
   jobSeconds: {},      // API path -> the seconds each of its jobs ran on the studio
+  progress: [],        // every progress report a bar showed
   async lastPlayedBase64() {
     const bytes = new Uint8Array(this.lastBytes);
     let text = "";
@@ -52,6 +53,7 @@ async function runJob(path, form, progress) {
 
 function showProgress(element, state) {
   if (!element) return;
+  studio.progress.push({bar: element.id, state: state.state, done: state.done, total: state.total, stage: state.stage});
   element.hidden = state.state === "done";
   element.querySelector(".bar").style.width = `${Math.round(100 * state.done / state.total)}%`;
   element.querySelector(".stage").textContent = `${state.stage} (${state.done}/${state.total})`;
