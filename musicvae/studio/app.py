@@ -101,9 +101,9 @@ class Access:
 
 
 def field(form, name: str, kind, default=None, *, what: str | None = None):
-    """Form field ``name`` parsed by an option type of :mod:`musicvae.options` (``default`` when absent)."""
+    """Form field ``name`` parsed by an option type of :mod:`musicvae.options` (``default`` when absent or empty)."""
     raw = form.get(name)
-    if raw is None or (isinstance(raw, str) and raw.strip() == "" and default is not None):
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):  # a field left empty: the default
         return default
     if not isinstance(raw, str):
         raise InputError(f"{what or name}: expected a value, got a file")
