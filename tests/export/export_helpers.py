@@ -16,6 +16,8 @@ SMALL = {
     "melody-hier": ("16bar-hier-small", ["model.z_dim=8", "model.encoder_sizes=[16]", "model.decoder_sizes=[16]",
                                          "model.conductor_sizes=[12]"]),
     "accompanist": ("minibach-small", ["model.z_dim=8", "model.hidden_size=32"]),
+    "accompanist-net": ("chorale-net-small", ["model.channels=8", "model.layers=2", "model.embed_size=4",
+                                              "model.z_dim=4"]),
     "timbre": ("timbre-small", ["model.channels=[4, 8]", "model.z_dim=4", "model.pitch_embedding=4",
                                 "model.min_pitch=60", "model.max_pitch=64", "model.spectrogram.n_samples=4000",
                                 "model.spectrogram.inversion_iters=4"]),

@@ -24,6 +24,14 @@ def test_export_writes_a_loadable_file(tmp_path, capsys):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["decoder.pt"]  # no temporary file left
 
 
+def test_a_saved_chorale_net_exports_its_conditional_decoder(tmp_path, capsys):
+    folder = small_instrument("accompanist-net").save(tmp_path / "tiny-net")
+    status, out, err = _run(capsys, folder, "--format", "onnx", "-o", tmp_path / "net.onnx")
+    assert status == 0, err
+    assert out == (f"wrote {tmp_path / 'net.onnx'} (z [B, 4], soprano [B, 64], lower [B, 3, 64] (MASK = 24, 24, 31) "
+                   f"-> alto, tenor, bass tokens [B, 3, 64], logits [B, 64, 79])\n")
+
+
 def test_unknown_format_lists_the_known_ones(tmp_path, capsys):
     status, _, err = _run(capsys, "melody-2bar", "--format", "coreml", "-o", tmp_path / "x.onnx")
     assert status == 2

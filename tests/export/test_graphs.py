@@ -11,16 +11,27 @@ from musicvae.export import export_instrument
 from musicvae.export.onnx import run_onnx
 from musicvae.kinds import get_kind
 
-KINDS = ["melody", "melody-hier", "accompanist", "timbre"]
+KINDS = ["melody", "melody-hier", "accompanist", "accompanist-net", "timbre"]
+
+
+def _chorale_net(instrument) -> bool:
+    return instrument.kind == "accompanist" and instrument.config.model.architecture == "chorale-net"
 
 
 def _reference(instrument, z: torch.Tensor, pitch=None, velocity=None):
-    """What the instrument's own Python decoder gives (argmax events, or audio and spectrograms)."""
+    """What the instrument's own Python decoder gives (argmax events, or audio and spectrograms); for a chorale
+    net ``pitch`` is the soprano and ``velocity`` the known lower tokens."""
     model = instrument.model
     with torch.no_grad():
         if instrument.kind == "melody":
             tokens, logits = model.decode_steps(z, want_logits=True)
             return tokens.numpy(), logits.numpy()
+        if _chorale_net(instrument):
+            soprano, lower = pitch, velocity
+            logits = model.decode_logits(z, soprano, lower)
+            predicted = torch.stack([voice.argmax(-1) for voice in logits], dim=1)
+            masks = torch.tensor(model.mask_tokens()).view(1, -1, 1)
+            return torch.where(lower == masks, predicted, lower).numpy(), torch.cat(logits, dim=-1).numpy()
         if instrument.kind == "accompanist":
             return instrument.verbs.decode(z.numpy()), torch.cat(model.decode_logits(z), dim=-1).numpy()
     spec = blend.decode_spectrograms(instrument, z.numpy(), pitch.numpy(), velocity.numpy())
@@ -30,6 +41,13 @@ def _reference(instrument, z: torch.Tensor, pitch=None, velocity=None):
 def _inputs(instrument, batch: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(batch, instrument.config.model.z_dim, generator=g)
+    if _chorale_net(instrument):  # a soprano, and lower voices with about a third of their notes known
+        model = instrument.model
+        soprano = torch.randint(0, model.soprano_classes, (batch, model.steps), generator=g)
+        given = torch.stack([torch.randint(0, c, (batch, model.steps), generator=g) for c in model.voice_classes], 1)
+        masks = torch.tensor(model.mask_tokens()).view(1, -1, 1).expand_as(given)
+        known = torch.rand(given.shape, generator=g) < 1 / 3
+        return z, soprano, torch.where(known, given, masks)
     if instrument.kind != "timbre":
         return (z,)
     low, high = instrument.model.pitch_range
@@ -92,3 +110,23 @@ def test_onnx_inversion_is_the_python_griffin_lim_in_real_arithmetic(small):
         python = blend.invert(instrument, logspec.numpy(), iters=6)
     np.testing.assert_allclose(real.numpy(), complex_.numpy(), atol=1e-6, rtol=0)
     assert 0.01 < np.max(np.abs(python)) and np.max(np.abs(real.numpy() - python)) < 0.05 * np.max(np.abs(python))
+
+
+def test_chorale_net_torchscript_without_lower_voices_harmonises_the_bare_soprano(tmp_path, small):
+    """``lower`` omitted is every note unknown: the verbs' argmax decode given the soprano; known notes stay."""
+    instrument = small("accompanist-net")
+    path, summary = export_instrument(instrument, "torchscript", tmp_path / "decoder.ts")
+    loaded = torch.jit.load(str(path))
+    z, soprano, lower = _inputs(instrument, 3, 5)
+    with torch.no_grad():
+        tokens, logits = loaded(z, soprano)
+        given_tokens, given_logits = loaded(z, soprano, lower)
+    np.testing.assert_array_equal(tokens.numpy(), instrument.verbs.decode(z.numpy(), soprano.numpy()))
+    known = lower != torch.tensor(instrument.model.mask_tokens()).view(1, -1, 1)
+    assert known.any() and torch.equal(given_tokens[known], lower[known])
+    assert not torch.allclose(given_logits, logits)  # the known notes condition the others
+    assert "MASK = " in summary and "lower [B, 3, 64]" in summary
+    with pytest.raises(Exception, match=r"soprano must be \[B, 64\] tokens"):
+        loaded(z, soprano[:, :32])
+    with pytest.raises(Exception, match=r"lower must be \[B, 3, 64\] tokens"):
+        loaded(z, soprano, lower[:, :2])
