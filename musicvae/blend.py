@@ -58,6 +58,21 @@ def sample_rate(instrument: Instrument) -> int:
     return int(instrument.config.model.spectrogram.sample_rate)
 
 
+def hold_seconds(instrument: Instrument) -> float:
+    """How long the keys of the instrument's training notes were held (its recipe's ``notes.hold_seconds``):
+    a decoded note's sustain ends there, its release follows. 3/4 of the note when the recipe is not found."""
+    from musicvae.errors import MusicVAEError
+    from musicvae.kinds.timbre.data import load_timbre_recipe
+
+    spec = instrument.require_kind("timbre").config.model.spectrogram
+    seconds = spec.n_samples / spec.sample_rate
+    try:
+        notes = load_timbre_recipe(instrument.config.data).notes
+    except MusicVAEError:
+        return 0.75 * seconds
+    return float(min(notes.hold_seconds, seconds))
+
+
 def families(instrument: Instrument) -> list[str]:
     """The families whose mean latents the instrument stores, in stored order."""
     return [k[len(MEAN_LATENT) :] for k in instrument.extras if k.startswith(MEAN_LATENT)]

@@ -109,6 +109,10 @@ class SoundDeviceOutput:
         self.stream.close()
 
 
+#: Longest a render goes on after its last note-off for releases still sounding (seconds).
+RELEASE_TAIL = 2.0
+
+
 def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] | float = 0.0,
                  block: int = 256, tail: float | None = None,
                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -125,7 +129,8 @@ def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] 
     block : int, keyword-only
         Frames per ``process`` call.
     tail : float, optional, keyword-only
-        Seconds rendered after the last note-off (default: the release time plus 50 ms).
+        Seconds rendered after the last note-off (default: the release time plus 50 ms), and then on
+        while a voice still sounds (a sustained note's decoded release), at most :data:`RELEASE_TAIL`.
     progress : callable(done, total), optional, keyword-only
         Called with the frames rendered so far and in all, every 64 blocks and at the end.
     """
@@ -150,4 +155,10 @@ def render_notes(engine: SynthEngine, notes, *, morph: Callable[[float], float] 
         out[start : start + frames] = engine.process(frames)
         if progress is not None and (start // block % 64 == 63 or start + frames == total):
             progress(start + frames, total)
-    return out
+    # A note let go while looping its sustain plays its decoded release, longer than the fade: the
+    # render goes on, block by block, until every voice has ended (at most RELEASE_TAIL seconds more).
+    more = []
+    while engine.voices and len(more) * block < RELEASE_TAIL * rate:
+        engine.params.update(morph=float(amount((total + len(more) * block) / rate)))
+        more.append(engine.process(block).copy())
+    return np.concatenate([out, *more]) if more else out

@@ -12,164 +12,28 @@ next block).
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
+from musicvae.audio.sustain import SustainedNote
 from musicvae.errors import InputError
+from musicvae.realtime.note_cache import MORPH_STEPS, NoteCache, NoteKey, prefetch_keys
 from musicvae.realtime.params import ParamStore
-from musicvae.realtime.stopping import WORKER_JOIN, join, track_worker
+
+__all__ = ["MORPH_STEPS", "NoteCache", "NoteKey", "SynthEngine", "prefetch_keys", "timbre_note_decoder"]
 
 _ON, _OFF, _ALL_OFF, _SUSTAIN = 0, 1, 2, 3
-NoteKey = tuple[int, int]
-#: Morph amounts are rounded to 1 / MORPH_STEPS for the note cache, live and offline (:mod:`musicvae.render`).
-MORPH_STEPS = 16
-
-
-class NoteCache:
-    """Decoded notes keyed by (pitch, morph step), decoded on a worker thread.
-
-    Parameters
-    ----------
-    decode : callable(pitch: int, amount: float) -> np.ndarray [n] float32
-        Decodes one note at the engine's sample rate.
-    morph_steps : int, keyword-only
-        Morph amounts are rounded to ``1 / morph_steps`` (the cache key), so a
-        moving control reuses a bounded set of notes.
-    blocking : bool, keyword-only
-        Decode misses synchronously in :meth:`get` (offline rendering: exact and repeatable).
-    """
-
-    def __init__(self, decode: Callable[[int, float], np.ndarray], *, morph_steps: int = MORPH_STEPS,
-                 blocking: bool = False) -> None:
-        self.decode, self.morph_steps, self.blocking = decode, morph_steps, blocking
-        self._notes: dict[NoteKey, np.ndarray] = {}
-        self._pending: set[NoteKey] = set()  # queued or decoding
-        # Two queues: notes a key asked for go first; prefetched ones wait behind them and are
-        # dropped when a newer prefetch replaces them (the morph moved on before they were needed).
-        self._urgent: deque[NoteKey] = deque()
-        self._background: deque[NoteKey] = deque()
-        self._wake = threading.Condition()
-        self._closing = False
-        self.decoded = 0
-        self.errors: list[str] = []
-        self._thread: threading.Thread | None = None
-
-    def key(self, pitch: int, morph: float) -> NoteKey:
-        return int(pitch), int(round(morph * self.morph_steps))
-
-    def get(self, key: NoteKey) -> np.ndarray | None:
-        """The decoded note, or None (after queueing its decode first in line) if it is not ready."""
-        note = self._notes.get(key)
-        if note is not None:
-            return note
-        if self.blocking:
-            self._decode(key)
-            return self._notes.get(key)
-        if key in self._pending and key not in self._background:
-            return None  # already first in line or decoding: no lock on the audio thread's every block
-        with self._wake:
-            if key in self._background:  # prefetched but not reached yet: a key wants it now
-                self._background.remove(key)
-                self._urgent.append(key)
-            elif key not in self._pending:
-                self._pending.add(key)
-                self._urgent.append(key)
-            self._start_worker()
-            self._wake.notify()
-        return None
-
-    def prefetch(self, keys) -> int:
-        """Queue ``keys`` behind what keys asked for, replacing an earlier prefetch; never blocks.
-
-        A performer moving the morph to a new step would otherwise wait for the
-        first note-on of every pitch there (a cold note starts late).
-
-        Returns
-        -------
-        int
-            How many of ``keys`` were neither decoded nor queued already.
-        """
-        with self._wake:
-            self._pending.difference_update(self._background)
-            self._background.clear()
-            for key in keys:
-                if key not in self._notes and key not in self._pending:
-                    self._pending.add(key)
-                    self._background.append(key)
-            self._start_worker()
-            self._wake.notify()
-            return len(self._background)
-
-    def _start_worker(self) -> None:
-        if self._thread is None and not self._closing:
-            self._thread = track_worker(threading.Thread(target=self._run, name="note-decoder", daemon=True))
-            self._thread.start()
-
-    def warm(self, keys, *, stop: threading.Event | None = None) -> bool:
-        """Decode ``keys`` now (before playing), so that their first note-on is warm.
-
-        Returns False, having stopped after the note in hand, once ``stop`` is set (a Ctrl-C while
-        a real instrument decodes its range takes effect within one note, not after the range).
-        """
-        for key in keys:
-            if stop is not None and stop.is_set():
-                return False
-            if key not in self._notes:
-                self._decode(key)
-        return True
-
-    def _decode(self, key: NoteKey) -> None:
-        try:
-            note = np.ascontiguousarray(self.decode(key[0], key[1] / self.morph_steps), dtype=np.float32)
-        except Exception as error:  # noqa: BLE001 - a failed note stays silent; the synth plays on
-            self.errors.append(f"pitch {key[0]}: {type(error).__name__}: {error}")
-            note = np.zeros(0, np.float32)
-        self._notes[key] = note
-        self.decoded += 1
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not (self._urgent or self._background or self._closing):
-                    self._wake.wait()
-                if self._closing:
-                    return
-                key = self._urgent.popleft() if self._urgent else self._background.popleft()
-            self._decode(key)
-            with self._wake:
-                self._pending.discard(key)
-
-    def close(self, timeout: float = WORKER_JOIN) -> bool:
-        """Drop what is queued and stop the worker after the note it is decoding (at most ``timeout``
-        seconds: see :mod:`musicvae.realtime.stopping`). Returns whether the worker ended."""
-        with self._wake:
-            self._closing = True
-            self._urgent.clear()
-            self._background.clear()
-            self._wake.notify()
-        return join(self._thread, timeout)
-
-
-def prefetch_keys(previous: int | None, current: int, *, pitches: range, morph_steps: int) -> list[NoteKey]:
-    """The notes to decode ahead when the morph moved from step ``previous`` to ``current``.
-
-    Every pitch at the current step, then every pitch at the next step in the
-    direction of the move (where a sweep or a turning knob is heading), if
-    there is one.
-    """
-    steps = [current]
-    if previous is not None and previous != current:
-        ahead = current + (1 if current > previous else -1)
-        if 0 <= ahead <= morph_steps:
-            steps.append(ahead)
-    return [(pitch, step) for step in steps for pitch in pitches]
 
 
 class SynthEngine:
     """Polyphonic playback of decoded notes with release, morph crossfades and voice stealing.
+
+    A key held past its note's loop entry (a :class:`~musicvae.audio.sustain.SustainedNote`'s) loops
+    the note's sustain for as long as it is held (the sustain pedal holds it too); its key-up then
+    crossfades over the note's ``crossfade`` frames into the decoded release (``audio[release:]``), at
+    the level the loop had decayed to. A key up before the entry fades out over ``release`` as ever.
 
     Parameters
     ----------
@@ -212,12 +76,14 @@ class SynthEngine:
         self.active = [False] * n
         self.pitch = [-1] * n
         self.key: list[NoteKey | None] = [None] * n
-        self.buffer: list[np.ndarray | None] = [None] * n  # None while its note is decoding
+        self.buffer: list[SustainedNote | None] = [None] * n  # None while its note is decoding
         self.position = [0] * n
         self.level = [0.0] * n
         self.released = [-1] * n  # frames into the release, -1 while held
         self.started = [0] * n
-        self.target: list[np.ndarray | None] = [None] * n  # the note a morph crossfade goes to
+        self.target: list[SustainedNote | None] = [None] * n  # the note a morph crossfade goes to
+        self.tail = [-1] * n  # frames into the decoded release of a note let go while looping, else -1
+        self.tail_gain = [1.0] * n  # the loop's decay gain when it was let go
         self.target_key: list[NoteKey | None] = [None] * n
         self.faded = [0] * n
         self.pedal = False  # sustain pedal (CC 64) down: note-offs wait for it to come up
@@ -225,6 +91,8 @@ class SynthEngine:
         self._out = np.zeros(max_block, np.float32)
         self._tmp = np.zeros(max_block, np.float32)
         self._env = np.zeros(max_block, np.float32)
+        self._other = np.zeros(max_block, np.float32)  # the crossfade's other note
+        self._decay = np.zeros(max_block, np.float32)
         self._ramp = np.arange(max_block, dtype=np.float32)
         # Stolen voices fade out through a ring of steal_frames samples that later blocks drain into the output;
         # cutting them would click (a step of up to the note's full level).
@@ -333,8 +201,14 @@ class SynthEngine:
                     self._release(i)
 
     def _release(self, i: int) -> None:
-        if self.buffer[i] is None:  # never sounded: nothing to fade
+        note = self.buffer[i]
+        if note is None:  # never sounded: nothing to fade
             self.active[i] = False
+        elif note.loop is not None and self.position[i] >= note.entry:
+            # Held into the loop: the note's own release follows, crossfaded from the loop.
+            self.tail[i], self.tail_gain[i] = 0, float(np.exp(note.decay * (self.position[i] - note.entry)))
+            self.target[i], self.target_key[i] = None, None
+            self.released[i] = 0
         else:
             self.released[i] = 0
 
@@ -348,6 +222,7 @@ class SynthEngine:
         if self.buffer[i] is None:
             self.cold += 1
         self.position[i], self.released[i], self.started[i] = 0, -1, self.frame
+        self.tail[i], self.tail_gain[i] = -1, 1.0
         self.level[i] = self.gain * velocity / 127.0
         self.target[i], self.target_key[i], self.faded[i] = None, None, 0
 
@@ -374,7 +249,8 @@ class SynthEngine:
                 key = self.cache.key(self.pitch[i], morph)
                 if key != self.key[i]:
                     note = self.cache.get(key)
-                    if note is not None and len(note) >= len(self.buffer[i]):
+                    if note is not None and len(note) >= len(self.buffer[i]) and \
+                            (note.loop is None) == (self.buffer[i].loop is None):
                         self.target[i], self.target_key[i], self.faded[i] = note, key, 0
 
     def _fade_out(self, i: int) -> None:
@@ -412,13 +288,41 @@ class SynthEngine:
             if self.active[i] and self.buffer[i] is not None:
                 self._render_voice(i, out, start, stop)
 
+    def _read(self, note: SustainedNote, pos: int, k: int, dst: np.ndarray, held: bool) -> None:
+        """``dst[:k]`` = the note's frames ``pos .. pos + k`` from its onset; a held note loops past its entry."""
+        entry = note.entry
+        if not held or note.loop is None or pos + k <= entry:
+            np.copyto(dst[:k], note.audio[pos : pos + k])
+            return
+        a = max(0, entry - pos)  # frames before the entry
+        if a:
+            np.copyto(dst[:a], note.audio[pos:entry])
+        loop, n = note.loop, len(note.loop)
+        j, p = a, (pos + a - entry) % n
+        while j < k:
+            m = min(k - j, n - p)
+            np.copyto(dst[j : j + m], loop[p : p + m])
+            j, p = j + m, 0
+        if note.decay:
+            env = self._decay[: k - a]
+            np.add(self._ramp[: k - a], pos + a - entry, out=env)
+            env *= note.decay
+            np.exp(env, out=env)
+            dst[a:k] *= env
+
     def _render_voice(self, i: int, out: np.ndarray, start: int, stop: int) -> None:
         note, pos = self.buffer[i], self.position[i]
-        k = min(stop - start, len(note) - pos)
+        if self.tail[i] >= 0:
+            self._render_tail(i, out, start, stop)
+            return
+        held = self.released[i] < 0
+        looping = held and note.loop is not None
+        k = stop - start if looping else min(stop - start, len(note) - pos)
         if k <= 0:
             self.active[i] = False
             return
         tmp = self._tmp[:k]
+        self._read(note, pos, k, tmp, held)
         target = self.target[i]
         if target is not None:
             # Equal-gain crossfade from the old morph's note to the new one at the same position.
@@ -426,14 +330,14 @@ class SynthEngine:
             np.add(self._ramp[:k], self.faded[i], out=mix)
             mix *= 1.0 / self.crossfade_frames
             np.minimum(mix, 1.0, out=mix)
-            np.subtract(target[pos : pos + k], note[pos : pos + k], out=tmp)
-            tmp *= mix
-            tmp += note[pos : pos + k]
+            other = self._other[:k]
+            self._read(target, pos, k, other, held)
+            other -= tmp
+            other *= mix
+            tmp += other
             self.faded[i] += k
             if self.faded[i] >= self.crossfade_frames:
                 self.buffer[i], self.key[i], self.target[i] = target, self.target_key[i], None
-        else:
-            np.copyto(tmp, note[pos : pos + k])
         if self.released[i] >= 0:
             env = self._env[:k]
             np.add(self._ramp[:k], self.released[i], out=env)
@@ -447,7 +351,40 @@ class SynthEngine:
         tmp *= self.level[i]
         out[start : start + k] += tmp
         self.position[i] = pos + k
-        if pos + k >= len(note):
+        if looping:
+            # A held note whose decay has reached -80 dB (a plucked string held on) frees its voice.
+            if note.decay * (pos + k - note.entry) < -9.2:
+                self.active[i] = False
+        elif pos + k >= len(note):
+            self.active[i] = False
+
+    def _render_tail(self, i: int, out: np.ndarray, start: int, stop: int) -> None:
+        """A note let go while looping: its decoded release, the loop crossfading into it at first."""
+        note, t = self.buffer[i], self.tail[i]
+        release = note.audio[note.release :]
+        k = min(stop - start, len(release) - t)
+        if k <= 0:
+            self.active[i] = False
+            return
+        tmp = self._tmp[:k]
+        np.multiply(release[t : t + k], self.tail_gain[i], out=tmp)
+        x = note.crossfade
+        if t < x:
+            m = min(k, x - t)
+            loop = self._other[:m]
+            self._read(note, self.position[i], m, loop, True)
+            mix = self._env[:m]  # the loop's share, 1 -> 0
+            np.add(self._ramp[:m], t + 0.5, out=mix)
+            mix *= -1.0 / x
+            mix += 1.0
+            loop -= tmp[:m]
+            loop *= mix
+            tmp[:m] += loop
+            self.position[i] += m
+        tmp *= self.level[i]
+        out[start : start + k] += tmp
+        self.tail[i] = t + k
+        if t + k >= len(release):
             self.active[i] = False
 
     @property
@@ -458,29 +395,37 @@ class SynthEngine:
 
 def timbre_note_decoder(instrument, *, sample_rate: int | None = None, source: str = "flute",
                         target: str = "guitar", method: str = "slerp", velocity: int = 100,
-                        iters: int | None = None) -> Callable[[int, float], np.ndarray]:
-    """A :class:`NoteCache` decode function for a timbre instrument: (pitch, amount) -> note [n] float32.
+                        iters: int | None = None) -> Callable[[int, float], SustainedNote]:
+    """A :class:`NoteCache` decode function for a timbre instrument: (pitch, amount) -> a held note.
 
     The latent is ``amount`` of the way from ``source``'s to ``target``'s mean
     latent (:func:`musicvae.blend.mix_latent`), decoded with :func:`musicvae.blend.decode`
     at the instrument's rate and resampled to ``sample_rate`` (the output's) when they differ.
+    Its loop is chosen on the decoder's frames (:func:`musicvae.audio.sustain.choose_loop`), before
+    the key-up of the instrument's training notes (:func:`musicvae.blend.hold_seconds`).
     """
     from math import gcd
 
     from musicvae import blend
+    from musicvae.audio.sustain import choose_loop, sustained
 
     za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
     rate = blend.sample_rate(instrument)
     out_rate = rate if sample_rate is None else int(sample_rate)
     g = gcd(rate, out_rate)
+    spec = instrument.config.model.spectrogram
+    hold = blend.hold_seconds(instrument)
 
-    def decode(pitch: int, amount: float) -> np.ndarray:
+    def decode(pitch: int, amount: float) -> SustainedNote:
         z = blend.mix_latent(za, zb, float(amount), method=method)
-        note = blend.decode(instrument, z[None], pitch, velocity, iters=iters)[0]
+        frames = blend.decode_spectrograms(instrument, z[None], pitch, velocity)
+        note = blend.invert(instrument, frames, iters=iters)[0]
+        choice = choose_loop(frames[0], sample_rate=rate, hop_length=spec.hop_length, n_fft=spec.n_fft,
+                             hold_seconds=hold, scale_db=spec.norm_scale_db)
         if out_rate != rate:
             from scipy.signal import resample_poly
 
             note = resample_poly(note, out_rate // g, rate // g)
-        return note.astype(np.float32)
+        return sustained(note.astype(np.float32), choice, sample_rate=out_rate, pitch=pitch)
 
     return decode

@@ -235,8 +235,11 @@ def test_timbre_decoder_resamples_to_the_output_rate(tiny_timbre):
     rate = tiny_timbre.config.model.spectrogram.sample_rate
     decode = timbre_note_decoder(tiny_timbre, sample_rate=rate * 3)
     note = decode(61, 0.5)
-    assert note.dtype == np.float32 and note.shape == (8000 * 3,) and np.isfinite(note).all()
-    assert not np.allclose(decode(61, 0.0), decode(61, 1.0))
+    audio = note.audio
+    assert audio.dtype == np.float32 and audio.shape == (8000 * 3,) and np.isfinite(audio).all()
+    assert not np.allclose(decode(61, 0.0).audio, decode(61, 1.0).audio)
+    # Its sustain loop is at the output rate too: it enters where the note's decoded sustain ends.
+    assert note.loop is not None and note.loop.dtype == np.float32 and note.entry < note.release < len(audio)
 
 
 def test_synth_file_offline(tiny_timbre, tmp_path):
@@ -263,3 +266,78 @@ def test_synth_file_offline(tiny_timbre, tmp_path):
 def test_dataclass_params_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Params().morph = 1.0
+
+
+def held_tone(pitch: int, amount: float):
+    """A fake decoded note that can be held: 0.5 s of sine, key-up at 0.4 s, the release fading to 0.5 s."""
+    from musicvae.audio.sustain import LoopChoice, sustained
+
+    t = np.arange(RATE // 2) / RATE
+    envelope = np.clip((0.5 - t) / 0.1, 0.0, 1.0)
+    audio = ((0.2 + 0.6 * amount) * envelope * np.sin(2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * t))
+    choice = LoopChoice(start=0.1, entry=0.3, decay_db=-6.0 if pitch == 62 else 0.0, key_up=0.4)
+    return sustained(audio.astype(np.float32), choice, sample_rate=RATE, pitch=pitch)
+
+
+def test_a_held_note_loops_until_its_key_up_then_plays_its_release():
+    long = [MidiNote(69, 127, 0.0, 2.0), MidiNote(62, 127, 0.0, 2.0), MidiNote(64, 127, 0.1, 0.2)]
+    offline = render_notes(engine(decode=held_tone), long, morph=0.0, block=256)
+    assert abs(len(offline) / RATE - (2.0 + 0.1)) < 256 / RATE  # the render waits for the 0.1-s release
+    e = engine(decode=held_tone)  # the same notes live, in blocks of 64 with frames stamped
+    for n in long:
+        e.note_on(n.pitch, n.velocity, frame=round(n.start * RATE))
+    for n in sorted(long, key=lambda n: n.end):
+        e.note_off(n.pitch, frame=round(n.end * RATE))
+    live = np.concatenate([e.process(64).copy() for _ in range(len(offline) // 64 + 1)])[: len(offline)]
+    np.testing.assert_allclose(live, offline, atol=1e-6)
+    a = render_notes(engine(decode=held_tone), long[:1], morph=0.0)
+    hop = 200
+    level = np.sqrt(np.convolve(a**2, np.ones(hop) / hop, mode="valid"))[::hop]
+    held = level[int(0.1 * RATE / hop) : int(2.0 * RATE / hop) - 1]
+    assert held.min() > 0.9 * held.max()  # sustained at one level for 2 s of a 0.5-s note
+    assert np.abs(np.diff(a)).max() < 1.05 * 0.2 * 2 * np.pi * 440 / RATE  # no step past the sine's own
+    # The key-up plays the release: 0.1 s fading out, then silence.
+    assert level[int(2.05 * RATE / hop)] < 0.7 * held.max() and np.abs(a[-20:]).max() < 0.05 * 0.2
+    # The decaying note (-6 dB/s while looped) is 9 dB down after 1.5 s in its loop.
+    d = render_notes(engine(decode=held_tone), long[1:2], morph=0.0)
+    d_level = np.sqrt(np.convolve(d**2, np.ones(hop) / hop, mode="valid"))[::hop]
+    drop = 20 * np.log10(d_level[int(1.8 * RATE / hop)] / d_level[int(0.3 * RATE / hop)])
+    assert drop == pytest.approx(-6.0 * 1.5, abs=1.0)
+
+
+def test_a_morph_move_crossfades_a_looping_note_and_a_short_one_is_unchanged():
+    e = engine(decode=held_tone, crossfade=0.01)
+    e.note_on(69, 127, frame=0)
+    e.process(1024)
+    e.process(1024)
+    e.process(1024)  # 0.38 s: in the loop
+    e.params.update(morph=1.0)
+    after = np.concatenate([e.process(400).copy() for _ in range(10)])
+    assert np.abs(after[2000:]).max() == pytest.approx(0.8, rel=0.05)  # the new step's note, looping
+    assert np.abs(np.diff(after)).max() < 1.05 * 0.8 * 2 * np.pi * 440 / RATE
+    # A key up before the loop's entry is the short fade of a plain note, sample for sample.
+    short = [MidiNote(69, 100, 0.0, 0.2)]
+    np.testing.assert_array_equal(render_notes(engine(decode=held_tone), short),
+                                  render_notes(engine(decode=lambda p, a: held_tone(p, a).audio), short))
+
+
+def test_looping_and_releasing_allocate_no_arrays():
+    import tracemalloc
+
+    e = engine(decode=held_tone)
+    for pitch in (60, 62, 64):  # 62 decays while it loops
+        e.note_on(pitch, 100, frame=0)
+    for _ in range(3):
+        e.process(1024)  # past the entry: looping
+    e.cache.warm([e.cache.key(pitch, 1.0) for pitch in (60, 62, 64)])
+    tracemalloc.start()
+    for _ in range(4):
+        e.process(1024)  # wrapping, decaying
+    e.note_off(60, frame=e.frame + 10)
+    e.params.update(morph=1.0)  # the other two crossfade to the new step while looping
+    for _ in range(4):
+        e.process(1024)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert e.voices == 2
+    assert peak < 1024 * 4

@@ -1,0 +1,161 @@
+"""Notes of any length from one decoded note: a loop in its sustain, then its own release.
+
+A timbre model decodes fixed-length notes (flute-guitar: 1 s, the SoundFont key held
+0.75 s, then released). A key held longer plays the decoded note up to the loop's
+*entry*, loops a stretch of its sustain while the key is down, and on key-up crossfades
+into the decoded note at its own key-up: the release the model learnt. A key up before
+the entry ends as it always has (the synth's short fade).
+
+Why a loop of the decoded note, not overlapping chunks decoded one after another (the
+other way to make long notes): the decoder has no input for time since onset, so every
+chunk it decodes is a note with its own attack (chunking needs a model retrained on that
+condition), and a chunk decoder runs the decoder and Griffin-Lim once per chunk (an 8-s
+note at 50% overlap: 15 decodes) where a loop decodes once: what a key-down costs does
+not grow with how long it is held. The loop was measured on flute-guitar across its range
+(the instrument's card): pitch held throughout by pYIN, the spectral flux at the loop
+points within the note's own, and the length within one hop.
+
+The loop is chosen on the decoder's own frames (the normalised log-spectrogram, before
+inversion): it ends ``guard`` before the key-up (so that no frame of it hears the
+release), and it starts at the frame that is most like the end frame in spectral shape
+(level removed) inside the most stationary stretch (lowest mean spectral flux), at least
+``min_loop`` long. In samples the start is then moved, within one pitch period, to the
+best waveform match with the end, and the first ``crossfade`` of the loop blends the
+decoded note as it continues past the entry into the loop's start, so the entry and every
+wrap are seamless. A decaying sound (guitar) keeps decaying: the level slope over the
+sustain (dB/s, fitted to the frames, never rising) is taken out of the loop buffer
+and put back by the player as an exponential gain, so a held guitar note fades as a
+plucked string does instead of pulsing at the loop rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Shortest loop (seconds): shorter loops are heard as a buzz at the loop rate.
+MIN_LOOP = 0.15
+#: Crossfade at the loop's start and into the release (seconds).
+LOOP_CROSSFADE = 0.03
+#: Decay slopes are clamped to this (dB per second, never rising).
+MAX_DECAY_DB = 40.0
+
+
+@dataclass(frozen=True)
+class SustainedNote:
+    """A decoded note that can be held for any length.
+
+    Attributes
+    ----------
+    audio : np.ndarray [n] float32
+        The decoded note as it is.
+    loop : np.ndarray [L] float32, or None
+        Played from ``entry`` on while the key is down, wrapping; None: the note cannot be held longer.
+    entry : int
+        Frame of ``audio`` where a held note goes on in ``loop`` (``len(audio)`` without a loop).
+    decay : float
+        Natural-log gain per frame looped (<= 0): ``exp(decay * frames_looped)`` scales the loop.
+    crossfade : int
+        Frames of the crossfade from the loop into the release (``audio[release:]``).
+    release : int
+        Frame of ``audio`` a key-up in the loop goes on from: the key-up of the note the model learnt, so
+        that its release is heard where the key went up (the loop fades out over the first ``crossfade``).
+    """
+
+    audio: np.ndarray
+    loop: np.ndarray | None = None
+    entry: int = -1
+    decay: float = 0.0
+    crossfade: int = 1
+    release: int = -1
+
+    def __post_init__(self) -> None:
+        if self.entry < 0:
+            object.__setattr__(self, "entry", len(self.audio))
+        if self.release < 0:
+            object.__setattr__(self, "release", self.entry)
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+
+@dataclass(frozen=True)
+class LoopChoice:
+    """Where a note loops and its key went up, in seconds from its onset, and its level slope (dB/s, <= 0)."""
+
+    start: float
+    entry: float
+    decay_db: float
+    key_up: float
+
+
+def choose_loop(frames: np.ndarray, *, sample_rate: int, hop_length: int, n_fft: int, hold_seconds: float,
+                min_loop: float = MIN_LOOP, crossfade: float = LOOP_CROSSFADE,
+                scale_db: float = 50.0) -> LoopChoice | None:
+    """The loop of a decoded note, from its normalised log-spectrogram ``frames`` [n_bins, n_frames].
+
+    ``scale_db`` is the spectrogram's normalisation scale (dB per unit), for the level slope. Returns None
+    when the sustain before ``hold_seconds`` is too short to hold a loop.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    frame_s = hop_length / sample_rate
+    # The loop and the crossfade after its entry end half a window before the key-up: a centred frame
+    # there already hears the release.
+    end_s = hold_seconds - n_fft / 2 / sample_rate
+    entry_s = end_s - crossfade
+    last = int(np.floor(entry_s / frame_s))
+    first = int(np.ceil((min(0.1, hold_seconds / 4) + n_fft / 2 / sample_rate) / frame_s))  # past the attack
+    latest_start = int(np.floor((entry_s - min_loop) / frame_s))
+    if last >= frames.shape[1] or latest_start < first:
+        return None
+    level = frames.mean(axis=0)
+    shape = frames - level  # spectral shape, level removed: a decaying note keeps its shape
+    flux = np.r_[0.0, np.sqrt((np.diff(shape, axis=1) ** 2).mean(axis=0))]
+    candidates = np.arange(first, latest_start + 1)
+    junction = np.sqrt(((shape[:, candidates] - shape[:, [last]]) ** 2).mean(axis=0))
+    stationary = np.array([flux[c + 1 : last + 1].mean() for c in candidates])
+    start = int(candidates[np.argmin(junction + stationary)])
+    # The level slope over the whole sustain, in dB per second (over the loop stretch alone, a flute's
+    # tremolo read as a decay of up to 11 dB/s); a crescendo is held, not repeated.
+    t = np.arange(first, last + 1) * frame_s
+    slope = np.polyfit(t, level[first : last + 1] * scale_db, 1)[0]
+    return LoopChoice(start=start * frame_s, entry=entry_s, decay_db=float(np.clip(slope, -MAX_DECAY_DB, 0.0)),
+                      key_up=hold_seconds)
+
+
+def sustained(audio: np.ndarray, choice: LoopChoice | None, *, sample_rate: int, pitch: int | None = None,
+              crossfade: float = LOOP_CROSSFADE) -> SustainedNote:
+    """Build the :class:`SustainedNote` of ``audio`` [n] (at ``sample_rate``) looping where ``choice`` says.
+
+    The start is moved within one period of ``pitch`` (MIDI; default 20 ms) to the best waveform match
+    with the samples at the entry (normalised cross-correlation over a crossfade's length).
+    """
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if choice is None:
+        return SustainedNote(audio)
+    x = int(max(1, round(crossfade * sample_rate)))
+    entry = int(round(choice.entry * sample_rate))
+    start = int(round(choice.start * sample_rate))
+    if entry + x > len(audio) or start < x:
+        return SustainedNote(audio)
+    period = int(round(sample_rate / (440.0 * 2 ** ((pitch - 69) / 12)))) if pitch is not None else sample_rate // 50
+    lo, hi = max(x, start - period), min(entry - x - int(MIN_LOOP * sample_rate / 2), start + period)
+    if hi > lo:
+        # The loop continues where the note goes on past the entry: match audio[start:] to audio[entry:].
+        ref = audio[entry : entry + x].astype(np.float64)
+        windows = np.lib.stride_tricks.sliding_window_view(audio[lo : hi + x].astype(np.float64), x)
+        norms = np.sqrt((windows**2).sum(axis=1) * (ref**2).sum()) + 1e-12
+        start = lo + int(np.argmax(windows @ ref / norms))
+    decay = choice.decay_db * np.log(10.0) / 20.0 / sample_rate  # per frame
+    # The loop buffer at the entry's level: the decay the note had over the stretch is taken out here
+    # and put back by the player as it loops (exp(decay * frames looped)).
+    flatten = np.exp(decay * (entry - np.arange(start, entry))).astype(np.float32)
+    loop = audio[start:entry] * flatten
+    # Its first x frames blend from the note past the entry (where a held note arrives from audio[entry - 1],
+    # and every wrap from the loop's end, which is audio[entry - 1] too) into the loop's start.
+    fade = (0.5 - 0.5 * np.cos(np.pi * (np.arange(x) + 0.5) / x)).astype(np.float32)
+    loop[:x] = audio[entry : entry + x] * (1.0 - fade) + loop[:x] * fade
+    release = min(len(audio) - 1, max(entry, int(round(choice.key_up * sample_rate))))
+    return SustainedNote(audio, loop=np.ascontiguousarray(loop, dtype=np.float32), entry=entry,
+                         decay=float(decay), crossfade=x, release=release)
