@@ -163,6 +163,12 @@ def voice_leading_tokens(
         s = int(soprano_pitches[t])
         if quiet[t] and temperature <= 0:
             continue  # nothing moves: no new parallel or crossing is possible
+        if keep is not None and keep[:, t].all():  # nothing to choose: follow the kept notes
+            tokens[:, t] = kept[:, t]
+            state = np.where(kept[:, t] == codec.HOLD, state,
+                             np.where(kept[:, t] == codec.REST, -1, kept[:, t] - codec.FIRST_PITCH + lows))
+            prev_s = s
+            continue
         pitches = np.where(cand_hold[t], state, cand_pitch[t])  # [K, V]
         now = np.concatenate([np.full((len(pitches), 1), s), pitches], axis=1)  # [K, 1 + V], soprano first
         before = np.concatenate([[prev_s], state])
