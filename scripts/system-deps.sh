@@ -4,12 +4,13 @@
 set -euo pipefail
 
 # python3-venv: `python3 -m venv` on Debian's own Python.
-# libfluidsynth3 + fluid-soundfont-gm: rendering notes from SoundFonts (pyfluidsynth, FluidR3_GM.sf2).
+# libfluidsynth3 + fluid-soundfont-gm: rendering notes from SoundFonts (pyfluidsynth, FluidR3_GM.sf2);
+# musescore-general-soundfont + fluidr3mono-gm-soundfont: the timbre-8 recipe's other SoundFonts (.sf3).
 # libasound2 + libjack-jackd2-0: python-rtmidi; libportaudio2: sounddevice; jackd2: the realtime
 # tests' JACK server (`jackd --no-realtime -d dummy`), and MIDI/audio where no ALSA sequencer exists.
 # puredata-core: Pure Data (pd -nogui), which the tests run the OSC patch of examples/pd/ in.
 # chromium: the browser the studio's tests drive (through Playwright, pointed at /usr/bin/chromium).
-PACKAGES=(python3-venv libfluidsynth3 fluid-soundfont-gm libasound2 libjack-jackd2-0 libportaudio2 jackd2 chromium puredata-core)
+PACKAGES=(python3-venv libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont fluidr3mono-gm-soundfont libasound2 libjack-jackd2-0 libportaudio2 jackd2 chromium puredata-core)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

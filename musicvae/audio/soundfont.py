@@ -9,7 +9,10 @@ straight at 16 kHz folds the upper partials of high notes back down.
 
 SoundFonts are found by name or path: ``FluidR3_GM`` (Debian
 ``fluid-soundfont-gm``, /usr/share/sounds/sf2/), ``TimGM6mb`` (ships inside
-the ``pretty_midi`` package), or any ``.sf2`` file.
+the ``pretty_midi`` package), ``MuseScore_General`` and ``FluidR3Mono_GM``
+(Debian ``musescore-general-soundfont`` and ``fluidr3mono-gm-soundfont``,
+/usr/share/sounds/sf3/: SoundFont 3, samples Ogg-compressed, which Debian's
+FluidSynth reads), or any ``.sf2`` / ``.sf3`` file.
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ import numpy as np
 from musicvae.errors import InputError, SystemDependencyError
 
 #: Where Debian and Ubuntu put SoundFonts.
-SYSTEM_SF2_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/soundfonts"), Path("/usr/local/share/soundfonts"))
+SYSTEM_SF2_DIRS = (Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts"),
+                   Path("/usr/local/share/soundfonts"))
 #: What to install for each named SoundFont.
 KNOWN_SOUNDFONTS = {
     "FluidR3_GM": "sudo apt-get install fluid-soundfont-gm",
     "TimGM6mb": "pip install pretty_midi",
+    "MuseScore_General": "sudo apt-get install musescore-general-soundfont",
+    "FluidR3Mono_GM": "sudo apt-get install fluidr3mono-gm-soundfont",
 }
+#: SoundFont file suffixes: version 2, and version 3 (Ogg-compressed samples).
+SOUNDFONT_SUFFIXES = (".sf2", ".sf3")
 #: Rendering rate; a multiple of the note rate so that decimation is a plain polyphase filter.
 RENDER_RATE = 48_000
 
@@ -81,7 +89,7 @@ def find_soundfont(name_or_path: str | Path) -> Path:
         For a path that does not exist or is not a SoundFont.
     """
     text = str(name_or_path)
-    stem = Path(text).stem if text.endswith(".sf2") else text
+    stem = Path(text).stem if text.endswith(SOUNDFONT_SUFFIXES) else text
     if stem in KNOWN_SOUNDFONTS and len(Path(text).parts) == 1:
         for candidate in _named_candidates(stem):
             if candidate.is_file():
@@ -90,16 +98,16 @@ def find_soundfont(name_or_path: str | Path) -> Path:
     path = Path(text).expanduser()
     if not path.is_file():
         known = ", ".join(KNOWN_SOUNDFONTS)
-        raise InputError(f"SoundFont {text!r} not found (give a .sf2 path or one of: {known})")
+        raise InputError(f"SoundFont {text!r} not found (give a .sf2 or .sf3 path or one of: {known})")
     with path.open("rb") as handle:
         head = handle.read(12)
     if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
-        raise InputError(f"{path} is not a SoundFont 2 file")
+        raise InputError(f"{path} is not a SoundFont (2 or 3) file")
     return path
 
 
 def _named_candidates(stem: str) -> list[Path]:
-    candidates = [d / f"{stem}.sf2" for d in SYSTEM_SF2_DIRS]
+    candidates = [d / f"{stem}{suffix}" for d in SYSTEM_SF2_DIRS for suffix in SOUNDFONT_SUFFIXES]
     if stem == "TimGM6mb":
         try:
             import pretty_midi
