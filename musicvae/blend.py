@@ -89,7 +89,8 @@ def family_latent(instrument: Instrument, family: str) -> np.ndarray:
     key = MEAN_LATENT + family
     if key not in instrument.extras:
         known = ", ".join(families(instrument)) or "none (retrain the instrument)"
-        raise InputError(f"instrument {instrument.name!r} has no {family!r} latent; it knows: {known}")
+        raise InputError(f"instrument {instrument.name!r} has no family {family!r} (nor is it a note file); "
+                         f"it knows: {known}")
     return instrument.extras[key].detach().cpu().numpy().astype(np.float32)
 
 
@@ -322,6 +323,54 @@ def blend(
         warnings=warnings,
         level="; ".join(level),
     )
+
+
+#: How many corners a pad has (NSynth Super's: one instrument at each corner of a square).
+PAD_CORNERS = 4
+
+
+def pad_latent(instrument: Instrument, corners, xy: tuple[float, float]) -> np.ndarray:
+    """The bilinear point ``xy`` between four families' mean latents -> [Z].
+
+    Corners are ``a, b, c, d`` at (x, y) = (0, 0), (1, 0), (0, 1), (1, 1): x runs from a to b (and c to
+    d), y from the bottom row (a, b) to the top (c, d), so ``z = (1-x)(1-y) a + x(1-y) b + (1-x)y c + xy d``
+    (straight lines in latent space, as NSynth Super's pad mixes its four corners).
+
+    Raises
+    ------
+    InputError
+        For corners that are not four different families of the instrument (the message lists its
+        families), or a point outside [0, 1] x [0, 1].
+    """
+    corners = [str(c) for c in corners]
+    known = families(instrument)
+    if len(corners) != PAD_CORNERS:
+        raise InputError(f"a pad has {PAD_CORNERS} corners (a,b,c,d), got {len(corners)}: {','.join(corners)}")
+    if len(known) < PAD_CORNERS:
+        raise InputError(f"instrument {instrument.name!r} has {len(known)} families ({', '.join(known) or 'none'}); "
+                         f"a pad needs {PAD_CORNERS} (blend two with --from and --to)")
+    if len(set(corners)) != PAD_CORNERS:
+        raise InputError(f"a pad's {PAD_CORNERS} corners must be different families of {', '.join(known)}; "
+                         f"got {','.join(corners)}")
+    x, y = (float(v) for v in xy)
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise InputError(f"a pad point lies in 0..1 on each axis, got {x:g},{y:g}")
+    a, b, c, d = (family_latent(instrument, name) for name in corners)
+    return ((1 - x) * (1 - y) * a + x * (1 - y) * b + (1 - x) * y * c + x * y * d).astype(np.float32)
+
+
+def pad(instrument: Instrument, corners, xy: tuple[float, float], *, pitch: int | None = None,
+        velocity: int = 100) -> Blend:
+    """Decode the note at point ``xy`` of the pad between four families (:func:`pad_latent`) -> a one-step
+    :class:`Blend` (labelled with the corners and the point), at ``pitch`` (default 60)."""
+    z = pad_latent(instrument, corners, xy)
+    pitch = 60 if pitch is None else int(pitch)
+    _model(instrument).check_pitch(torch.tensor([pitch]))
+    spectrograms = decode_spectrograms(instrument, z[None], pitch, velocity)
+    audio, scaled = _no_clip(invert(instrument, spectrograms))
+    label = f"{','.join(corners)} at {xy[0]:g},{xy[1]:g}"
+    return Blend(audio=audio, spectrograms=spectrograms, amounts=np.zeros(1), pitch=pitch, labels=(label, label),
+                 sample_rate=sample_rate(instrument), band_hz=spectrogram(instrument).frequencies, level=scaled)
 
 
 def _note_name(pitch: int) -> str:

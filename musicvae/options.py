@@ -160,6 +160,36 @@ class Morph(Text):
         return str(text)
 
 
+class Corners(Text):
+    """``blend --pad``: four comma-separated family names, the pad's corners ``a,b,c,d``; returns the list."""
+
+    def __init__(self) -> None:
+        super().__init__("four families a,b,c,d (the pad's corners), e.g. flute,guitar,string,brass")
+
+    def __call__(self, text: str) -> list[str]:
+        names = [name.strip() for name in str(text).split(",")]
+        if len(names) != 4 or not all(names):
+            raise _fail(self.what, str(text))
+        return names
+
+
+class Point(Text):
+    """``blend --xy``: a point ``x,y`` on the pad, each from 0 to 1; returns ``(x, y)``."""
+
+    def __init__(self) -> None:
+        super().__init__("a point x,y on the pad, each from 0 to 1, e.g. 0.3,0.7")
+
+    def __call__(self, text: str) -> tuple[float, float]:
+        parts = str(text).split(",")
+        try:
+            x, y = (float(p) for p in parts)
+        except ValueError:
+            raise _fail(self.what, str(text)) from None
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):  # nan fails both comparisons
+            raise _fail(self.what, str(text))
+        return x, y
+
+
 class Devices(Text):
     """``train --devices``: ``auto``, a count of at least 1, or a comma-separated list of device indices."""
 

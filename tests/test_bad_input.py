@@ -118,6 +118,10 @@ def hostile_values(action: argparse.Action) -> list[tuple[str, bool]]:
         return [(v, True) for v in ("", "nan", "inf", "-1", "2", "1e12", "abc", "0:0,4:2", "0:0,x:1", "0:0,")]
     if isinstance(kind, (opt.Devices, opt.Strategy)):
         return [(v, True) for v in ("", "0", "-1", "1.5", "nan", "abc", "0,0")]
+    if isinstance(kind, opt.Corners):
+        return [(v, True) for v in ("", "flute", "flute,guitar,string", "a,b,c,d,e", "a,,c,d", ",,,")]
+    if isinstance(kind, opt.Point):
+        return [(v, True) for v in ("", "0.5", "1.5,0", "0,-0.1", "nan,0.5", "0.5,inf", "a,b", "0.5,0.5,0.5")]
     if isinstance(kind, opt.KeyValue):
         return [(v, True) for v in ("", "abc", "=1", " =1")]
     if isinstance(kind, opt.Text):

@@ -30,7 +30,14 @@ split = "test"
 """
 
 
-def make_tiny_instrument(root: Path) -> Path:
+#: Four families, for a pad: flute, guitar, violin and trumpet from TimGM6mb.
+RECIPE_4 = RECIPE.replace('name = "tiny-flute-guitar"', 'name = "tiny-four"').replace(
+    "valid_velocities = [80]", 'valid_velocities = [80]\nfamilies = ["flute", "guitar", "string", "brass"]').replace(
+    "programs = [73, 24]", "programs = [73, 24, 40, 56]")
+
+
+def make_tiny_instrument(root: Path, *, recipe_text: str = RECIPE, name: str = "tiny-flute-guitar",
+                         folder: str = "tiny-timbre") -> Path:
     """Build the tiny dataset under ``root`` (``MUSICVAE_CACHE`` must point there) and train for a few steps."""
     import torch
 
@@ -41,8 +48,8 @@ def make_tiny_instrument(root: Path) -> Path:
     from musicvae.training import train_model
 
     assert os.environ.get("MUSICVAE_CACHE"), "set MUSICVAE_CACHE first"
-    recipe = root / "tiny-flute-guitar.toml"
-    recipe.write_text(RECIPE)
+    recipe = root / f"{name}.toml"
+    recipe.write_text(recipe_text)
     config = apply_overrides(get_config("timbre-small"), [
         f"data={str(recipe)!r}", "model.channels=[4, 8]", "model.z_dim=4", "model.pitch_embedding=4",
         "model.min_pitch=60", "model.max_pitch=62", "model.spectrogram.n_samples=8000",
@@ -56,4 +63,4 @@ def make_tiny_instrument(root: Path) -> Path:
                                  progress=False, accelerator="cpu")
     assert summary["steps"] == 4 and torch.isfinite(torch.tensor(summary["val"]["loss"]))
     extras = family_mean_latents(model, train_set, train.families)
-    return Instrument(config=config, model=model, extras=extras).save(root / "tiny-timbre")
+    return Instrument(config=config, model=model, extras=extras).save(root / folder)

@@ -24,6 +24,10 @@ def add_commands(sub) -> None:
                    help="start: a family (default flute) or a note file")
     p.add_argument("--to", dest="target", type=opt.Text("a family or a note file"), metavar="FAMILY|WAV",
                    help="end: a family (default guitar) or a note file")
+    p.add_argument("--pad", type=opt.Corners(), metavar="A,B,C,D",
+                   help="four of the instrument's families at a pad's corners (A, B bottom, C, D top): "
+                   "decode the note at --xy between them")
+    p.add_argument("--xy", type=opt.Point(), metavar="X,Y", help="--pad: the point, each 0..1 (default 0.5,0.5)")
     p.add_argument("--velocity", type=opt.integer(1, 127), default=100, help="MIDI velocity 1..127 (default 100)")
     p.add_argument("--midi", metavar="MID", type=opt.Text("a MIDI file"),
                    help="play this MIDI melody with the blended instrument instead")
@@ -69,7 +73,17 @@ def cmd_blend(args: argparse.Namespace) -> None:
 
     if args.midi and (args.plot or args.per_step):
         raise InputError("--plot and --per-step draw and split a blend's steps; with --midi there are none")
+    if args.xy is not None and args.pad is None:
+        raise InputError("--xy places the point on a --pad A,B,C,D")
+    if args.pad is not None and (args.midi or args.source or args.target):
+        raise InputError("--pad decodes one note between four families; --from, --to and --midi blend two")
     instrument = Instrument.load(args.instrument).require_kind("timbre")
+    if args.pad is not None:
+        result = blend.pad(instrument, args.pad, args.xy or (0.5, 0.5), pitch=args.pitch, velocity=args.velocity)
+        for line in result.messages():
+            print(line, file=sys.stderr)
+        print_written(blend.write_blend(result, args.output, per_step=args.per_step, plot=args.plot))
+        return
     method = "lerp" if args.lerp else "slerp"
     source, target = args.source or "flute", args.target or "guitar"
     if args.midi:
