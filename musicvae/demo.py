@@ -90,7 +90,7 @@ def timbre_demo(output: Path, *, instrument_name: str = "flute-guitar", bpm: flo
 CHORALE_SOPRANO = "examples/chorale_soprano.musicxml"
 
 
-def chorale_demo(output: Path, *, instrument_name: str = "bach-accompanist", seed: int = 0) -> list[Path]:
+def chorale_demo(output: Path, *, instrument_name: str = "bach-chorale-net", seed: int = 0) -> list[Path]:
     """A held-out chorale melody harmonised by the accompanist: MIDI + MusicXML of three variations, one PNG.
 
     Returns
