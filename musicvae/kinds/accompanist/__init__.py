@@ -1,9 +1,11 @@
-"""The accompanist kind: a MiniBach mapper from a soprano to alto, tenor and bass.
+"""The accompanist kind: a mapper from a soprano to alto, tenor and bass (MiniBach's, or the chorale net).
 
 - :mod:`.config`: the chorale representation, :class:`~.config.AccompanistConfig` and the named configs;
 - :mod:`.data`: four-voice chorale windows from music21's Bach chorales, cached;
-- :mod:`.training`: transposition, frame accuracy and the Lightning module;
-- :mod:`.evaluate`: agreement with Bach and voice leading against the baselines;
+- :mod:`.training`: transposition, masks, frame accuracy and the Lightning module;
+- :mod:`.evaluate`: agreement with Bach, voice leading and harmony against the baselines;
+- :mod:`.harmony`: chords, spacing and cadences of four-voice grids, and how variations differ;
+- :mod:`.gibbs`: block Gibbs sampling of the lower voices with a chorale net;
 - :mod:`.figures`: the evaluation figure;
 - :mod:`.verbs`: :class:`~.verbs.AccompanistVerbs` (the job verb, harmonize, is in :mod:`musicvae.harmonize`).
 """
