@@ -290,6 +290,7 @@ def test_a_jack_server_dying_mid_session_is_one_line_and_no_hang(doomed_server, 
         cli.kill()
     cli._reader.join(timeout=5)
     lines = [line for line in cli.err.splitlines() if line.strip()]
+    print(f"exited {elapsed:.2f} s after the server died, status {cli.proc.returncode}: {lines[-1]}")
     assert cli.proc.returncode not in (0, None), cli.err
     assert elapsed < 3.0, f"exited {elapsed:.2f} s after the server died"
     assert "Traceback" not in cli.err

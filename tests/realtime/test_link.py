@@ -153,6 +153,9 @@ def test_the_player_follows_the_session_tempo_and_beat_phase(link_ports):
     assert abs(np.median(after) - 60 / 150 / 4) < 0.003, f"median step {np.median(after) * 1e3:.1f} ms at 150 BPM"
     # Beat phase: every note-on lands on a sixteenth of the peer's beat (rtmidi quantises to 1.3-ms periods).
     phase = np.array([beat * 4 - round(beat * 4) for t, beat in ons if not t_change < t < t_change + 0.3])
+    print(f"steps {np.median(before) * 1e3:.1f} ms at 100 BPM, {np.median(after) * 1e3:.1f} ms at 150 BPM; "
+          f"phase error median {np.median(np.abs(phase)) * 100:.1f}% of a step, p99 "
+          f"{np.percentile(np.abs(phase), 99) * 100:.1f}%")
     assert np.median(np.abs(phase)) < 0.05, f"median phase error {np.median(np.abs(phase)):.3f} steps"
     # The phrase's first note (step 0 of 32: two bars) falls on a bar line of the session: a multiple of 8 beats.
     firsts = [beat for t, beat, m in heard if m[:2] == [0x90, 72]]
