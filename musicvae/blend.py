@@ -235,19 +235,50 @@ def training_level(instrument: Instrument) -> float:
     return training_level_db(instrument.require_kind("timbre").config.data)
 
 
+#: The most of a user's note file that is read (seconds): a note is its first onset, not a whole recording.
+NOTE_FILE_SECONDS = 30.0
+#: The top of :func:`musicvae.audio.loaders.estimate_pitch`'s search (C8): a note estimated there may lie higher.
+_PYIN_TOP = 108
+
+
 def note_latent(instrument: Instrument, path: str | Path) -> tuple[np.ndarray, int]:
     """The latent mean [Z] of a user's note file and its pitch (from the file name or pYIN).
 
     The note is encoded at the training notes' RMS level (:func:`training_level`), not at the training
     notes' peak: a sine or a sawtooth at that peak is about 10 dB louder than any note the encoder learnt.
     """
-    from musicvae.audio.loaders import read_note
+    z, pitch, _, _ = _user_note(instrument, path)
+    return z, pitch
+
+
+def _user_note(instrument: Instrument, path: str | Path) -> tuple[np.ndarray, int, str, list[str]]:
+    """(latent [Z], pitch, what was read, warnings) of a user's note file; see :func:`note_latent`."""
+    import soundfile
+
+    from musicvae.audio.loaders import read_audio, read_note
 
     spec_cfg = instrument.config.model.spectrogram
+    path = Path(path)
+    read_audio(path, sample_rate=spec_cfg.sample_rate, max_seconds=0.01)  # a missing or unreadable file: one line
+    info = soundfile.info(str(path))
     note = read_note(path, sample_rate=spec_cfg.sample_rate, n_samples=spec_cfg.n_samples,
-                     level_db=training_level(instrument))
+                     level_db=training_level(instrument), max_seconds=NOTE_FILE_SECONDS)
     mu, _ = encode(instrument, note.audio[None])
-    return mu[0], note.pitch
+    channels = {1: "mono", 2: "stereo"}.get(info.channels, f"{info.channels} channels")
+    read = f"{path.name}: pitch {note.pitch}"
+    if info.channels != 1 or info.samplerate != spec_cfg.sample_rate:
+        read += f" ({channels} {info.samplerate} Hz, read as mono {spec_cfg.sample_rate} Hz)"
+    warnings = []
+    seconds = info.frames / info.samplerate
+    if seconds > NOTE_FILE_SECONDS:
+        warnings.append(f"{path.name} lasts {seconds / 60:.1f} minutes; a note file holds one note: its first "
+                        f"{spec_cfg.n_samples / spec_cfg.sample_rate:g} s from the first onset is the note")
+    low, high = instrument.model.pitch_range
+    if not low <= note.pitch <= high:
+        heard = f"MIDI {note.pitch} ({_note_name(note.pitch)})" + (" or above" if note.pitch >= _PYIN_TOP else "")
+        warnings.append(f"{path.name} sounds at {heard}, outside the MIDI {low}..{high} this instrument was "
+                        f"trained on: its timbre is read from where the encoder never learnt one")
+    return mu[0], note.pitch, read, warnings
 
 
 def blend(
@@ -282,23 +313,30 @@ def blend(
     """
     notes: list[str] = []
     found: dict[str, int] = {}  # a user's note file -> its pitch
+    read_warnings: list[str] = []
 
     def endpoint(value: str | Path) -> tuple[np.ndarray, int | None, str]:
         text = str(value)
         if Path(text).suffix.lower() in (".wav", ".flac", ".ogg", ".aif", ".aiff") or Path(text).is_file():
-            z, found[Path(text).name] = note_latent(instrument, text)
-            notes.append(f"{Path(text).name}: pitch {found[Path(text).name]}")
+            z, found[Path(text).name], read, warned = _user_note(instrument, text)
+            notes.append(read)
+            read_warnings.extend(warned)
             return z, found[Path(text).name], Path(text).stem
         return family_latent(instrument, text), None, text
 
     za, pitch_a, label_a = endpoint(source)
     zb, pitch_b, label_b = endpoint(target)
+    low, high = instrument.model.pitch_range
+    if pitch is None and pitch_a is not None and not low <= pitch_a <= high:
+        raise InputError(f"{Path(str(source)).name} sounds at MIDI {pitch_a}, outside the range this instrument "
+                         f"was trained on (MIDI {low}..{high}); choose the pitch to play with --pitch {low}..{high}")
     if pitch is None:
         pitch = pitch_a if pitch_a is not None else 60
     _model(instrument).check_pitch(torch.tensor([pitch]))
-    warnings = [f"{name} sounds at MIDI {heard} ({_note_name(heard)}), but every step plays at MIDI {pitch} "
-                f"({_note_name(pitch)}): its timbre is moved there (--pitch N chooses the pitch)"
-                for name, heard in found.items() if heard != pitch]
+    warnings = read_warnings + [
+        f"{name} sounds at MIDI {heard} ({_note_name(heard)}), but every step plays at MIDI {pitch} "
+        f"({_note_name(pitch)}): its timbre is moved there (--pitch N chooses the pitch)"
+        for name, heard in found.items() if heard != pitch and low <= heard <= high]
     path = interpolate(instrument, za, zb, steps=steps, method=method)
     spectrograms = decode_spectrograms(instrument, path, pitch, velocity)
     audio = invert(instrument, spectrograms)

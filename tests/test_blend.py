@@ -189,3 +189,46 @@ def test_a_blend_that_would_clip_is_scaled_down_whole_and_says_so(tiny, tmp_path
     assert result.messages()[-1].startswith("level: ") and result.warnings == []  # C#4 is the pitch played
     family = blend.blend(tiny, pitch=61, steps=3)  # a blend of family latents keeps its decoded level
     assert family.level == "" and family.messages() == []
+
+
+def _sine(path, midi_pitch, *, rate=16_000, seconds=1.0, channels=1):
+    t = np.arange(int(rate * seconds)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * 440.0 * 2 ** ((midi_pitch - 69) / 12) * t) * np.minimum(1, t / 0.01)
+    soundfile.write(path, np.stack([wave] * channels, axis=1) if channels > 1 else wave, rate, subtype="PCM_16")
+    return path
+
+
+def test_bad_note_files_get_one_line_or_a_warning_and_a_result(tiny, tmp_path, capsys):
+    def run(*argv):
+        status = main(["blend", str(tiny.path), *argv, "-o", str(tmp_path / "out.wav")])
+        return status, capsys.readouterr().err.strip().splitlines()
+
+    # Far outside the trained pitches (MIDI 60..62): heard where it is (not an octave inside), one line.
+    high = _sine(tmp_path / "high.wav", 100)
+    status, err = run("--from", str(high))
+    assert status == 2 and len(err) == 1 and "high.wav sounds at MIDI 100, outside" in err[0], err
+    assert "--pitch 60..62" in err[0] and not (tmp_path / "out.wav").exists()
+    # Played at a pitch it was trained on, it is a warning and a blend.
+    status, err = run("--from", str(high), "--pitch", "61")
+    assert status == 0 and any("warning: high.wav sounds at MIDI 100 (E7), outside the MIDI 60..62" in e for e in err)
+    # Stereo at 44.1 kHz: read as mono at the model's rate, and said so.
+    stereo = _sine(tmp_path / "stereo.wav", 61, rate=44_100, channels=2)
+    status, err = run("--from", str(stereo))
+    assert status == 0 and "read stereo.wav: pitch 61 (stereo 44100 Hz, read as mono 16000 Hz)" in err
+    # Ten minutes: only its beginning is read (the note is its first onset), with a warning.
+    long = _sine(tmp_path / "long.wav", 60, seconds=600)
+    status, err = run("--from", str(long), "--to", "guitar")
+    assert status == 0 and any("long.wav lasts 10.0 minutes" in e for e in err), err
+    audio, _ = soundfile.read(tmp_path / "out.wav")
+    assert len(audio) == 5 * 8000 + 4 * int(blend.NOTE_GAP * 16_000)  # five steps of one note each
+    # Only noise: no pitch to play it at, one line saying how to give one.
+    soundfile.write(tmp_path / "noise.wav", np.random.default_rng(0).normal(0, 0.2, 16_000), 16_000)
+    status, err = run("--from", str(tmp_path / "noise.wav"))
+    assert status == 2 and len(err) == 1 and "no clear pitch found" in err[0] and "flute_C4.wav" in err[0]
+    # Named by its pitch, the noise is read as a note at that pitch.
+    (tmp_path / "noise.wav").rename(tmp_path / "noise_C#4.wav")
+    assert run("--from", str(tmp_path / "noise_C#4.wav"))[0] == 0
+    # An unknown family lists the known ones.
+    status, err = run("--to", "banjo")
+    assert status == 2 and err == [f"musicvae: error: instrument {tiny.name!r} has no family 'banjo' (nor is it a "
+                                   "note file); it knows: flute, guitar"]

@@ -56,8 +56,8 @@ class Note:
     source: str = ""
 
 
-def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
-    """Read an audio file as mono float32 at ``sample_rate`` Hz.
+def read_audio(path: str | Path, *, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Read an audio file (its first ``max_seconds`` when given) as mono float32 at ``sample_rate`` Hz.
 
     Stereo and multichannel files are averaged; any rate is resampled
     (polyphase filter, exact for 44.1 and 48 kHz).
@@ -77,7 +77,10 @@ def read_audio(path: str | Path, *, sample_rate: int) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: no such audio file")
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        frames = -1
+        if max_seconds is not None:
+            frames = int(max_seconds * soundfile.info(str(path)).samplerate)
+        data, rate = soundfile.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
         raise InputError(f"{path}: not a readable audio file (WAV, FLAC, OGG or AIFF)") from None
     if data.size == 0:
@@ -195,7 +198,16 @@ def estimate_pitch(audio: np.ndarray, *, sample_rate: int, where: str = "audio")
     f0 = median_f0(audio, sample_rate=sample_rate, min_voiced=0.5)
     if f0 is None:
         raise InputError(f"{where}: no clear pitch found (pYIN); put the pitch in the file name, e.g. flute_C4.wav")
-    return int(round(float(12 * np.log2(f0 / 440.0) + 69)))
+    pitch = int(round(float(12 * np.log2(f0 / 440.0) + 69)))
+    if not 36 < pitch < 88:
+        # Near the search's edges (A1..C7) a note further out is heard an octave inside (a MIDI 100 sine as
+        # 88): look again over C1..C8, a piano's range. Not at first: over that range pYIN calls white noise
+        # voiced in most frames.
+        wide = median_f0(audio, sample_rate=sample_rate, min_voiced=0.5, fmin=32.7,
+                         fmax=min(4186.0, sample_rate / 2.2))
+        if wide is not None:
+            pitch = int(round(float(12 * np.log2(wide / 440.0) + 69)))
+    return pitch
 
 
 def median_f0(
@@ -244,15 +256,18 @@ def read_note(
     family: str = "",
     silence_db: float = -60.0,
     level_db: float | None = None,
+    max_seconds: float | None = None,
 ) -> Note:
     """Read one audio file as a :class:`Note`; the pitch comes from ``pitch``, the file name, or pYIN.
+
+    ``max_seconds`` reads only the file's beginning (a note in a long recording is its first onset).
 
     The note peaks at :data:`NOTE_PEAK`, as training notes do, or with ``level_db`` has that RMS level
     in dBFS (:func:`at_level`): how a note to encode is matched to the training notes' level.
     """
     audio = prepare_note(
-        read_audio(path, sample_rate=sample_rate), sample_rate=sample_rate, n_samples=n_samples,
-        silence_db=silence_db, where=str(path),
+        read_audio(path, sample_rate=sample_rate, max_seconds=max_seconds), sample_rate=sample_rate,
+        n_samples=n_samples, silence_db=silence_db, where=str(path),
     )
     if pitch is None:
         pitch = pitch_from_name(Path(path).name)
