@@ -93,6 +93,7 @@ class SynthEngine:
         self._env = np.zeros(max_block, np.float32)
         self._other = np.zeros(max_block, np.float32)  # the crossfade's other note
         self._decay = np.zeros(max_block, np.float32)
+        self._third = np.zeros(max_block, np.float32)  # a morph target's loop under a release crossfade
         self._ramp = np.arange(max_block, dtype=np.float32)
         # Stolen voices fade out through a ring of steal_frames samples that later blocks drain into the output;
         # cutting them would click (a step of up to the note's full level).
@@ -206,8 +207,8 @@ class SynthEngine:
             self.active[i] = False
         elif note.loop is not None and self.position[i] >= note.entry:
             # Held into the loop: the note's own release follows, crossfaded from the loop.
+            # A morph crossfade under way goes on in the loop's share of the release crossfade.
             self.tail[i], self.tail_gain[i] = 0, float(np.exp(note.decay * (self.position[i] - note.entry)))
-            self.target[i], self.target_key[i] = None, None
             self.released[i] = 0
         else:
             self.released[i] = 0
@@ -373,6 +374,18 @@ class SynthEngine:
             m = min(k, x - t)
             loop = self._other[:m]
             self._read(note, self.position[i], m, loop, True)
+            target = self.target[i]
+            if target is not None:  # let go during a morph crossfade: the loop is still crossfading
+                mix = self._env[:m]
+                np.add(self._ramp[:m], self.faded[i], out=mix)
+                mix *= 1.0 / self.crossfade_frames
+                np.minimum(mix, 1.0, out=mix)
+                other = self._third[:m]
+                self._read(target, self.position[i], m, other, True)
+                other -= loop
+                other *= mix
+                loop += other
+                self.faded[i] += m
             mix = self._env[:m]  # the loop's share, 1 -> 0
             np.add(self._ramp[:m], t + 0.5, out=mix)
             mix *= -1.0 / x
@@ -381,6 +394,8 @@ class SynthEngine:
             loop *= mix
             tmp[:m] += loop
             self.position[i] += m
+        elif self.target[i] is not None:  # the crossfade into the release is over: so is the morph's
+            self.target[i], self.target_key[i] = None, None
         tmp *= self.level[i]
         out[start : start + k] += tmp
         self.tail[i] = t + k

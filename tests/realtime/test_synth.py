@@ -341,3 +341,17 @@ def test_looping_and_releasing_allocate_no_arrays():
     tracemalloc.stop()
     assert e.voices == 2
     assert peak < 1024 * 4
+
+
+def test_a_key_up_during_a_morph_crossfade_of_a_looping_note_is_smooth():
+    e = engine(decode=held_tone, crossfade=0.05)
+    e.note_on(30, 127, frame=0)  # 46 Hz: a step at the key-up would stand far above the sine's own
+    for _ in range(3):
+        e.process(1024)  # 0.38 s: looping
+    e.cache.warm([e.cache.key(30, 1.0)])
+    e.params.update(morph=1.0)
+    e.note_off(30, frame=e.frame + 100)  # 100 frames into the 400-frame crossfade
+    out = np.concatenate([e.process(256).copy() for _ in range(8)])
+    slope = 0.8 * 2 * np.pi * 440 * 2 ** ((30 - 69) / 12) / RATE
+    assert np.abs(np.diff(out)).max() < 1.5 * slope
+    assert e.voices == 0  # the release ended the voice
