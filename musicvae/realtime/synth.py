@@ -33,7 +33,8 @@ class SynthEngine:
     A key held past its note's loop entry (a :class:`~musicvae.audio.sustain.SustainedNote`'s) loops
     the note's sustain for as long as it is held (the sustain pedal holds it too); its key-up then
     crossfades over the note's ``crossfade`` frames into the decoded release (``audio[release:]``), at
-    the level the loop had decayed to. A key up before the entry fades out over ``release`` as ever.
+    the level the loop had decayed to. A key up before the entry fades out over ``release`` as ever, and
+    so does every voice at an all-notes-off (a stop must end within ``release``).
 
     Parameters
     ----------
@@ -82,6 +83,7 @@ class SynthEngine:
         self.released = [-1] * n  # frames into the release, -1 while held
         self.started = [0] * n
         self.target: list[SustainedNote | None] = [None] * n  # the note a morph crossfade goes to
+        self.looped = [False] * n  # held past its note's loop entry: it plays the loop until it ends
         self.tail = [-1] * n  # frames into the decoded release of a note let go while looping, else -1
         self.tail_gain = [1.0] * n  # the loop's decay gain when it was let go
         self.target_key: list[NoteKey | None] = [None] * n
@@ -195,17 +197,19 @@ class SynthEngine:
                         self._release(i)
                     self.pedalled[i] = False
         else:
+            # All notes off (a stop, a lost port, CC 123): the short fade, never a decoded release, so that
+            # a stop ends every voice within ``release`` whatever it was holding.
             self.pedal = False
             for i in range(self.max_voices):
                 self.pedalled[i] = False
                 if self.active[i] and self.released[i] < 0:
-                    self._release(i)
+                    self._release(i, natural=False)
 
-    def _release(self, i: int) -> None:
+    def _release(self, i: int, *, natural: bool = True) -> None:
         note = self.buffer[i]
         if note is None:  # never sounded: nothing to fade
             self.active[i] = False
-        elif note.loop is not None and self.position[i] >= note.entry:
+        elif natural and self.looped[i]:
             # Held into the loop: the note's own release follows, crossfaded from the loop.
             # A morph crossfade under way goes on in the loop's share of the release crossfade.
             self.tail[i], self.tail_gain[i] = 0, float(np.exp(note.decay * (self.position[i] - note.entry)))
@@ -223,7 +227,7 @@ class SynthEngine:
         if self.buffer[i] is None:
             self.cold += 1
         self.position[i], self.released[i], self.started[i] = 0, -1, self.frame
-        self.tail[i], self.tail_gain[i] = -1, 1.0
+        self.tail[i], self.tail_gain[i], self.looped[i] = -1, 1.0, False
         self.level[i] = self.gain * velocity / 127.0
         self.target[i], self.target_key[i], self.faded[i] = None, None, 0
 
@@ -289,10 +293,10 @@ class SynthEngine:
             if self.active[i] and self.buffer[i] is not None:
                 self._render_voice(i, out, start, stop)
 
-    def _read(self, note: SustainedNote, pos: int, k: int, dst: np.ndarray, held: bool) -> None:
-        """``dst[:k]`` = the note's frames ``pos .. pos + k`` from its onset; a held note loops past its entry."""
+    def _read(self, note: SustainedNote, pos: int, k: int, dst: np.ndarray, loop: bool) -> None:
+        """``dst[:k]`` = the note's frames ``pos .. pos + k`` from its onset; with ``loop``, looped past its entry."""
         entry = note.entry
-        if not held or note.loop is None or pos + k <= entry:
+        if not loop or note.loop is None or pos + k <= entry:
             np.copyto(dst[:k], note.audio[pos : pos + k])
             return
         a = max(0, entry - pos)  # frames before the entry
@@ -317,13 +321,14 @@ class SynthEngine:
             self._render_tail(i, out, start, stop)
             return
         held = self.released[i] < 0
-        looping = held and note.loop is not None
+        # A held note loops past its entry, and one let go in its loop fades out there (all notes off).
+        looping = note.loop is not None and (held or self.looped[i])
         k = stop - start if looping else min(stop - start, len(note) - pos)
         if k <= 0:
             self.active[i] = False
             return
         tmp = self._tmp[:k]
-        self._read(note, pos, k, tmp, held)
+        self._read(note, pos, k, tmp, looping)
         target = self.target[i]
         if target is not None:
             # Equal-gain crossfade from the old morph's note to the new one at the same position.
@@ -332,7 +337,7 @@ class SynthEngine:
             mix *= 1.0 / self.crossfade_frames
             np.minimum(mix, 1.0, out=mix)
             other = self._other[:k]
-            self._read(target, pos, k, other, held)
+            self._read(target, pos, k, other, looping)
             other -= tmp
             other *= mix
             tmp += other
@@ -353,6 +358,7 @@ class SynthEngine:
         out[start : start + k] += tmp
         self.position[i] = pos + k
         if looping:
+            self.looped[i] = self.looped[i] or pos + k > note.entry
             # A held note whose decay has reached -80 dB (a plucked string held on) frees its voice.
             if note.decay * (pos + k - note.entry) < -9.2:
                 self.active[i] = False

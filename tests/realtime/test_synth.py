@@ -355,3 +355,15 @@ def test_a_key_up_during_a_morph_crossfade_of_a_looping_note_is_smooth():
     slope = 0.8 * 2 * np.pi * 440 * 2 ** ((30 - 69) / 12) / RATE
     assert np.abs(np.diff(out)).max() < 1.5 * slope
     assert e.voices == 0  # the release ended the voice
+
+
+def test_all_notes_off_ends_a_looping_note_within_the_short_fade():
+    e = engine(decode=held_tone, release=0.05)
+    e.note_on(30, 127, frame=0)
+    for _ in range(3):
+        e.process(1024)  # looping
+    e.all_notes_off(frame=e.frame + 10)
+    out = np.concatenate([e.process(256).copy() for _ in range(3)])
+    assert e.voices == 0 and np.abs(out[10 + 400 :]).max() == 0.0  # 50 ms at 8 kHz, not the 0.1-s release
+    slope = 0.2 * 2 * np.pi * 440 * 2 ** ((30 - 69) / 12) / RATE
+    assert np.abs(np.diff(out)).max() < 1.5 * slope  # faded in the loop, not cut
