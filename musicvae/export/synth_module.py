@@ -17,7 +17,10 @@ resampled once decoded, by the filter the live synth uses at a sound card's rate
   the latent the channels carry at its first sample (no blend, no crossfade).
 
 It runs :class:`musicvae.realtime.synth.SynthEngine` step for step (voices, release,
-morph crossfades, stealing into a fading ring) in 256-sample ticks counted from the first
+morph crossfades, stealing into a fading ring, and notes held past their decoded length: a key
+held past a note's loop entry loops its sustain, decaying as the note decays, until the key-up
+crossfades into the note's own release or the decay reaches -80 dB; the loop is chosen when the
+note is decoded, by :mod:`musicvae.export.sustain_module`) in 256-sample ticks counted from the first
 sample, whatever block size the host calls it with, which is what the offline renderer
 (:mod:`musicvae.render`) does: a host block of 64 or 4096 gives the same samples. Notes
 are decoded when first played, inside the call (decoder and fast Griffin-Lim, as the
@@ -36,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from musicvae.export.graphs.timbre import timbre_notes
+from musicvae.export.sustain_module import HeldNote, plain_note, sustain_loop
 
 #: Samples per engine tick: the blend is read at each tick's first sample (musicvae.render.BLOCK).
 TICK = 256
@@ -147,12 +151,13 @@ def build_synth_module(instrument, *, sample_rate: int | None = None, voices: in
     if not 8000 <= rate <= 192000:
         raise InputError(f"an nn~ synth plays at 8000..192000 Hz, not {rate}")
     resampler = Resampler(instrument.config.model.spectrogram.n_samples, blend.sample_rate(instrument), rate)
+    sustain = sustain_loop(instrument, out_rate=rate, n_out=resampler.n_out)
     engine = dict(voices=voices, release=max(1, int(round(release * rate))),
                   crossfade=max(1, int(round(crossfade * rate))), steal=max(1, int(round(steal_fade * rate))),
                   gain=gain, morph_steps=morph_steps)
     module_class = _synth_class(_nn_tilde().Module)
     with _single_batch_test():
-        return module_class(timbre_notes(instrument), resampler, latents, sample_rate=rate,
+        return module_class(timbre_notes(instrument), resampler, sustain, latents, sample_rate=rate,
                             pitch_range=instrument.model.pitch_range, **engine)
 
 
@@ -162,14 +167,15 @@ def _synth_class(base: type) -> type:
     class TimbreSynth(base):
         """The synth engine over the instrument's notes: methods ``play`` and ``decode`` (the module's docstring)."""
 
-        cache: dict[int, Tensor]
-        voice_note: list[Tensor]
-        voice_target: list[Tensor]
+        cache: dict[int, HeldNote]
+        voice_note: list[HeldNote]
+        voice_target: list[HeldNote]
 
-        def __init__(self, notes, resampler, latents: Tensor, *, sample_rate: int, pitch_range: tuple[int, int],
-                     voices: int, release: int, crossfade: int, steal: int, gain: float, morph_steps: int) -> None:
+        def __init__(self, notes, resampler, sustain, latents: Tensor, *, sample_rate: int,
+                     pitch_range: tuple[int, int], voices: int, release: int, crossfade: int, steal: int,
+                     gain: float, morph_steps: int) -> None:
             super().__init__(sr=sample_rate)
-            self.notes, self.resample = notes, resampler
+            self.notes, self.resample, self.sustain = notes, resampler, sustain
             self.register_buffer("latents", latents.float().contiguous())
             self.z_dim = int(latents.shape[1])
             self.low, self.high = int(pitch_range[0]), int(pitch_range[1])
@@ -177,7 +183,8 @@ def _synth_class(base: type) -> type:
             self.steal_frames, self.gain, self.morph_steps, self.tick = steal, float(gain), morph_steps, TICK
             self.register_buffer("steal_fade", 1.0 - (torch.arange(steal, dtype=torch.float32) + 0.5) / steal)
             self.register_buffer("tail", torch.zeros(steal))
-            self.register_buffer("ramp", torch.arange(TICK, dtype=torch.float32))
+            # A tick's frames, or a stolen voice's fade where that is longer (above 51.2 kHz).
+            self.register_buffer("ramp", torch.arange(max(TICK, steal), dtype=torch.float32))
             self.cache = {}
             self._clear()
             self.register_method("play", 3, 1, 1, 1, input_labels=["(signal) gate: velocity / 127, 0 = off",
@@ -204,8 +211,11 @@ def _synth_class(base: type) -> type:
             self.released = [-1 for _ in range(n)]
             self.started = [0 for _ in range(n)]
             self.faded = [0 for _ in range(n)]
-            self.voice_note = [torch.zeros(0) for _ in range(n)]
-            self.voice_target = [torch.zeros(0) for _ in range(n)]
+            self.looped = [False for _ in range(n)]
+            self.tail_at = [-1 for _ in range(n)]
+            self.tail_gain = [1.0 for _ in range(n)]
+            self.voice_note = [plain_note(torch.zeros(0)) for _ in range(n)]
+            self.voice_target = [plain_note(torch.zeros(0)) for _ in range(n)]
             self.cache.clear()
             self.tail_read, self.tail_pending = 0, 0
             self.tail.zero_()
@@ -218,12 +228,12 @@ def _synth_class(base: type) -> type:
 
         # -- notes ---------------------------------------------------------------
 
-        def _decode(self, z: Tensor, pitch: int) -> Tensor:
+        def _decode(self, z: Tensor, pitch: int) -> HeldNote:
             with torch.no_grad():
-                audio, _ = self.notes(z.unsqueeze(0), torch.tensor([pitch]), torch.tensor([100.0]))
-            return self.resample(audio[0]).contiguous()
+                audio, frames = self.notes(z.unsqueeze(0), torch.tensor([pitch]), torch.tensor([100.0]))
+                return self.sustain(frames[0], self.resample(audio[0]).contiguous(), pitch)
 
-        def _note(self, pitch: int, step: int) -> Tensor:
+        def _note(self, pitch: int, step: int) -> HeldNote:
             key = pitch * (self.morph_steps + 1) + step
             if key not in self.cache:
                 self.cache[key] = self._decode(self.latents[step], pitch)
@@ -233,11 +243,12 @@ def _synth_class(base: type) -> type:
 
         def _follow_morph(self) -> None:
             for i in range(self.max_voices):
-                if not self.active[i] or self.released[i] >= 0 or self.voice_target[i].numel() > 0:
+                if not self.active[i] or self.released[i] >= 0 or self.voice_target[i].audio.numel() > 0:
                     continue
                 if self.key[i] >= 0 and self.morph_step != self.key[i]:
-                    note = self._note(self.pitch[i], self.morph_step)
-                    if note.numel() >= self.voice_note[i].numel():
+                    note, playing = self._note(self.pitch[i], self.morph_step), self.voice_note[i]
+                    if note.audio.numel() >= playing.audio.numel() and \
+                            (note.loop.numel() == 0) == (playing.loop.numel() == 0):
                         self.voice_target[i], self.target_key[i], self.faded[i] = note, self.morph_step, 0
 
         def _free_voice(self) -> int:
@@ -270,13 +281,21 @@ def _synth_class(base: type) -> type:
                 self.voice_note[i], self.key[i] = self._note(pitch, self.morph_step), self.morph_step
             self.active[i], self.pitch[i] = True, pitch
             self.position[i], self.released[i], self.started[i] = 0, -1, self.tick_frame
+            self.tail_at[i], self.tail_gain[i], self.looped[i] = -1, 1.0, False
             self.level[i] = self.gain * velocity / 127.0
-            self.voice_target[i], self.target_key[i], self.faded[i] = torch.zeros(0), -1, 0
+            self.voice_target[i], self.target_key[i], self.faded[i] = plain_note(torch.zeros(0)), -1, 0
 
         def _stop(self, pitch: int) -> None:
             for i in range(self.max_voices):
                 if self.active[i] and self.pitch[i] == pitch and self.released[i] < 0:
-                    self.released[i] = 0
+                    self._release(i)
+
+        def _release(self, i: int) -> None:
+            if self.looped[i]:
+                # Held into the loop: the note's own release follows, crossfaded from the loop.
+                note = self.voice_note[i]
+                self.tail_at[i], self.tail_gain[i] = 0, math.exp(note.decay * (self.position[i] - note.entry))
+            self.released[i] = 0
 
         def _fade_out(self, i: int) -> None:
             scratch = torch.zeros(self.steal_frames)
@@ -307,22 +326,46 @@ def _synth_class(base: type) -> type:
                 if self.active[i]:
                     self._render_voice(i, out, start, stop)
 
+        def _crossfade(self, i: int, tmp: Tensor, pos: int, k: int, looping: bool) -> Tensor:
+            """``tmp`` (the voice's note at ``pos``) crossfaded into its morph target's for ``k`` frames."""
+            mix = ((self.ramp[:k] + self.faded[i]) * (1.0 / self.crossfade_frames)).clamp_max(1.0)
+            self.faded[i] += k
+            return (self._read(self.voice_target[i], pos, k, looping) - tmp) * mix + tmp
+
+        def _read(self, note: HeldNote, pos: int, k: int, loop: bool) -> Tensor:
+            entry = note.entry
+            if not loop or note.loop.numel() == 0 or pos + k <= entry:
+                return note.audio[pos : pos + k]
+            a = max(0, entry - pos)  # frames before the entry
+            parts = [note.audio[pos : pos + a]]
+            n = note.loop.numel()
+            j, p = a, (pos + a - entry) % n
+            while j < k:
+                m = min(k - j, n - p)
+                parts.append(note.loop[p : p + m])
+                j, p = j + m, 0
+            out = torch.cat(parts)
+            if note.decay != 0.0:
+                out[a:] *= torch.exp((self.ramp[: k - a] + (pos + a - entry)) * note.decay)
+            return out
+
         def _render_voice(self, i: int, out: Tensor, start: int, stop: int) -> None:
+            if self.tail_at[i] >= 0:
+                self._render_tail(i, out, start, stop)
+                return
             note, pos = self.voice_note[i], self.position[i]
-            k = min(stop - start, note.numel() - pos)
+            held = self.released[i] < 0
+            looping = note.loop.numel() > 0 and (held or self.looped[i])
+            k = stop - start if looping else min(stop - start, note.audio.numel() - pos)
             if k <= 0:
                 self.active[i] = False
                 return
-            segment = note[pos : pos + k]
-            target = self.voice_target[i]
-            if target.numel() > 0:
-                mix = ((self.ramp[:k] + self.faded[i]) * (1.0 / self.crossfade_frames)).clamp_max(1.0)
-                tmp = (target[pos : pos + k] - segment) * mix + segment
-                self.faded[i] += k
+            tmp = self._read(note, pos, k, looping)
+            if self.voice_target[i].audio.numel() > 0:
+                tmp = self._crossfade(i, tmp, pos, k, looping)
                 if self.faded[i] >= self.crossfade_frames:
-                    self.voice_note[i], self.key[i], self.voice_target[i] = target, self.target_key[i], torch.zeros(0)
-            else:
-                tmp = segment
+                    self.voice_note[i], self.key[i] = self.voice_target[i], self.target_key[i]
+                    self.voice_target[i] = plain_note(torch.zeros(0))
             if self.released[i] >= 0:
                 env = ((self.ramp[:k] + self.released[i]) * (-1.0 / self.release_frames) + 1.0).clamp_min(0.0)
                 tmp = tmp * env
@@ -331,7 +374,38 @@ def _synth_class(base: type) -> type:
                     self.active[i] = False
             out[start : start + k] += tmp * self.level[i]
             self.position[i] = pos + k
-            if pos + k >= note.numel():
+            if looping:
+                self.looped[i] = self.looped[i] or pos + k > note.entry
+                # A held note whose decay has reached -80 dB frees its voice.
+                if note.decay * (pos + k - note.entry) < -9.2:
+                    self.active[i] = False
+            elif pos + k >= note.audio.numel():
+                self.active[i] = False
+
+        def _render_tail(self, i: int, out: Tensor, start: int, stop: int) -> None:
+            """A note let go while looping: its decoded release, the loop crossfading into it at first."""
+            note, t = self.voice_note[i], self.tail_at[i]
+            release = note.audio[note.release :]
+            k = min(stop - start, release.numel() - t)
+            if k <= 0:
+                self.active[i] = False
+                return
+            tmp = release[t : t + k] * self.tail_gain[i]
+            x = note.crossfade
+            if t < x:
+                m = min(k, x - t)
+                pos = self.position[i]
+                loop = self._read(note, pos, m, True)
+                if self.voice_target[i].audio.numel() > 0:  # let go during a morph crossfade: it goes on
+                    loop = self._crossfade(i, loop, pos, m, True)
+                mix = (self.ramp[:m] + (t + 0.5)) * (-1.0 / x) + 1.0  # the loop's share, 1 -> 0
+                tmp[:m] += (loop - tmp[:m]) * mix
+                self.position[i] = pos + m
+            elif self.voice_target[i].audio.numel() > 0:  # the crossfade into the release is over: so is the morph's
+                self.voice_target[i], self.target_key[i] = plain_note(torch.zeros(0)), -1
+            out[start : start + k] += tmp * self.level[i]
+            self.tail_at[i] = t + k
+            if t + k >= release.numel():
                 self.active[i] = False
 
         # -- signals in, blocks out ---------------------------------------------------
