@@ -110,7 +110,7 @@ class FrameCapture:
 
     def close(self) -> None:
         self._closing = True
-        time.sleep(0.05)  # the callback ends its own thread (closing cancels a thread that may be in Python)
+        time.sleep(0.3)  # the callback ends its own thread (closing cancels a thread that may be in Python)
         self._client.close()
         self._done.set()
         self._reader.join()
@@ -149,10 +149,9 @@ def serve_capture(name: str, out: str) -> None:
         pass
     time.sleep(0.1)
     frames = np.asarray([t for t, _ in capture.frames], dtype=np.float64)
-    counted = capture.counted
+    with open(out, "wb") as file:  # first: the close below is JACK's, and a JACK client's close can crash
+        np.savez(file, frames=frames, counted=capture.counted)
     capture.close()
-    with open(out, "wb") as file:
-        np.savez(file, frames=frames, counted=counted)
 
 
 def _play(path: str, capture: CaptureProcess, *, bpm: float, seconds: float, client: str):
@@ -193,7 +192,7 @@ PATHS = (("rtmidi", "python-rtmidi (the old path: next period's start)"),
          ("jack", "JACK-native (JACK-Client: at the deadline's frame)"))
 
 
-def bench_midi(seconds: float, notes: int) -> None:
+def bench_midi(seconds: float, notes: int, *, paths=("rtmidi", "jack")) -> None:
     """Arrival lateness and jitter, rtmidi against JACK-native, then notes sent against notes received."""
     log = tempfile.TemporaryFile("w+")
     proc = start_jack(log)
@@ -205,6 +204,8 @@ def bench_midi(seconds: float, notes: int) -> None:
               f"{seconds:g} s; arrival = the time of the frame a receiver reads it at; jitter = p99 - p50 "
               f"(target < 0.1 ms; DIN MIDI's own jitter {DIN_JITTER_MS} ms):")
         for path, label in PATHS:
+            if path not in paths:
+                continue
             before = _xruns(log)
             report, output, arrive, counted = _play(path, CaptureProcess(f"bench-capture-{path}"), bpm=120.0,
                                                     seconds=seconds, client=f"bench-{path}")
@@ -224,6 +225,8 @@ def bench_midi(seconds: float, notes: int) -> None:
             seconds_needed = notes * 60.0 / 240.0 / 4
             print(f"notes sent vs received, {notes} note-ons at 16ths, 240 BPM ({seconds_needed:.0f} s a path):")
             for path, label in PATHS:
+                if path not in paths:
+                    continue
                 before = _xruns(log)
                 # The player stops at the duration's end: a hair more than the notes' span, then count.
                 report, output, frames, counted = _play(path, CaptureProcess(f"bench-loss-capture-{path}"),
@@ -657,8 +660,8 @@ def bench_soak(seconds: float, melody: str, timbre: str, *, rate: float = 1000.0
                   f" open descriptors {int(v[:, 2].min())}..{int(v[:, 2].max())}; exit status {statuses[name]}")
             cli = runs[name][0]
             time.sleep(0.2)
-            last = [line.strip() for line in cli.lines if line.strip()][-1:]
-            print(f"        its last line: {last[0] if last else '(none)'}")
+            last = [line.strip() for line in cli.lines if line.strip() and not line.startswith("musicvae:")][-1:]
+            print(f"        its summary: {last[0] if last else '(none)'}")
     finally:
         for cli, _, _ in runs.values():
             if cli.poll() is None:
@@ -682,6 +685,7 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=600.0, help="seconds of the live + synth soak (default 600)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+    parser.add_argument("--paths", default="rtmidi,jack", help="MIDI paths measured (default rtmidi,jack)")
     parser.add_argument("--serve-capture", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_capture:
@@ -690,7 +694,7 @@ def main() -> None:
     only = set(args.only.split(","))
     torch.set_num_threads(1)
     if "midi" in only and not args.skip_midi:
-        bench_midi(args.seconds, args.notes)
+        bench_midi(args.seconds, args.notes, paths=tuple(args.paths.split(",")))
     if "decode" in only:
         bench_phrase_decode()
     if "synth" in only:
