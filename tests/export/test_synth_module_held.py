@@ -92,3 +92,34 @@ def test_stealing_a_voice_in_its_release_from_the_loop(tmp_path):
         module = torch.jit.load(str(path))
         np.testing.assert_allclose(drive(module, "play", x, block), want, atol=1e-4, rtol=0, err_msg=f"{block}")
         assert module.stolen == 2
+
+
+def test_the_loop_of_every_note_is_the_engines():
+    """Across the pitch range and the blend: the module's loop starts, entry, decay and key-up are the Python
+    synth's (:func:`musicvae.realtime.synth.timbre_note_decoder`), the loop buffer its samples."""
+    from musicvae import blend as blend_lib
+    from musicvae.export.graphs.timbre import timbre_notes
+    from musicvae.export.sustain_module import sustain_loop
+    from musicvae.realtime.synth import timbre_note_decoder
+
+    instrument = Instrument.load("flute-guitar")
+    decode = timbre_note_decoder(instrument)
+    module_notes = torch.jit.script(timbre_notes(instrument))
+    n_out = instrument.config.model.spectrogram.n_samples
+    loop = torch.jit.script(sustain_loop(instrument, out_rate=RATE, n_out=n_out))
+    za, zb = blend_lib.family_latent(instrument, "flute"), blend_lib.family_latent(instrument, "guitar")
+    low, high = instrument.model.pitch_range
+    decays = []
+    for amount in (0.0, 0.5, 1.0):
+        z = torch.from_numpy(blend_lib.mix_latent(za, zb, amount, method="slerp")).float()
+        for pitch in range(low, high + 1, 3):
+            want = decode(pitch, amount)
+            with torch.no_grad():  # as the synth module decodes
+                audio, frames = module_notes(z.unsqueeze(0), torch.tensor([pitch]), torch.tensor([100.0]))
+                got = loop(frames[0], audio[0].contiguous(), pitch)
+            assert want.loop is not None and got.loop.numel() == len(want.loop), (amount, pitch)
+            assert (got.entry, got.crossfade, got.release) == (want.entry, want.crossfade, want.release)
+            assert got.decay == pytest.approx(want.decay, rel=1e-9, abs=1e-15)
+            np.testing.assert_allclose(got.loop.numpy(), want.loop, atol=1e-4, rtol=0)
+            decays.append(want.decay)
+    assert min(decays) < 0.0 == max(decays)  # some notes decay (guitar), none rises
