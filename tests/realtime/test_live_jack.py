@@ -203,20 +203,35 @@ def test_call_and_response_through_ports(ports):
         return call
 
     core = CallAndResponse(echo, ParamStore(), steps=16)
+    params = ParamStore()
+    bar = 16 * STEP
 
     def ready():  # connect before the clock starts, then play in time with it
+        began = time.monotonic()
         jack_connect(sender.name, "musicvae-in:in")
-        threading.Thread(target=play_call).start()
+        threading.Thread(target=play_call, args=(began,)).start()
 
-    def play_call():
-        time.sleep(0.05 + 2 * STEP)  # the first bar started at ready + ~50 ms: play on steps ~2, 6, 10
+    def play_call(began):
+        # A loaded server applies a new connection a few periods late: wait until a control change (the
+        # morph CC) gets through, then play the call from step 2 of the next bar that leaves room for it
+        # (the first bar starts at ready + ~50 ms). Before, a first note sent too early was never heard.
+        deadline = time.monotonic() + 2.0
+        while params.snapshot.morph < 0.99 and time.monotonic() < deadline:
+            sender.send([0xB0, 1, 127])
+            time.sleep(0.01)
+        now = time.monotonic()
+        k = 0
+        while began + 0.05 + k * bar + 2 * STEP < now:
+            k += 1
+        time.sleep(began + 0.05 + k * bar + 2 * STEP - now)  # play on steps ~2, 6, 10 of bar k + 1
         for pitch in (60, 64, 67):
             sender.send([0x90, pitch, 100])
             time.sleep(3 * STEP)
             sender.send([0x80, pitch, 0])
             time.sleep(STEP)
 
-    report = run_live(core, output, ParamStore(), bpm=BPM, duration=16 * STEP * 2 + 0.3, midi_in="virtual:in",
+    # Three bars: the call may have to wait for the second, and its answer comes in the bar after it.
+    report = run_live(core, output, params, bpm=BPM, duration=3 * bar + 0.3, midi_in="virtual:in",
                       midi_api="jack", on_ready=ready)
     messages = capture.settled()
     assert report.steps >= 32 and heard
