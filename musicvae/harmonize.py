@@ -505,9 +505,10 @@ def gibbs_refiner(model, noises: Sequence, *, z_scale: float, steps: int, temper
     from musicvae.kinds.accompanist.gibbs import gibbs_harmonize, pseudo_log_likelihood
 
     z = np.stack([np.zeros(model.z_dim, np.float32) if n is None else z_scale * n.numpy() for n in noises])
-    rng = np.random.default_rng(None if seed is None else seed + 1)
 
     def refine(soprano: np.ndarray, lowers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # A generator per melody, as harmonize_melody's: the same melody and seed give the same variations.
+        rng = np.random.default_rng(None if seed is None else seed + 1)
         out = np.array(lowers)
         k = len(lowers)
         if k > 1 and steps > 0:
