@@ -15,6 +15,19 @@ import time
 import pytest
 import torch
 
+#: Runs of a realtime test before it counts as failed. The dummy JACK server is not a realtime one: a
+#: process cycle that starts late (the machine busy elsewhere) can drop the MIDI events written for it,
+#: or a second server fail to start, so a test of ports may fail once with nothing wrong in the code
+#: under test. A defect fails every run; each rerun is reported (``R`` in pytest's progress).
+REALTIME_RUNS = 3
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here) and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=REALTIME_RUNS - 1, reruns_delay=1))
+
 
 @pytest.fixture(scope="session")
 def jack_server():
