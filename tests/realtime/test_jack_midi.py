@@ -259,6 +259,29 @@ def doomed_server():
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+    _reclaim(env)
+
+
+def _reclaim(env: dict) -> None:
+    """Free a killed server's slot in JACK's server registry.
+
+    A server killed with SIGKILL never unregisters; JACK reclaims a dead server's slot only when a server
+    of the same name starts, and it has room for 8, so killed servers of other names would in the end
+    stop any server from starting ("Too many servers already active"). A server of the same name that
+    starts and stops cleanly takes the slot and gives it back.
+    """
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "64"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while proc.poll() is None and time.monotonic() < deadline and subprocess.run(
+            ["jack_wait", "-c"], capture_output=True, text=True, env=env).stdout.strip() != "running":
+        time.sleep(0.05)
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def test_a_jack_server_dying_mid_session_is_one_line_and_no_hang(doomed_server, tiny_melody):
