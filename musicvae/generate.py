@@ -269,6 +269,71 @@ def tune_windows(events: np.ndarray, *, bars: int, window_bars: int, steps_per_b
     return padded.reshape(count, window_bars * steps_per_bar)
 
 
+@dataclass
+class TunePair:
+    """Two tunes cut into aligned windows of the model's length: window ``k`` of A goes to window ``k`` of B.
+
+    Attributes
+    ----------
+    a, b : np.ndarray, int64, shape [K, T]
+        The windows (the last one padded with rests).
+    bars : int
+        Bars the windows hold (the shorter tune's, or the chosen window's).
+    first_bar : int
+        Bar of the tunes where window 0 starts, counted from 0.
+    warnings : list of str
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    bars: int
+    first_bar: int
+    warnings: list[str]
+
+    @property
+    def silent(self) -> np.ndarray:
+        """[K] bool: windows with no note in either tune (they stay silent at every blend amount)."""
+        return ~((self.a >= codec.FIRST_PITCH_CLASS).any(axis=1) | (self.b >= codec.FIRST_PITCH_CLASS).any(axis=1))
+
+
+def tune_window_pairs(instrument: Instrument, a_path: str | Path, b_path: str | Path, *,
+                      window: int | None = None) -> TunePair:
+    """Cut two MIDI tunes into aligned windows of the model's length, phrase by phrase from bar 1.
+
+    The shorter tune sets the length (a warning says so when they differ); ``window`` (counted
+    from 0) keeps one phrase. Shared by :func:`morph_tune` and the live player, so that a live
+    session loops exactly the windows an offline morph decodes.
+
+    Raises
+    ------
+    InputError
+        For unusable files, or a ``window`` past the shorter tune's end.
+    """
+    rep = instrument.config.model.representation
+    a_events, a_warnings = tune_events(instrument, a_path)
+    b_events, b_warnings = tune_events(instrument, b_path)
+    warnings = [f"{Path(a_path).name}: {w}" for w in a_warnings] + [f"{Path(b_path).name}: {w}" for w in b_warnings]
+    a_bars, b_bars = len(a_events) // rep.steps_per_bar, len(b_events) // rep.steps_per_bar
+    bars = min(a_bars, b_bars)
+    if a_bars != b_bars:
+        longer, shorter = (a_path, b_path) if a_bars > b_bars else (b_path, a_path)
+        warnings.append(f"{Path(longer).name} is {max(a_bars, b_bars)} bars, {Path(shorter).name} {bars}: "
+                        f"the morph keeps the shorter tune's {bars} bars")
+    a_windows = tune_windows(a_events, bars=bars, window_bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    b_windows = tune_windows(b_events, bars=bars, window_bars=rep.bars, steps_per_bar=rep.steps_per_bar)
+    first_bar = 0
+    if window is not None:
+        if not 0 <= window < len(a_windows):
+            raise NoWindowError(f"--window {window + 1}: the tunes hold {len(a_windows)} windows of "
+                                f"{rep.bars} bars ({bars} bars)")
+        a_windows, b_windows = a_windows[window : window + 1], b_windows[window : window + 1]
+        first_bar = window * rep.bars
+        bars = min(rep.bars, bars - first_bar)
+    if bars < rep.bars:
+        warnings.append(f"{bars} bars is shorter than the model's {rep.bars}-bar window: padded with rests")
+    return TunePair(a=a_windows, b=b_windows, bars=bars, first_bar=first_bar, warnings=warnings)
+
+
 def morph_tune(
     instrument: Instrument,
     a_path: str | Path,
@@ -321,27 +386,8 @@ def morph_tune(
     """
     _check_path(steps, method)
     rep = instrument.config.model.representation
-    a_events, a_warnings = tune_events(instrument, a_path)
-    b_events, b_warnings = tune_events(instrument, b_path)
-    warnings = [f"{Path(a_path).name}: {w}" for w in a_warnings] + [f"{Path(b_path).name}: {w}" for w in b_warnings]
-    a_bars, b_bars = len(a_events) // rep.steps_per_bar, len(b_events) // rep.steps_per_bar
-    bars = min(a_bars, b_bars)
-    if a_bars != b_bars:
-        longer, shorter = (a_path, b_path) if a_bars > b_bars else (b_path, a_path)
-        warnings.append(f"{Path(longer).name} is {max(a_bars, b_bars)} bars, {Path(shorter).name} {bars}: "
-                        f"the morph keeps the shorter tune's {bars} bars")
-    a_windows = tune_windows(a_events, bars=bars, window_bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    b_windows = tune_windows(b_events, bars=bars, window_bars=rep.bars, steps_per_bar=rep.steps_per_bar)
-    first_bar = 0
-    if window is not None:
-        if not 0 <= window < len(a_windows):
-            raise NoWindowError(f"--window {window + 1}: the tunes hold {len(a_windows)} windows of "
-                                f"{rep.bars} bars ({bars} bars)")
-        a_windows, b_windows = a_windows[window : window + 1], b_windows[window : window + 1]
-        first_bar = window * rep.bars
-        bars = min(rep.bars, bars - first_bar)
-    if bars < rep.bars:
-        warnings.append(f"{bars} bars is shorter than the model's {rep.bars}-bar window: padded with rests")
+    pair = tune_window_pairs(instrument, a_path, b_path, window=window)
+    a_windows, b_windows, bars = pair.a, pair.b, pair.bars
     count = len(a_windows)
     mu, _ = encode(instrument, np.concatenate([a_windows, b_windows]))
     paths = torch.stack([
@@ -350,8 +396,7 @@ def morph_tune(
     ], dim=1)  # [S, K, Z]: every window of a step shares the step's blend amount
     decoded = decode(instrument, paths.reshape(steps * count, -1).numpy(), temperature=temperature, seed=seed,
                      add=add).reshape(steps, count, rep.steps)
-    silent = ~((a_windows >= codec.FIRST_PITCH_CLASS).any(axis=1) | (b_windows >= codec.FIRST_PITCH_CLASS).any(axis=1))
-    decoded[:, silent] = codec.NO_EVENT
+    decoded[:, pair.silent] = codec.NO_EVENT
     out = decoded.reshape(steps, count * rep.steps)[:, : bars * rep.steps_per_bar].astype(np.int64)
-    return TuneMorph(steps=out, amounts=np.linspace(0.0, 1.0, steps), windows=count, first_bar=first_bar,
-                     warnings=warnings)
+    return TuneMorph(steps=out, amounts=np.linspace(0.0, 1.0, steps), windows=count, first_bar=pair.first_bar,
+                     warnings=pair.warnings)

@@ -62,6 +62,11 @@ class PhraseDecoder:
                 return result
         return None
 
+    def ready(self, tag: int) -> bool:
+        """Whether :meth:`poll` would return a result for ``tag`` now (without taking it)."""
+        with self._lock:
+            return self._result is not None and self._result[0] <= tag
+
     def _run(self) -> None:
         while True:
             with self._wake:
@@ -137,7 +142,7 @@ class MelodyPlayer:
 
     Parameters
     ----------
-    decode_phrase : callable(Params) -> np.ndarray [steps]
+    decode_phrase : callable(Params) -> np.ndarray [steps], or callable(Params, int) with ``windows``
         Decodes one phrase (event classes) for a parameter snapshot; runs on the decode thread.
     params : ParamStore
         Read when a decode is requested.
@@ -147,11 +152,17 @@ class MelodyPlayer:
         How many steps before a phrase starts its decode is requested (16 = one bar ahead).
     channel, velocity, min_pitch : int, keyword-only
         MIDI channel (0-based), note velocity, and the pitch of the first pitch class.
+    windows : int, keyword-only
+        Phrases of a whole tune: above 1, phrase ``n`` plays the tune's window ``n % windows``
+        (``decode_phrase`` is given that window), so the player loops the whole tune.
     """
 
-    def __init__(self, decode_phrase: Callable[[Params], np.ndarray], params: ParamStore, *, steps: int = 32,
-                 lead_steps: int = 16, channel: int = 0, velocity: int = 90, min_pitch: int = 21) -> None:
-        self.decode_phrase, self.params = decode_phrase, params
+    def __init__(self, decode_phrase: Callable[..., np.ndarray], params: ParamStore, *, steps: int = 32,
+                 lead_steps: int = 16, channel: int = 0, velocity: int = 90, min_pitch: int = 21,
+                 windows: int = 1) -> None:
+        if windows < 1:
+            raise InputError(f"windows must be at least 1, got {windows}")
+        self.decode_phrase, self.params, self.windows = decode_phrase, params, windows
         self.steps, self.lead_steps = steps, max(1, min(lead_steps, steps))
         self.notes = NoteTracker(channel=channel, velocity=velocity, min_pitch=min_pitch)
         self.decoder = PhraseDecoder()
@@ -161,9 +172,14 @@ class MelodyPlayer:
         self.held = 0  # phrases repeated because their decode was late
         self.played = 0
 
-    def prepare(self) -> None:
-        """Decode the first phrase synchronously, before the clock starts."""
-        self.phrase = np.asarray(self.decode_phrase(self.params.snapshot))
+    def prepare(self, index: int = 0) -> None:
+        """Decode phrase ``index`` (the first, by default) synchronously, before the clock starts."""
+        self.phrase = np.asarray(self._decode(self.params.snapshot, index))
+
+    def _decode(self, snapshot: Params, index: int) -> np.ndarray:
+        if self.windows == 1:
+            return self.decode_phrase(snapshot)
+        return self.decode_phrase(snapshot, index % self.windows)
 
     def step(self, n: int) -> list[Message]:
         """Messages due at step ``n`` (steps count from the song start; they may jump on Song Position)."""
@@ -182,7 +198,7 @@ class MelodyPlayer:
         if fresh is not None:
             self.phrase = fresh
         elif self.phrase is None:  # prepare() was not called: decode now rather than play nothing forever
-            self.prepare()
+            self.prepare(index)
         elif self.phrase_index >= 0:
             self.held += 1
         self.phrase_index = index
@@ -192,7 +208,7 @@ class MelodyPlayer:
 
     def _request(self, index: int) -> None:
         snapshot = self.params.snapshot
-        self.decoder.request(index, lambda: self.decode_phrase(snapshot))
+        self.decoder.request(index, lambda: self._decode(snapshot, index))
         self._requested = index
 
     def all_notes_off(self) -> list[Message]:
@@ -301,33 +317,44 @@ class CallAndResponse:
 
 
 def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "slerp",
-                  seed: int | None = None, add: np.ndarray | None = None) -> Callable[[Params], np.ndarray]:
+                  seed: int | None = None, add: np.ndarray | None = None) -> Callable[..., np.ndarray]:
     """A ``decode_phrase`` for :class:`MelodyPlayer`: the phrase ``morph`` of the way from A to B.
 
     Parameters
     ----------
     instrument : Instrument
         A melody instrument.
-    a, b : np.ndarray [T]
-        Event windows of A and B (see :func:`musicvae.generate.window_from_midi`).
+    a, b : np.ndarray [T] or [K, T]
+        Event windows of A and B (see :func:`musicvae.generate.window_from_midi`), or whole tunes cut
+        into K aligned windows (:func:`musicvae.generate.tune_window_pairs`).
     method : {"slerp", "lerp"}, keyword-only
     seed : int, optional, keyword-only
         Seeds temperature sampling (each phrase draws anew from one generator).
     add : np.ndarray [Z], optional, keyword-only
         Added to every code before it is decoded (attribute vectors).
+
+    Returns
+    -------
+    callable(Params, window=0) -> np.ndarray [T]
+        Window ``window`` of the tune at ``params.morph``; a window with no note in either tune stays
+        silent, as in :func:`musicvae.generate.morph_tune`.
     """
     import torch
 
     from musicvae.models.latent import lerp, slerp
 
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    count = len(a)
     verbs = instrument.verbs
-    mu, _ = verbs.encode(np.stack([a, b]))
-    za, zb = torch.as_tensor(mu[0]), torch.as_tensor(mu[1])
+    mu = torch.as_tensor(verbs.encode(np.concatenate([a, b]))[0])
+    silent = ~((a >= codec.FIRST_PITCH_CLASS).any(axis=1) | (b >= codec.FIRST_PITCH_CLASS).any(axis=1))
     mix = slerp if method == "slerp" else lerp
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
 
-    def decode_phrase(params: Params) -> np.ndarray:
-        z = mix(za, zb, float(params.morph))[None].numpy()
+    def decode_phrase(params: Params, window: int = 0) -> np.ndarray:
+        if count > 1 and silent[window]:
+            return np.full(a.shape[1], codec.NO_EVENT, dtype=np.int64)
+        z = mix(mu[window], mu[count + window], float(params.morph))[None].numpy()
         return verbs.decode(z if add is None else z + add, temperature=params.temperature, seed=generator)[0]
 
     return decode_phrase

@@ -6,8 +6,10 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from realtime_helpers import assert_no_stuck_notes, fixed_phrase
 
+from musicvae.midi import melody as codec
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder, sounding_at
 
@@ -142,3 +144,81 @@ def test_song_position_jumps_back_and_forth():
     time.sleep(0.1)
     assert player.step(8)[-1] == [0x90, 62, 90]
     player.close()
+
+
+def _write_tune(path, bars_of_pitches):
+    """A 4/4 tune at 120 BPM: one list of quarter-note pitches per bar ([] = a silent bar)."""
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    for bar, pitches in enumerate(bars_of_pitches):
+        for beat, pitch in enumerate(pitches):
+            start = bar * 2.0 + beat * 0.5
+            inst.notes.append(pretty_midi.Note(velocity=90, pitch=pitch, start=start, end=start + 0.45))
+    midi.instruments.append(inst)
+    midi.write(str(path))
+    return path
+
+
+def _onsets(messages):
+    return [m[1] for m in messages if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+def _play_phrases(player, phrases, steps):
+    """Step ``phrases`` phrases, waiting (up to 10 s) for each next phrase's decode before it begins."""
+    out = []
+    for index in range(phrases):
+        for s in range(steps):
+            out.append(player.step(index * steps + s))
+        deadline = time.monotonic() + 10
+        while not player.decoder.ready(index + 1) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    return out
+
+
+def test_live_loops_whole_tunes_window_after_window_as_the_offline_morph(tiny_melody, tmp_path):
+    """Live plays every window of the tunes in turn, then loops; each phrase equals ``morph_tune``'s decode."""
+    from musicvae.generate import morph_tune
+    from musicvae.instrument import Instrument
+    from musicvae.realtime.live import build_player
+
+    path, _, _ = tiny_melody
+    instrument = Instrument.load(path)
+    # Three 2-bar windows; the middle one is silent in both tunes, so it must stay silent live too.
+    a = _write_tune(tmp_path / "a.mid", [[60, 62, 64, 65], [67, 65, 64, 62], [], [], [72, 71, 69, 67], [65, 64]])
+    b = _write_tune(tmp_path / "b.mid", [[72, 71, 69, 67], [65, 64, 62, 60], [], [], [60, 64, 67, 72], [67, 64]])
+    offline = morph_tune(instrument, a, b, steps=2)
+    assert offline.windows == 3
+    for amount, expected in zip((0.0, 1.0), offline.steps):
+        params = ParamStore()
+        params.update(morph=amount)
+        player, warnings = build_player(instrument, a=a, b=b, params=params, seed=0)
+        assert player.windows == 3 and warnings == []
+        player.prepare()
+        phrases = _play_phrases(player, 4, 32)  # three windows, then window 0 again
+        assert player.held == 0
+        played = [_onsets(m for step in phrases[w * 32:(w + 1) * 32] for m in step) for w in range(4)]
+        windows = expected.reshape(3, 32)
+        first, low = codec.FIRST_PITCH_CLASS, instrument.config.model.representation.min_pitch
+        wanted = [[int(e) - first + low for e in w if e >= first]
+                  for w in windows]
+        assert played[:3] == wanted and played[3] == wanted[0]
+        assert played[1] == []  # the silent window
+        player.close()
+
+
+def test_live_window_loops_one_phrase(tiny_melody, tmp_path):
+    from musicvae.errors import NoWindowError
+    from musicvae.instrument import Instrument
+    from musicvae.realtime.live import build_player
+
+    path, _, _ = tiny_melody
+    instrument = Instrument.load(path)
+    a = _write_tune(tmp_path / "a.mid", [[60, 62, 64, 65]] * 4)
+    b = _write_tune(tmp_path / "b.mid", [[72, 71, 69, 67]] * 4)
+    player, _ = build_player(instrument, a=a, b=b, params=ParamStore(), window=1, seed=0)
+    assert player.windows == 1
+    player.close()
+    with pytest.raises(NoWindowError, match="--window 3: the tunes hold 2 windows"):
+        build_player(instrument, a=a, b=b, params=ParamStore(), window=2)

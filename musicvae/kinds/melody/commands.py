@@ -76,6 +76,9 @@ def add_commands(sub) -> None:
     p.add_argument("instrument", type=opt.Text("an instrument"), help="a melody instrument, e.g. melody-2bar")
     p.add_argument("--a", type=opt.Text("a MIDI file"), help="MIDI file A (morph 0)")
     p.add_argument("--b", type=opt.Text("a MIDI file"), help="MIDI file B (morph 1)")
+    p.add_argument("--window", type=opt.integer(1, 100_000), default=None,
+                   help="loop only this phrase: the Nth window of the model's length, counted from 1 "
+                   "(default: the whole tunes, window after window)")
     p.add_argument("--bpm", type=opt.BPM, default=120.0)
     p.add_argument("--midi-out", type=opt.Text("a port name"), default="musicvae",
                    help="output port: an existing one by name, else a new "
@@ -167,6 +170,8 @@ def cmd_live(args: argparse.Namespace) -> None:
         raise InputError("--clock midi needs --midi-in PORT (where the clock comes from)")
     if args.clock == "link" and args.bpm < 20:
         raise InputError(f"--bpm must lie in 20..999 with --clock link (Link's tempo range), got {args.bpm:g}")
+    if args.respond and args.window is not None:
+        raise InputError("--window picks a phrase of --a and --b; --respond answers what it hears")
     if not args.respond and (args.a is None or args.b is None):
         raise InputError("live needs --a A.mid and --b B.mid (the melodies to morph between), or --respond")
     from musicvae.kinds.melody.attributes import latent_offset
@@ -176,7 +181,8 @@ def cmd_live(args: argparse.Namespace) -> None:
     curve = parse_morph(args.morph)
     params = live.parse_params(curve(0.0), args.temperature)
     core, warnings = live.build_player(instrument, a=args.a, b=args.b, respond=args.respond, params=params,
-                                       channel=args.channel - 1, seed=args.seed, add=add)
+                                       channel=args.channel - 1, seed=args.seed, add=add,
+                                       window=None if args.window is None else args.window - 1)  # from 0
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     output = open_output(args.midi_out, api=args.midi_api)
