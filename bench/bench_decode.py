@@ -11,8 +11,8 @@ Run: ``python bench/bench_decode.py [--runs 300] [--threads 1]``
 from __future__ import annotations
 
 import argparse
-import time
 
+import _timing
 import torch
 import torch.nn.functional as F
 
@@ -38,17 +38,9 @@ def naive_decode(model: SequenceVAE, z: torch.Tensor) -> torch.Tensor:
 
 
 def percentiles(fn, runs: int, warmup: int = 20) -> tuple[float, float]:
-    """p50 and p99 wall time of ``fn()`` in milliseconds."""
+    """p50 and p99 wall time of ``fn()`` in milliseconds, under ``torch.inference_mode``."""
     with torch.inference_mode():
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    times.sort()
-    return 1e3 * times[len(times) // 2], 1e3 * times[min(len(times) - 1, int(0.99 * len(times)))]
+        return _timing.percentiles(fn, runs, warmup)
 
 
 def main() -> None:

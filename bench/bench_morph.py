@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pretty_midi
 import torch
+from _timing import percentiles
 
 from musicvae import generate
 from musicvae.instrument import Instrument
@@ -57,19 +57,6 @@ def one_at_a_time(instrument: Instrument, a: Path, b: Path, *, steps: int) -> np
         for s in range(steps):
             out[s, k] = generate.decode(instrument, path[s : s + 1])[0]
     return out.reshape(steps, -1)[:, : bars * rep.steps_per_bar]
-
-
-def percentiles(fn, runs: int, warmup: int = 3) -> tuple[float, float]:
-    """p50 and p99 wall time of ``fn()`` in milliseconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return 1e3 * times[len(times) // 2], 1e3 * times[min(len(times) - 1, int(0.99 * len(times)))]
 
 
 def main() -> None:

@@ -82,6 +82,29 @@ def average_probabilities(
     return out
 
 
+def parallel_motion(a0, b0, a, b):
+    """Which moves of voice pairs are parallel (or antiparallel) fifths or octaves, unisons included.
+
+    Each pair is an upper voice ``a`` and a lower voice ``b``, at one step (``a0``, ``b0``) and the
+    next (``a``, ``b``): pitches, -1 for a rest. A move: all four pitches sound and both voices change
+    pitch; it is parallel when the interval (compounds folded into the octave) is the same fifth or
+    octave at both steps. The voice-leading decoding, the Gibbs repair and the evaluation all count
+    parallels through this one definition (numpy arrays, or plain integers in compiled code).
+
+    Parameters
+    ----------
+    a0, b0, a, b : np.ndarray [...] int (broadcast together), or int
+
+    Returns
+    -------
+    moves, fifths, octaves : np.ndarray [...] bool, or bool
+    """
+    moves = (a0 >= 0) & (b0 >= 0) & (a >= 0) & (b >= 0) & (a != a0) & (b != b0)
+    before, after = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
+    parallel = moves & (before == after)
+    return moves, parallel & (after == 7), parallel & (after == 0)
+
+
 def _draw(scores: np.ndarray, rng: np.random.Generator) -> int:
     weights = np.exp(scores - scores.max())
     return int(rng.choice(len(scores), p=weights / weights.sum()))
@@ -174,10 +197,9 @@ def voice_leading_tokens(
         before = np.concatenate([[prev_s], state])
         a, b, a0, b0 = now[:, upper], now[:, lower], before[upper], before[lower]
         sounding = (a >= 0) & (b >= 0)
-        moved = sounding & (a0 >= 0) & (b0 >= 0) & (a != a0) & (b != b0)
-        i0, i1 = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
-        parallel = moved & (i0 == i1) & ((i1 == 7) | (i1 == 0))
-        score = cand_logp[t] - parallel_penalty * parallel.sum(1) - crossing_penalty * (sounding & (b > a)).sum(1)
+        _, fifths, octaves = parallel_motion(a0, b0, a, b)
+        crossings = (sounding & (b > a)).sum(1)
+        score = cand_logp[t] - parallel_penalty * (fifths | octaves).sum(1) - crossing_penalty * crossings
         if keep is not None and t + 1 < steps:
             score = score - parallel_penalty * _parallels_ahead(now, t, soprano_pitches, keep, kept, lows, upper, lower)
         k = _draw(score, rng) if temperature > 0 else int(score.argmax())
@@ -195,10 +217,8 @@ def _parallels_ahead(now: np.ndarray, t: int, soprano_pitches: np.ndarray, keep:
     fixed = np.where(tokens == codec.REST, -1, tokens - codec.FIRST_PITCH + lows)
     after = np.concatenate([np.full((len(now), 1), int(soprano_pitches[t + 1])),
                             np.where(tokens == codec.HOLD, now[:, 1:], fixed)], axis=1)
-    a0, b0, a, b = now[:, upper], now[:, lower], after[:, upper], after[:, lower]
-    moved = (a0 >= 0) & (b0 >= 0) & (a >= 0) & (b >= 0) & (a != a0) & (b != b0) & known[upper] & known[lower]
-    i0, i1 = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
-    return (moved & (i0 == i1) & ((i1 == 7) | (i1 == 0))).sum(1)
+    _, fifths, octaves = parallel_motion(now[:, upper], now[:, lower], after[:, upper], after[:, lower])
+    return ((fifths | octaves) & known[upper] & known[lower]).sum(1)
 
 
 def harmonize_tokens(

@@ -10,7 +10,7 @@ import torch
 from musicvae.builders import build_model
 from musicvae.config import get_config
 from musicvae.midi import chorale as codec
-from musicvae.voicing import average_probabilities, model_predictor, voice_leading_tokens
+from musicvae.voicing import average_probabilities, model_predictor, parallel_motion, voice_leading_tokens
 
 
 def test_overlapping_windows_are_averaged():
@@ -25,6 +25,27 @@ def test_overlapping_windows_are_averaged():
     (probs,) = average_probabilities(soprano, predictor)
     assert np.allclose(probs[0], [1, 0, 0]) and np.allclose(probs[40], [1 / 3, 1 / 3, 1 / 3])
     assert np.allclose(probs[95], [0, 0, 1])
+
+
+def test_parallel_motion_finds_fifths_and_octaves_moving_together():
+    # (upper before, lower before, upper after, lower after) -> (a move, parallel fifth, parallel octave)
+    cases = {
+        (67, 60, 69, 62): (True, True, False),  # fifths up
+        (67, 60, 81, 62): (True, True, False),  # fifth to twelfth
+        (67, 60, 69, 50): (True, True, False),  # antiparallel fifths
+        (72, 60, 74, 62): (True, False, True),  # octaves
+        (60, 60, 62, 62): (True, False, True),  # unisons
+        (67, 60, 71, 62): (True, False, False),  # fifth to sixth
+        (67, 60, 67, 62): (False, False, False),  # the upper voice holds: oblique, no move
+        (67, -1, 69, 62): (False, False, False),  # a rest before
+        (67, 60, 69, -1): (False, False, False),  # a rest after
+    }
+    a0, b0, a, b = np.array(list(cases)).T
+    moves, fifths, octaves = parallel_motion(a0, b0, a, b)
+    assert np.array_equal(np.stack([moves, fifths, octaves], 1), np.array(list(cases.values())))
+    # Plain integers give the same answer as the arrays (the compiled voice leading calls it so).
+    for (w, x, y, z), expected in cases.items():
+        assert tuple(bool(r) for r in parallel_motion(w, x, y, z)) == expected
 
 
 def test_voice_leading_decoding_avoids_parallel_fifths():

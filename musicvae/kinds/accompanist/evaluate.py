@@ -34,7 +34,7 @@ import numpy as np
 from musicvae.harmonize import DEFAULT_TRANSPOSITIONS
 from musicvae.kinds.accompanist.harmony import harmony_counts, harmony_rates, notes_differ
 from musicvae.midi import chorale as codec
-from musicvae.voicing import NearestNeighbour, Predictor, harmonize_tokens, model_predictor
+from musicvae.voicing import NearestNeighbour, Predictor, harmonize_tokens, model_predictor, parallel_motion
 
 #: Bach's own rates over the 350 chorales on the 16th grid (REFERENCE.md), in percent.
 BACH_REFERENCE_RATES = {"parallel_fifths": 0.16, "parallel_octaves": 0.05, "crossings": 0.42}
@@ -69,12 +69,10 @@ def voice_leading_counts(pitches: np.ndarray, *, ranges: Sequence[tuple[int, int
         both = (a >= 0) & (b >= 0)
         counts["pair_checks"] += int(both.sum())
         counts["crossings"] += int((both & (b > a)).sum())
-        # A move: both voices sound at both steps and both change pitch.
-        move = both[:, 1:] & both[:, :-1] & (a[:, 1:] != a[:, :-1]) & (b[:, 1:] != b[:, :-1])
-        before, after = np.abs(a[:, :-1] - b[:, :-1]), np.abs(a[:, 1:] - b[:, 1:])
-        counts["pair_moves"] += int(move.sum())
-        counts["parallel_fifths"] += int((move & (before % 12 == 7) & (after % 12 == 7)).sum())
-        counts["parallel_octaves"] += int((move & (before % 12 == 0) & (after % 12 == 0)).sum())
+        moves, fifths, octaves = parallel_motion(a[:, :-1], b[:, :-1], a[:, 1:], b[:, 1:])
+        counts["pair_moves"] += int(moves.sum())
+        counts["parallel_fifths"] += int(fifths.sum())
+        counts["parallel_octaves"] += int(octaves.sum())
     starts = np.zeros(p.shape, bool)
     starts[..., 0] = p[..., 0] >= 0
     starts[..., 1:] = (p[..., 1:] >= 0) & (p[..., 1:] != p[..., :-1])

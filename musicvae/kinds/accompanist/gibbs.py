@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from musicvae.midi import chorale as codec
-from musicvae.voicing import soprano_windows, voice_leading_tokens
+from musicvae.voicing import parallel_motion, soprano_windows, voice_leading_tokens
 
 #: Coconet's annealing of the hidden share: from ``MAX_HIDDEN`` down to ``MIN_HIDDEN`` over ``ANNEAL`` of the rounds.
 MAX_HIDDEN, MIN_HIDDEN, ANNEAL = 0.9, 0.1, 0.75
@@ -182,10 +182,8 @@ def _parallel_notes(tokens: np.ndarray, soprano_pitches: np.ndarray, *,
     starts = np.maximum.accumulate(np.where(tokens != codec.HOLD, np.arange(tokens.shape[1]), 0), axis=1)
     for u in range(4):
         for v in range(u + 1, 4):
-            a0, b0, a, b = p[u, :-1], p[v, :-1], p[u, 1:], p[v, 1:]
-            moved = (a0 >= 0) & (b0 >= 0) & (a >= 0) & (b >= 0) & (a != a0) & (b != b0)
-            i0, i1 = np.abs(a0 - b0) % 12, np.abs(a - b) % 12
-            for t in np.flatnonzero(moved & (i0 == i1) & ((i1 == 7) | (i1 == 0))):
+            _, fifths, octaves = parallel_motion(p[u, :-1], p[v, :-1], p[u, 1:], p[v, 1:])
+            for t in np.flatnonzero(fifths | octaves):
                 for voice in (u, v):
                     if voice:  # the soprano is given
                         marked[voice - 1, starts[voice - 1, t] : t + 2] = True

@@ -16,16 +16,6 @@ TINY = ["model.channels=16", "model.layers=2", "model.embed_size=8", "model.z_di
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("chorale-net")
-    path = folder / "few-chorales.toml"
-    path.write_text('name = "few-chorales"\nkind = "chorale"\n[[sources]]\ntype = "music21-corpus"\n'
-                    'collections = ["bach"]\nmax_files = 12\n[split]\nvalid = 0.2\ntest = 0.2\nsalt = "n"\n')
-    chorale_data.build_chorale_dataset(path, cache_dir=folder / "cache", workers=1, progress=False)
-    return path, folder / "cache"
-
-
-@pytest.fixture(scope="module")
 def trained(recipe, tmp_path_factory):
     from musicvae.cli import main
 

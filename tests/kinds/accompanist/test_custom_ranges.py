@@ -7,7 +7,6 @@ codec's defaults), the model's vocabulary is sized by them and ``harmonize`` dec
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from musicvae.config import apply_overrides, get_config
 from musicvae.kinds.accompanist import KIND
@@ -18,17 +17,6 @@ from musicvae.midi import chorale as codec
 ALTO, TENOR = (55, 72), (50, 67)
 OVERRIDES = [f"model.representation.alto=[{ALTO[0]}, {ALTO[1]}]",
              f"model.representation.tenor=[{TENOR[0]}, {TENOR[1]}]"]
-
-
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
-    """A recipe of a few corpus chorales, built into its own cache folder."""
-    folder = tmp_path_factory.mktemp("ranges")
-    path = folder / "few-chorales.toml"
-    path.write_text('name = "few-chorales"\nkind = "chorale"\n[[sources]]\ntype = "music21-corpus"\n'
-                    'collections = ["bach"]\nmax_files = 10\n[split]\nvalid = 0.2\ntest = 0.1\nsalt = "r"\n')
-    chorale_data.build_chorale_dataset(path, cache_dir=folder / "cache", workers=1, progress=False)
-    return path, folder / "cache"
 
 
 def _config(recipe_path, *extra):
