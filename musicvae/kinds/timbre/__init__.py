@@ -3,8 +3,9 @@
 - :mod:`.config`: the spectrogram, :class:`~.config.SpectrogramVAEConfig` and the named configs;
 - :mod:`.data`: notes rendered from SoundFonts or read from NSynth and audio folders, cached;
 - :mod:`.training`: spectrogram sets, augmentation, the Lightning module and the family latents;
-- :mod:`.evaluate`: pitch, endpoints, monotonicity and the unseen-SoundFont distance;
-- :mod:`.figures`: the evaluation figure;
+- :mod:`.evaluate`: pitch, endpoints, monotonicity of every pair of families, and the unseen-SoundFont distance
+  (:mod:`.classifier`: the family classifier; :mod:`.latent_map`; :mod:`.report`: pair summaries and the table);
+- :mod:`.figures`: the evaluation figure (blend, confusion matrix of the decoded family means, latent map);
 - :mod:`.verbs`: :class:`~.verbs.TimbreVerbs` (the job verbs, blend and play, are in :mod:`musicvae.blend`).
 """
 

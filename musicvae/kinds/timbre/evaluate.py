@@ -1,104 +1,60 @@
-"""Metrics of a timbre instrument (``musicvae evaluate`` on a timbre instrument).
+"""Metrics of a timbre instrument of two families or more (``musicvae evaluate`` on a timbre instrument).
 
 - Reconstruction of the held-out SoundFont's notes (an unseen instrument):
   log-spectral distance in the model's log-spectrogram domain, spectral
-  convergence of the inverted audio, and whether a flute-vs-guitar
-  classifier still names the right family.
-- The blend at every pitch and morph in {0, .25, .5, .75, 1}: pitch accuracy
-  of the decoded audio (pYIN median f0 within 50 cents), P(guitar) rising
-  with morph (Spearman rho per pitch), endpoints classified as their family.
+  convergence of the inverted audio, and whether a classifier of all the
+  families (:mod:`.classifier`) still names the right one.
+- The blend of every pair of families, at each pitch and morph in
+  {0, .25, .5, .75, 1}: pitch accuracy of the decoded audio (pYIN median f0
+  within 50 cents), P(to-family) rising with morph (Spearman rho per pitch, of
+  the log-odds of the pair's two families), endpoints classified as their
+  family among all the families. Two families are one pair at every pitch;
+  with more, each pair is checked at every third pitch (offset by the pair's
+  index, so every pitch is checked by some pairs): pYIN is the slow part.
+  ``blend`` summarises the pairs (means; ``_min``: the worst pair), the
+  targets use the worst pair's pitch accuracy and endpoints and the mean rho.
 - Two baselines run through the same tests: an audio crossfade of real notes,
   and a crossfade of per-pitch mean log-spectrograms (inverted like the
   model's). They blend too, so what they cannot do is measured as well:
   encode an unseen instrument's notes, sample new timbres from a prior, and
   give a midpoint that is one note (one onset, one envelope) rather than two
   layered ones.
-
-The classifier is logistic regression on MFCC statistics and a loudness
-envelope, trained on the real training renders (:mod:`musicvae.audio.features`
-would be its home if a second user appeared).
+- The classifier's confusion matrix on each family's mean latent decoded at
+  every pitch, and a latent map (:mod:`.latent_map`) for the figure.
 """
 
 from __future__ import annotations
+
+import hashlib
+from itertools import combinations
 
 import numpy as np
 import torch
 
 from musicvae import blend as verbs
 from musicvae.audio.spectrogram import log_spectral_distance_db, spectral_convergence_db
+from musicvae.errors import DataError
 from musicvae.instrument import Instrument
+from musicvae.kinds.timbre.classifier import FamilyClassifier, note_features, softmax
 from musicvae.kinds.timbre.data import TimbreNotes
+from musicvae.kinds.timbre.report import format_timbre_metrics, summarise_pairs
+
+__all__ = ["MORPHS", "FamilyClassifier", "blend_grid", "blend_metrics", "evaluate_instrument", "evaluate_timbre",
+           "format_timbre_metrics", "midpoint_coherence", "note_features", "pitch_errors_cents"]
 
 MORPHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Decoded notes count as in tune within this many cents of the asked pitch.
 PITCH_TOLERANCE_CENTS = 50.0
-#: A prior sample is "judged flute- or guitar-like with confidence" beyond this probability.
+#: A prior sample is "judged one family with confidence" beyond this probability.
 CONFIDENT = 0.8
 TARGETS = {"pitch_accuracy": 0.95, "endpoint_accuracy": 0.95, "spearman_rho": 0.9, "unseen_lsd_db": 7.0}
-
-
-# ---------------------------------------------------------------------------
-# Features and the family classifier
-# ---------------------------------------------------------------------------
-
-
-def note_features(audio: np.ndarray, *, sample_rate: int) -> np.ndarray:
-    """Per-note features [N, 48]: 20 MFCC means and standard deviations, and an 8-point loudness envelope.
-
-    MFCCs are librosa's (80 Slaney mel bands of a 1024-point STFT, hop 256,
-    dB floored 80 dB under the note's peak, orthonormal DCT-II), computed in
-    one batch here because per-note ``librosa.feature.mfcc`` took a third of
-    an evaluation. The envelope is the RMS level (dB relative to the note's
-    loudest frame) in eight equal stretches: a pluck decays, a flute holds.
-    """
-    from scipy.fft import dct
-
-    from musicvae.audio.spectrogram import Spectrogram
-
-    audio = np.array(audio, dtype=np.float32, ndmin=2)  # a writable copy, even of a memory map
-    spec = Spectrogram(sample_rate=sample_rate, n_samples=audio.shape[1], n_fft=1024, hop_length=256, n_mels=80)
-    with torch.inference_mode():
-        stft_power = spec.magnitude(torch.from_numpy(audio)).square()
-        mel_power = torch.matmul(spec.mel_basis, stft_power).double().numpy()  # [N, 80, T]
-        # RMS of each Hann-windowed frame, from the STFT by Parseval (librosa's rms leaves out the window).
-        window = spec.window.double()
-        frame_energy = stft_power.double().numpy()
-        frame_energy[:, 1:-1] *= 2.0  # one-sided spectrum: double all but DC and Nyquist
-        rms = np.sqrt(frame_energy.sum(axis=1) / (window.square().sum().item() * spec.n_fft))  # [N, T]
-    db = 10.0 * np.log10(np.maximum(mel_power, 1e-10))
-    db = np.maximum(db, db.max(axis=(1, 2), keepdims=True) - 80.0)
-    mfcc = dct(db, axis=1, type=2, norm="ortho")[:, :20, :]
-    level = 20.0 * np.log10(np.maximum(rms, 1e-6))
-    level = np.maximum(level - level.max(axis=1, keepdims=True), -80.0)
-    envelope = np.stack([chunk.mean(axis=1) for chunk in np.array_split(level, 8, axis=1)], axis=1)
-    return np.concatenate([mfcc.mean(axis=2), mfcc.std(axis=2), envelope], axis=1)
-
-
-class FamilyClassifier:
-    """Logistic regression (class-balanced) on :func:`note_features`, standardised.
-
-    ``score`` is the log-odds of the second family (guitar in flute-guitar),
-    which ranks like the probability but does not saturate into ties.
-    """
-
-    def __init__(self, audio: np.ndarray, family: np.ndarray, *, sample_rate: int, seed: int = 0) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        self.sample_rate = sample_rate
-        self.pipeline = make_pipeline(
-            StandardScaler(), LogisticRegression(C=0.1, class_weight="balanced", max_iter=2000, random_state=seed)
-        )
-        self.pipeline.fit(note_features(audio, sample_rate=sample_rate), np.asarray(family))
-
-    def score(self, audio: np.ndarray) -> np.ndarray:
-        """Log-odds of family 1 for notes [N, n_samples] -> [N]."""
-        return self.pipeline.decision_function(note_features(audio, sample_rate=self.sample_rate))
-
-    def probability(self, audio: np.ndarray) -> np.ndarray:
-        """P(family 1) for notes [N, n_samples] -> [N]."""
-        return 1.0 / (1.0 + np.exp(-self.score(audio)))
+#: More than two families share one latent space of the same size: the unseen SoundFont's distance
+#: may then lie up to 1 dB above flute-guitar's 6.45 dB.
+MANY_FAMILIES_LSD_DB = 7.45
+#: With more than two families each pair's blend is checked at every third pitch (pYIN is the slow part).
+PAIR_PITCH_STRIDE = 3
+#: The velocity blends, decoded family means and baselines are played at.
+VELOCITY = 100
 
 
 # ---------------------------------------------------------------------------
@@ -106,21 +62,32 @@ class FamilyClassifier:
 # ---------------------------------------------------------------------------
 
 
-def pitch_errors_cents(audio: np.ndarray, pitches: np.ndarray, *, sample_rate: int) -> np.ndarray:
+def pitch_errors_cents(audio: np.ndarray, pitches: np.ndarray, *, sample_rate: int,
+                       cache: dict | None = None) -> np.ndarray:
     """Cents between each note's pYIN median f0 and its MIDI pitch [N] (inf where nothing is voiced).
 
     pYIN searches 13 semitones either side of the asked pitch, so an octave
     error still shows, at a fifth of the cost of a five-octave search.
+    ``cache`` (a dict kept by the caller) remembers notes by their bytes: a
+    family's blend endpoints recur in every pair it is part of.
     """
     from musicvae.audio.loaders import median_f0
 
     errors = []
     for note, pitch in zip(np.asarray(audio), np.asarray(pitches)):
+        key = None
+        if cache is not None:
+            key = (int(pitch), hashlib.blake2b(np.ascontiguousarray(note).tobytes(), digest_size=16).digest())
+            if key in cache:
+                errors.append(cache[key])
+                continue
         target = 440.0 * 2.0 ** ((float(pitch) - 69.0) / 12.0)
         span = 2.0 ** (13.0 / 12.0)
         f0 = median_f0(note, sample_rate=sample_rate, fmin=target / span, fmax=min(target * span, sample_rate / 4),
                        hop_length=512)
         errors.append(np.inf if f0 is None else 1200.0 * np.log2(f0 / target))
+        if key is not None:
+            cache[key] = errors[-1]
     return np.asarray(errors)
 
 
@@ -150,27 +117,32 @@ def _reference_notes(train: TimbreNotes, family: int, velocity: int) -> dict[int
 
 
 def blend_grid(kind: str, instrument: Instrument, train: TimbreNotes, pitches: list[int], *,
-               velocity: int = 100, train_specs: np.ndarray | None = None) -> np.ndarray:
-    """Notes [len(pitches), len(MORPHS), n_samples] from flute (morph 0) to guitar (morph 1).
+               pair: tuple[int, int] = (0, 1), velocity: int = VELOCITY, train_specs: np.ndarray | None = None,
+               references: dict | None = None) -> np.ndarray:
+    """Notes [len(pitches), len(MORPHS), n_samples] from family ``pair[0]`` (morph 0) to ``pair[1]`` (morph 1).
 
     ``kind``: "vae" (decoded path between the family mean latents), "audio"
-    (crossfade of a real flute and guitar note), "spectrogram" (crossfade of
-    the per-pitch mean log-spectrograms of each family, inverted).
+    (crossfade of a real note of each family), "spectrogram" (crossfade of the
+    per-pitch mean log-spectrograms of each family, inverted). ``references``
+    (a dict kept by the caller) caches the audio crossfade's real notes by family.
     """
-    a_name, b_name = train.families[:2]
+    a, b = pair
     out = []
     if kind == "vae":
-        za, zb = verbs.family_latent(instrument, a_name), verbs.family_latent(instrument, b_name)
+        za, zb = (verbs.family_latent(instrument, train.families[f]) for f in pair)
         for pitch in pitches:
             z = np.stack([verbs.mix_latent(za, zb, m) for m in MORPHS])
             out.append(verbs.decode(instrument, z, pitch, velocity))
     elif kind == "audio":
-        flute, guitar = _reference_notes(train, 0, velocity), _reference_notes(train, 1, velocity)
+        references = {} if references is None else references
+        for f in pair:
+            if f not in references:
+                references[f] = _reference_notes(train, f, velocity)
         for pitch in pitches:
-            out.append(np.stack([(1 - m) * flute[pitch] + m * guitar[pitch] for m in MORPHS]))
+            out.append(np.stack([(1 - m) * references[a][pitch] + m * references[b][pitch] for m in MORPHS]))
     elif kind == "spectrogram":
         for pitch in pitches:
-            mean = [train_specs[(train.family == f) & (train.pitch == pitch)].mean(axis=0) for f in (0, 1)]
+            mean = [train_specs[(train.family == f) & (train.pitch == pitch)].mean(axis=0) for f in pair]
             specs = np.stack([(1 - m) * mean[0] + m * mean[1] for m in MORPHS])
             out.append(verbs.invert(instrument, specs))
     else:
@@ -178,24 +150,40 @@ def blend_grid(kind: str, instrument: Instrument, train: TimbreNotes, pitches: l
     return np.stack(out).astype(np.float32)
 
 
-def blend_metrics(grid: np.ndarray, pitches: list[int], classifier: FamilyClassifier, *, sample_rate: int) -> dict:
-    """Pitch accuracy, monotonicity and endpoint accuracy of a blend grid [P, M, n_samples]."""
+def blend_metrics(grid: np.ndarray, pitches: list[int], classifier: FamilyClassifier, *, sample_rate: int,
+                  pair: tuple[int, int] = (0, 1), pitch_cache: dict | None = None) -> dict:
+    """Pitch accuracy, monotonicity and endpoint accuracy of a blend grid [P, M, n_samples] of ``pair``.
+
+    Monotonicity is Spearman's rho, per pitch, between the morph and the
+    log-odds of the to-family over the from-family; an endpoint is right when
+    the classifier, choosing among all its families, names the pair's family
+    at that end. ``p_to_by_morph`` is the mean P(to-family) among all the
+    families (``p_other_by_morph``, with more than two, what goes to neither).
+    """
+    a, b = pair
     p, m, n = grid.shape
     flat = grid.reshape(p * m, n)
-    cents = pitch_errors_cents(flat, np.repeat(pitches, m), sample_rate=sample_rate).reshape(p, m)
+    cents = pitch_errors_cents(flat, np.repeat(pitches, m), sample_rate=sample_rate, cache=pitch_cache).reshape(p, m)
     in_tune = np.abs(cents) <= PITCH_TOLERANCE_CENTS
-    scores = classifier.score(flat).reshape(p, m)
+    logits = classifier.logits(flat).reshape(p, m, -1)
+    scores = logits[..., b] - logits[..., a]
+    probs = softmax(logits)
+    predicted = logits.argmax(axis=-1)
     rhos = np.array([_spearman(np.asarray(MORPHS), row) for row in scores])
-    endpoints = np.concatenate([scores[:, 0] < 0, scores[:, -1] > 0])
-    return {
+    endpoints = np.concatenate([predicted[:, 0] == a, predicted[:, -1] == b])
+    out = {
         "pitch_accuracy": float(in_tune.mean()),
         "pitch_accuracy_by_morph": {f"{v:g}": float(in_tune[:, j].mean()) for j, v in enumerate(MORPHS)},
         "median_abs_cents": float(np.median(np.abs(cents[np.isfinite(cents)]))) if np.isfinite(cents).any() else None,
         "spearman_rho": float(np.mean(rhos)),
         "spearman_rho_min": float(np.min(rhos)),
         "endpoint_accuracy": float(endpoints.mean()),
-        "p_guitar_by_morph": {f"{v:g}": float(np.mean(1 / (1 + np.exp(-scores[:, j])))) for j, v in enumerate(MORPHS)},
+        "p_to_by_morph": {f"{v:g}": float(np.mean(probs[:, j, b])) for j, v in enumerate(MORPHS)},
     }
+    if classifier.n_families > 2:
+        other = 1.0 - probs[..., a] - probs[..., b]
+        out["p_other_by_morph"] = {f"{v:g}": float(np.mean(other[:, j])) for j, v in enumerate(MORPHS)}
+    return out
 
 
 def midpoint_coherence(grid: np.ndarray, *, sample_rate: int) -> dict:
@@ -221,6 +209,14 @@ def midpoint_coherence(grid: np.ndarray, *, sample_rate: int) -> dict:
     return {"onsets": float(np.mean(onsets)), "layering_fit": float(np.mean(fits))}
 
 
+def pair_pitches(train: TimbreNotes, pair: tuple[int, int], pitches: list[int], *, index: int = 0,
+                 stride: int = 1) -> list[int]:
+    """The pitches a pair's blend is checked at: every ``stride``-th of ``pitches`` from ``index % stride``,
+    of those both families have training notes at (the baselines are made of them)."""
+    have = [set(train.pitch[train.family == f].tolist()) for f in pair]
+    return [p for p in pitches[index % stride :: stride] if p in have[0] and p in have[1]]
+
+
 # ---------------------------------------------------------------------------
 # The whole evaluation
 # ---------------------------------------------------------------------------
@@ -231,6 +227,18 @@ def _chunks(n: int, size: int):
         yield slice(start, min(n, start + size))
 
 
+def decoded_means_confusion(instrument: Instrument, classifier: FamilyClassifier, families: list[str],
+                            pitches: list[int], *, velocity: int = VELOCITY) -> dict:
+    """The classifier's confusion matrix [K, K] (rows: the family whose mean latent was decoded) over ``pitches``."""
+    matrix = np.zeros((len(families), len(families)), dtype=int)
+    for k, family in enumerate(families):
+        z = np.repeat(verbs.family_latent(instrument, family)[None], len(pitches), axis=0)
+        predicted = classifier.predict(verbs.decode(instrument, z, np.asarray(pitches), velocity))
+        matrix[k] = np.bincount(predicted, minlength=len(families))
+    return {"pitches": len(pitches), "velocity": velocity, "families": list(families),
+            "matrix": matrix.tolist(), "accuracy": float(np.trace(matrix) / matrix.sum())}
+
+
 def evaluate_timbre(
     instrument: Instrument,
     *,
@@ -238,6 +246,7 @@ def evaluate_timbre(
     test: TimbreNotes,
     n_prior: int = 64,
     max_test: int = 0,
+    pitch_stride: int | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
@@ -255,26 +264,42 @@ def evaluate_timbre(
         Prior samples to judge.
     max_test : int
         Reconstruct at most this many test notes (evenly spaced; 0 = all).
+    pitch_stride : int, optional
+        Check each pair's blend at every ``pitch_stride``-th pitch (default: every pitch for two families,
+        every third for more).
     seed : int
     progress : bool
         Print a line per stage to stderr.
+
+    Raises
+    ------
+    DataError
+        If a family has no training notes (its classifier, mean and baselines need them).
     """
     import sys
     import time
+
+    from musicvae.kinds.timbre.latent_map import latent_map
 
     model = verbs._model(instrument)
     spec = verbs.spectrogram(instrument)
     rate = verbs.sample_rate(instrument)
     low, high = model.pitch_range
+    families = list(train.families)
+    missing = [f for k, f in enumerate(families) if not np.any(train.family == k)]
+    if missing:
+        raise DataError(f"no training notes of famil{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)}: "
+                        "a timbre evaluation needs real notes of every family")
     began = time.perf_counter()
 
     def say(text: str) -> None:
         if progress:
             print(f"[{time.perf_counter() - began:5.0f} s] {text}", file=sys.stderr, flush=True)
 
-    say("training the flute-vs-guitar classifier on the real training renders")
+    say(f"training the {'-vs-'.join(families) if len(families) == 2 else f'{len(families)}-family'} classifier "
+        "on the real training renders")
     classifier = FamilyClassifier(np.array(train.audio), train.family, sample_rate=rate, seed=seed)
-    real_test_accuracy = float(np.mean((classifier.score(np.array(test.audio)) > 0) == (test.family == 1)))
+    real_test_accuracy = float(np.mean(classifier.predict(np.array(test.audio)) == test.family))
 
     rows = np.arange(len(test))
     if max_test and len(rows) > max_test:
@@ -283,20 +308,22 @@ def evaluate_timbre(
     audio = np.asarray(test.audio[rows])
     with torch.inference_mode():
         target = spec.analyze(torch.from_numpy(audio))
-    recon_specs, recon_audio = [], []
+    recon_specs, recon_audio, test_mu = [], [], []
     for part in _chunks(len(rows), 64):
         mu, _ = verbs.encode(instrument, audio[part])
+        test_mu.append(mu)
         decoded = verbs.decode_spectrograms(instrument, mu, test.pitch[rows][part], test.velocity[rows][part])
         recon_specs.append(decoded)
         recon_audio.append(verbs.invert(instrument, decoded))
     recon_specs, recon_audio = np.concatenate(recon_specs), np.concatenate(recon_audio)
+    test_mu = np.concatenate(test_mu)
     with torch.inference_mode():
         lsd = log_spectral_distance_db(spec.log_to_db(target), spec.log_to_db(torch.from_numpy(recon_specs)))
         inverted = spec.to_log(spec.magnitude(torch.from_numpy(recon_audio)))
         sc_inversion = spectral_convergence_db(spec.from_log(torch.from_numpy(recon_specs)), spec.from_log(inverted))
         sc_original = spectral_convergence_db(spec.magnitude(torch.from_numpy(audio)),
                                               spec.magnitude(torch.from_numpy(recon_audio)))
-    recon_family = classifier.score(recon_audio) > 0
+    recon_family = classifier.predict(recon_audio)
     train_specs = spec.analyze(torch.from_numpy(np.array(train.audio))).numpy()
     # What the spectrogram baseline would "reconstruct" knowing family and pitch: that pair's mean.
     mean_specs = np.stack([
@@ -309,22 +336,40 @@ def evaluate_timbre(
         "instruments": sorted({test.instruments[i] for i in test.instrument[rows]}),
         "lsd_db": float(lsd.mean()),
         "lsd_db_by_family": {f: float(lsd[torch.from_numpy(test.family[rows] == k)].mean())
-                             for k, f in enumerate(test.families)},
+                             for k, f in enumerate(test.families) if np.any(test.family[rows] == k)},
         "sc_inversion_db": float(sc_inversion.mean()),
         "sc_vs_original_db": float(sc_original.mean()),
-        "classifier_agreement": float(np.mean(recon_family == (test.family[rows] == 1))),
+        "classifier_agreement": float(np.mean(recon_family == test.family[rows])),
         "classifier_accuracy_on_real_notes": real_test_accuracy,
         "spectrogram_baseline_lsd_db": float(lsd_mean.mean()),
     }
 
     pitches = list(range(low, high + 1))
-    report: dict = {"unseen": unseen, "blend": {}, "midpoint": {}}
-    grids = {}
-    for kind in ("vae", "audio", "spectrogram"):
-        say(f"blend grid ({kind}): {len(pitches)} pitches x {len(MORPHS)} morphs, pYIN and classifier")
-        grids[kind] = blend_grid(kind, instrument, train, pitches, train_specs=train_specs)
-        report["blend"][kind] = blend_metrics(grids[kind], pitches, classifier, sample_rate=rate)
-        report["midpoint"][kind] = midpoint_coherence(grids[kind], sample_rate=rate)
+    pairs = list(combinations(range(len(families)), 2))
+    stride = pitch_stride or (1 if len(pairs) == 1 else PAIR_PITCH_STRIDE)
+    report: dict = {"families": families, "unseen": unseen, "blend": {}, "midpoint": {}, "pairs": {}}
+    pitch_cache: dict = {}
+    references: dict = {}
+    per_kind: dict = {"vae": [], "audio": [], "spectrogram": []}
+    for index, pair in enumerate(pairs):
+        name = f"{families[pair[0]]}-{families[pair[1]]}"
+        at = pair_pitches(train, pair, pitches, index=index, stride=stride)
+        entry = {"from": families[pair[0]], "to": families[pair[1]], "pitches": at, "blend": {}, "midpoint": {}}
+        for kind in per_kind:
+            say(f"blend {name} ({kind}): {len(at)} pitches x {len(MORPHS)} morphs, pYIN and classifier")
+            grid = blend_grid(kind, instrument, train, at, pair=pair, train_specs=train_specs, references=references)
+            entry["blend"][kind] = blend_metrics(grid, at, classifier, sample_rate=rate, pair=pair,
+                                                 pitch_cache=pitch_cache)
+            entry["midpoint"][kind] = midpoint_coherence(grid, sample_rate=rate)
+            per_kind[kind].append((name, entry["blend"][kind], entry["midpoint"][kind]))
+        report["pairs"][name] = entry
+    for kind, results in per_kind.items():
+        report["blend"][kind], report["midpoint"][kind] = summarise_pairs(results)
+
+    say(f"confusion matrix of the {len(families)} family means decoded at {len(pitches)} pitches")
+    report["decoded_means"] = decoded_means_confusion(instrument, classifier, families, pitches)
+    say("latent map")
+    report["latent_map"] = latent_map(instrument, train, test_mu, test.family[rows], seed=seed)
 
     say(f"{n_prior} prior samples")
     generator = np.random.default_rng(seed)
@@ -332,20 +377,20 @@ def evaluate_timbre(
     z = torch.randn(n_prior, model.z_dim, generator=torch.Generator().manual_seed(seed)).numpy()
     prior = verbs.decode(instrument, z, sample_pitches)
     cents = pitch_errors_cents(prior, sample_pitches, sample_rate=rate)
-    p_guitar = classifier.probability(prior)
+    probs = classifier.probabilities(prior)
     report["prior"] = {
         "samples": n_prior,
         "pitch_accuracy": float(np.mean(np.abs(cents) <= PITCH_TOLERANCE_CENTS)),
-        "confident_share": float(np.mean((p_guitar > CONFIDENT) | (p_guitar < 1 - CONFIDENT))),
-        "guitar_share": float(np.mean(p_guitar > 0.5)),
+        "confident_share": float(np.mean(probs.max(axis=1) > CONFIDENT)),
+        "family_shares": {f: float(np.mean(probs.argmax(axis=1) == k)) for k, f in enumerate(families)},
     }
     vae = report["blend"]["vae"]
-    report["targets"] = {
-        "pitch_accuracy": [vae["pitch_accuracy"], TARGETS["pitch_accuracy"], vae["pitch_accuracy"] >= 0.95],
-        "endpoint_accuracy": [vae["endpoint_accuracy"], 0.95, vae["endpoint_accuracy"] >= 0.95],
-        "spearman_rho": [vae["spearman_rho"], 0.9, vae["spearman_rho"] >= 0.9],
-        "unseen_lsd_db": [unseen["lsd_db"], 7.0, unseen["lsd_db"] <= 7.0],
-    }
+    lsd_target = TARGETS["unseen_lsd_db"] if len(families) == 2 else MANY_FAMILIES_LSD_DB
+    # The worst pair for pitch and endpoints (each pair must blend in tune, between the right ends); rho's mean.
+    measured = {"pitch_accuracy": vae["pitch_accuracy_min"], "endpoint_accuracy": vae["endpoint_accuracy_min"],
+                "spearman_rho": vae["spearman_rho"]}
+    report["targets"] = {name: [value, TARGETS[name], value >= TARGETS[name]] for name, value in measured.items()}
+    report["targets"]["unseen_lsd_db"] = [unseen["lsd_db"], lsd_target, unseen["lsd_db"] <= lsd_target]
     report["seconds"] = round(time.perf_counter() - began, 1)
     say("done")
     return report
@@ -357,6 +402,7 @@ def evaluate_instrument(
     data: str | None = None,
     n_prior: int = 64,
     max_test: int = 0,
+    pitch_stride: int | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
@@ -373,42 +419,6 @@ def evaluate_instrument(
     recipe = data or instrument.config.data
     train = load_timbre_notes(recipe, split="train")
     test = load_timbre_notes(recipe, split="test")
-    report = evaluate_timbre(instrument, train=train, test=test, n_prior=n_prior, max_test=max_test, seed=seed,
-                             progress=progress)
+    report = evaluate_timbre(instrument, train=train, test=test, n_prior=n_prior, max_test=max_test,
+                             pitch_stride=pitch_stride, seed=seed, progress=progress)
     return {"instrument": instrument.name, "data": str(recipe), "split": "test", **report}
-
-
-def format_timbre_metrics(report: dict) -> str:
-    """The report as the table a researcher reads."""
-    u, b, m, p = report["unseen"], report["blend"], report["midpoint"], report["prior"]
-    lines = ["targets (measured / target / met):"]
-    for name, (value, target, ok) in report["targets"].items():
-        lines.append(f"  {name:18s} {value:8.3f}  {'<=' if name.endswith('db') else '>='} {target:<5g} "
-                     f"{'yes' if ok else 'NO'}")
-    lines += [
-        "",
-        f"unseen instruments ({', '.join(u['instruments'])}; {u['notes']} notes):",
-        f"  log-spectral distance {u['lsd_db']:.2f} dB (" +
-        ", ".join(f"{k} {v:.2f}" for k, v in u["lsd_db_by_family"].items()) + ")",
-        f"  family means by pitch (spectrogram baseline, told the family) {u['spectrogram_baseline_lsd_db']:.2f} dB",
-        f"  spectral convergence after inversion {u['sc_inversion_db']:.1f} dB (vs decoded), "
-        f"{u['sc_vs_original_db']:.1f} dB (vs original audio)",
-        f"  classifier agrees with the true family on {u['classifier_agreement']:.1%} of reconstructions "
-        f"(on {u['classifier_accuracy_on_real_notes']:.1%} of the real notes)",
-        "",
-        f"{'blend':12s} {'pitch acc':>9s} {'rho':>6s} {'rho min':>7s} {'endpoints':>9s} {'onsets@.5':>9s} "
-        f"{'layering':>8s}  P(guitar) at morph 0/.25/.5/.75/1",
-    ]
-    for kind, label in (("vae", "VAE"), ("audio", "audio xfade"), ("spectrogram", "spec xfade")):
-        r = b[kind]
-        probs = " ".join(f"{v:.2f}" for v in r["p_guitar_by_morph"].values())
-        lines.append(f"{label:12s} {r['pitch_accuracy']:9.1%} {r['spearman_rho']:6.3f} {r['spearman_rho_min']:7.3f} "
-                     f"{r['endpoint_accuracy']:9.1%} {m[kind]['onsets']:9.2f} {m[kind]['layering_fit']:8.3f}  {probs}")
-    lines += [
-        "  (layering: R^2 of the midpoint's power envelope as a mix of the endpoints'; 1 = two notes layered)",
-        "",
-        f"prior samples ({p['samples']}): pitch accuracy {p['pitch_accuracy']:.1%}, judged flute or guitar with "
-        f"confidence {p['confident_share']:.1%} (guitar {p['guitar_share']:.1%}); the baselines have no prior",
-        "and no encoder: they cannot reconstruct the unseen instruments at all.",
-    ]
-    return "\n".join(lines)

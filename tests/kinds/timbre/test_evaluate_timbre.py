@@ -67,8 +67,16 @@ def test_whole_evaluation_runs_baselines_and_the_command(tiny, tmp_path, capsys)
     assert report["unseen"]["instruments"] == ["TimGM6mb:25"] and report["unseen"]["notes"] == 6
     assert set(report["targets"]) == {"pitch_accuracy", "endpoint_accuracy", "spearman_rho", "unseen_lsd_db"}
     assert 0.0 <= report["prior"]["confident_share"] <= 1.0
+    # Two families are one pair, at every pitch: the summary is that pair's own metrics.
+    (pair,) = report["pairs"].values()
+    assert (pair["from"], pair["to"]) == ("flute", "guitar") and pair["pitches"] == [60, 61, 62]
+    for kind in ("vae", "audio", "spectrogram"):
+        assert report["blend"][kind].items() >= pair["blend"][kind].items()
+        assert report["midpoint"][kind] == pair["midpoint"][kind]
+    assert np.asarray(report["decoded_means"]["matrix"]).sum(axis=1).tolist() == [3, 3]
     text = format_timbre_metrics(report)
-    assert "audio xfade" in text and "unseen instruments" in text
+    assert "audio xfade" in text and "unseen instruments" in text and "P(guitar) at morph" in text
+    assert "per pair" not in text  # the one pair is the summary
     json.dumps(report)  # JSON-ready
     card = tiny.path / "card.md"
     card.write_text("# tiny\n")
