@@ -105,11 +105,6 @@ def parallel_motion(a0, b0, a, b):
     return moves, parallel & (after == 7), parallel & (after == 0)
 
 
-def _draw(scores: np.ndarray, rng: np.random.Generator) -> int:
-    weights = np.exp(scores - scores.max())
-    return int(rng.choice(len(scores), p=weights / weights.sum()))
-
-
 def voice_leading_tokens(
     soprano_pitches: np.ndarray,
     probs: Sequence[np.ndarray],
@@ -155,6 +150,8 @@ def voice_leading_tokens(
     -------
     np.ndarray [V, S] int64
     """
+    from musicvae._voicing_jit import choose_steps  # numba loads on the first decoding, not on import
+
     steps, voices = len(soprano_pitches), len(probs)
     rng = rng or np.random.default_rng()
     lows = np.array([low for low, _ in ranges])
@@ -178,47 +175,16 @@ def voice_leading_tokens(
     cand_hold = cand == codec.HOLD
     moves = np.concatenate([[True], soprano_pitches[1:] != soprano_pitches[:-1]])
     quiet = ~moves & np.stack([lp.argmax(-1) == codec.HOLD for lp in logp]).all(axis=0)
-    upper, lower = np.array([(u, v) for u in range(voices + 1) for v in range(u + 1, voices + 1)]).T
-    tokens = np.full((voices, steps), codec.HOLD, np.int64)
-    state = np.full(voices, -1)  # sounding pitch of each lower voice
-    prev_s = -1
-    for t in range(steps):
-        s = int(soprano_pitches[t])
-        if quiet[t] and temperature <= 0:
-            continue  # nothing moves: no new parallel or crossing is possible
-        if keep is not None and keep[:, t].all():  # nothing to choose: follow the kept notes
-            tokens[:, t] = kept[:, t]
-            state = np.where(kept[:, t] == codec.HOLD, state,
-                             np.where(kept[:, t] == codec.REST, -1, kept[:, t] - codec.FIRST_PITCH + lows))
-            prev_s = s
-            continue
-        pitches = np.where(cand_hold[t], state, cand_pitch[t])  # [K, V]
-        now = np.concatenate([np.full((len(pitches), 1), s), pitches], axis=1)  # [K, 1 + V], soprano first
-        before = np.concatenate([[prev_s], state])
-        a, b, a0, b0 = now[:, upper], now[:, lower], before[upper], before[lower]
-        sounding = (a >= 0) & (b >= 0)
-        _, fifths, octaves = parallel_motion(a0, b0, a, b)
-        crossings = (sounding & (b > a)).sum(1)
-        score = cand_logp[t] - parallel_penalty * (fifths | octaves).sum(1) - crossing_penalty * crossings
-        if keep is not None and t + 1 < steps:
-            score = score - parallel_penalty * _parallels_ahead(now, t, soprano_pitches, keep, kept, lows, upper, lower)
-        k = _draw(score, rng) if temperature > 0 else int(score.argmax())
-        tokens[:, t] = cand[t, k]
-        state, prev_s = pitches[k], s
-    return tokens
-
-
-def _parallels_ahead(now: np.ndarray, t: int, soprano_pitches: np.ndarray, keep: np.ndarray, kept: np.ndarray,
-                     lows: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Per candidate [K] (pitches ``now`` [K, 1 + V] at step t, soprano first), the parallels it makes with
-    the kept notes of step t + 1 (pairs whose two voices are both kept there)."""
-    tokens = kept[:, t + 1]
-    known = np.concatenate([[True], keep[:, t + 1]])
-    fixed = np.where(tokens == codec.REST, -1, tokens - codec.FIRST_PITCH + lows)
-    after = np.concatenate([np.full((len(now), 1), int(soprano_pitches[t + 1])),
-                            np.where(tokens == codec.HOLD, now[:, 1:], fixed)], axis=1)
-    _, fifths, octaves = parallel_motion(now[:, upper], now[:, lower], after[:, upper], after[:, lower])
-    return ((fifths | octaves) & known[upper] & known[lower]).sum(1)
+    uniforms = np.zeros(0)
+    if temperature > 0:  # one uniform per step that draws, in step order: what rng.choice would take
+        drawn = steps if keep is None else int((~keep.all(axis=0)).sum())
+        uniforms = rng.random(drawn)
+    keep = np.zeros((voices, 0), bool) if keep is None else np.asarray(keep, bool)
+    kept = np.zeros((voices, 0), np.int64) if kept is None else np.asarray(kept, np.int64)
+    return choose_steps(cand, cand_pitch, cand_hold, cand_logp.astype(np.float64),
+                        np.asarray(soprano_pitches, np.int64), quiet, keep, kept, lows.astype(np.int64),
+                        keep.shape[1] > 0, float(temperature), uniforms, float(parallel_penalty),
+                        float(crossing_penalty))
 
 
 def harmonize_tokens(

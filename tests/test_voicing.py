@@ -62,6 +62,43 @@ def test_voice_leading_decoding_avoids_parallel_fifths():
     assert plain[0].tolist() == [tok(60), tok(62)]
 
 
+def test_kept_notes_stay_and_a_choice_does_not_run_into_them_in_parallel():
+    # The bass at step 1 is kept (62 under the soprano's 69); at step 0 the model prefers 60, a fifth under
+    # the soprano's 67, which would move into the kept note in parallel fifths; 57 does not.
+    ranges = ((36, 64),)
+    tok = lambda p: codec.FIRST_PITCH + p - 36  # noqa: E731
+    probs = np.full((2, codec.num_classes(ranges[0])), 1e-6)
+    probs[0, tok(60)], probs[0, tok(57)] = 0.6, 0.4
+    keep, kept = np.array([[False, True]]), np.array([[codec.HOLD, tok(62)]])
+    tokens = voice_leading_tokens(np.array([67, 69]), [probs], ranges=ranges, onset_weight=1.0, keep=keep, kept=kept)
+    assert tokens[0].tolist() == [tok(57), tok(62)]
+
+
+def test_drawn_choices_follow_the_probabilities_one_uniform_per_drawn_step():
+    ranges = ((48, 69),)
+    tok = lambda p: codec.FIRST_PITCH + p - 48  # noqa: E731
+    steps = 4000
+    soprano = np.full(steps, 79)  # one held soprano note: no pair moves in parallel, nothing crosses
+    probs = np.full((steps, codec.num_classes(ranges[0])), 1e-9)
+    probs[:, tok(60)], probs[:, tok(62)] = 0.7, 0.3
+    keep = np.zeros((1, steps), bool)
+    keep[0, ::4] = True
+    kept = np.full((1, steps), tok(62))
+    rng = np.random.default_rng(5)
+    tokens = voice_leading_tokens(soprano, [probs], ranges=ranges, onset_weight=1.0, temperature=1.0, rng=rng,
+                                  keep=keep, kept=kept)[0]
+    assert (tokens[::4] == tok(62)).all()
+    drawn = tokens[~keep[0]]
+    assert set(drawn.tolist()) <= {tok(60), tok(62)} and abs(np.mean(drawn == tok(60)) - 0.7) < 0.03
+    # The draws took one uniform each from the generator (the Gibbs rounds' seeds rely on it), and repeat.
+    reference = np.random.default_rng(5)
+    reference.random(int((~keep).sum()))
+    assert rng.random() == reference.random()
+    again = voice_leading_tokens(soprano, [probs], ranges=ranges, onset_weight=1.0, temperature=1.0,
+                                 rng=np.random.default_rng(5), keep=keep, kept=kept)[0]
+    assert np.array_equal(tokens, again)
+
+
 def test_transposition_ensemble_moves_probabilities_back_to_the_melody_key():
     config = get_config("minibach-small")
     config = replace(config, model=replace(config.model, hidden_size=16, z_dim=4))
