@@ -12,12 +12,14 @@ from collections.abc import Callable
 import numpy as np
 
 from musicvae.errors import InputError, SystemDependencyError
+from musicvae.realtime.stopping import blocked_signals
 from musicvae.realtime.synth import SynthEngine
 
 
 def _sounddevice():
     try:
-        import sounddevice
+        with blocked_signals():  # PortAudio starts its host APIs' threads here (JACK's: see stopping)
+            import sounddevice
     except (ImportError, OSError) as error:  # OSError: the PortAudio library is missing
         raise SystemDependencyError(
             f"sounddevice cannot load PortAudio ({error}); install libportaudio2 (Debian name)"
@@ -87,8 +89,9 @@ class SoundDeviceOutput:
             # port, which is what PortAudio's JACK host API connects a one-channel stream to.
             info = sd.query_devices(device, "output")
             self.channels = min(2, max(1, int(info["max_output_channels"])))
-            self.stream = sd.OutputStream(samplerate=engine.sample_rate, blocksize=blocksize, device=device,
-                                          channels=self.channels, dtype="float32", callback=self._callback)
+            with blocked_signals():
+                self.stream = sd.OutputStream(samplerate=engine.sample_rate, blocksize=blocksize, device=device,
+                                              channels=self.channels, dtype="float32", callback=self._callback)
         except (sd.PortAudioError, ValueError) as error:  # ValueError: no such device
             raise SystemDependencyError(f"cannot open the audio output ({error})") from None
 
@@ -102,7 +105,8 @@ class SoundDeviceOutput:
             outdata[:, 1] = outdata[:, 0]
 
     def start(self) -> None:
-        self.stream.start()
+        with blocked_signals():  # the stream's process thread starts here
+            self.stream.start()
 
     def close(self) -> None:
         self.stream.stop()

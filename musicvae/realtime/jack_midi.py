@@ -37,19 +37,23 @@ from collections.abc import Callable
 
 from musicvae.errors import InputError, SystemDependencyError
 from musicvae.realtime.clock import now
-from musicvae.realtime.stopping import WORKER_JOIN, deferred_signals, join
+from musicvae.realtime.stopping import WORKER_JOIN, blocked_signals, deferred_signals, join
 
 #: Messages the queue between the player and the process callback holds (a 16th step sends 2 to 4).
 RING_CAPACITY = 4096
-#: How far ahead of its deadline the player hands a message over: a period (1.3 ms at 64 frames, 5.3 ms at 256)
-#: plus the player thread's wake-up lateness on a loaded machine (p99 1-4 ms).
-LOOKAHEAD = 0.012
+#: How far ahead of its deadline, beyond a period, the player hands a message over: the player thread's wake-up
+#: lateness on a loaded machine (p99 1-4 ms), with margin. A message handed over later than a period before its
+#: deadline may find that period begun, and is written late (12 ms in all at 64 frames, 16 ms at 256).
+LOOKAHEAD_MARGIN = 0.0107
 #: A message that reaches its period more than this after its deadline counts as late (seconds).
 LATE = 0.0001
 #: Seconds a close waits for the process callback to write what is queued and end its thread.
 _CLOSE_WAIT = 0.3
 #: Seconds a close waits for the JACK library's own close (a dead server answers at once; a stuck one never).
 _CLIENT_CLOSE = 0.5
+#: Clients tried before an activation failure is final. libjack gives a new client's process thread one
+#: second to start and fails the activation otherwise, which a machine busy elsewhere sometimes makes happen.
+_ACTIVATE_TRIES = 3
 #: Closing repeats the last all-notes-off this long after it was sent, in a later period (see midi_io).
 _REPEAT_AFTER = 0.03
 #: The interpreter's thread switch interval while JACK ports are open (seconds; see _JackPort._activate).
@@ -87,11 +91,10 @@ class _JackPort:
     def __init__(self, client: str) -> None:
         jack = _jack()
         self._jack = jack
-        try:
-            self._client = jack.Client(client, no_start_server=True)
-        except jack.JackOpenError as error:
-            raise SystemDependencyError(_NO_JACK_HELP.format(detail=str(error).split(":")[-1].strip())) from None
+        self._client_name = client
+        self._client = self._open_client()
         self.sample_rate = self._client.samplerate
+        self.frames = self._client.blocksize  # frames per period (the process callback keeps it current)
         self.failure: str | None = None  # why the server went away, once it did
         self.errors = 0  # exceptions inside the process callback (counted; the callback carries on)
         self._closing = False
@@ -101,7 +104,42 @@ class _JackPort:
         self._active = False
         self._closed = False
         self.abandoned = False  # closed without closing the JACK client (see _close_client)
-        self._client.set_shutdown_callback(self._on_shutdown)
+
+    def _open_client(self):
+        try:
+            with blocked_signals():  # its notification thread must never take a stop signal (see stopping)
+                client = self._jack.Client(self._client_name, no_start_server=True)
+        except self._jack.JackOpenError as error:
+            raise SystemDependencyError(_NO_JACK_HELP.format(detail=str(error).split(":")[-1].strip())) from None
+        client.set_shutdown_callback(self._on_shutdown)
+        return client
+
+    def _open_port(self, name: str, process: Callable[[int], None], *, output: bool):
+        """Register the client's MIDI port called ``name`` and activate the client; returns the port.
+
+        An activation that fails is tried again on a fresh client (see :data:`_ACTIVATE_TRIES`), never on the
+        same one: its first process thread may still start late, and two would then wait for the same cycles.
+        """
+        for attempt in range(_ACTIVATE_TRIES):
+            ports = self._client.midi_outports if output else self._client.midi_inports
+            port = ports.register(name)
+            try:
+                self._activate(process)
+                return port
+            except self._jack.JackError:
+                if attempt == _ACTIVATE_TRIES - 1:
+                    raise
+            failed = self._client
+
+            def close(client=failed) -> None:  # never activated: no thread of it runs Python
+                with contextlib.suppress(Exception):
+                    client.close()
+
+            closer = threading.Thread(target=close, name="jack-close", daemon=True)
+            closer.start()
+            join(closer, _CLIENT_CLOSE)
+            failed._ptr = self._jack._ffi.NULL  # closed above (or left to the exit): never by __del__
+            self._client = self._open_client()
 
     def _activate(self, process: Callable[[int], None]) -> None:
         def callback(frames: int) -> None:
@@ -124,7 +162,8 @@ class _JackPort:
         # The callback needs the interpreter's lock once a period (1.3 ms at 64 frames); a thread running Python
         # (a phrase decode's step loop) keeps it up to the switch interval, 5 ms by default: a period missed.
         sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
-        self._client.activate()
+        with blocked_signals():  # nor its process thread
+            self._client.activate()
         self._active = True
 
     def _quiet(self, frames: int) -> None:
@@ -205,7 +244,7 @@ class JackMidiOutput(_JackPort):
     Attributes
     ----------
     lookahead : float
-        Seconds before its deadline a message should be handed over (:data:`LOOKAHEAD`).
+        Seconds before its deadline a message should be handed over: a period plus :data:`LOOKAHEAD_MARGIN`.
     dropped : int
         Messages refused because the queue was full (or too large for a JACK buffer).
     late : int
@@ -213,8 +252,6 @@ class JackMidiOutput(_JackPort):
         begun (written at its start): a server that woke late, or a callback that waited for the
         interpreter's lock.
     """
-
-    lookahead = LOOKAHEAD
 
     def __init__(self, name: str, *, client: str = "musicvae", capacity: int = RING_CAPACITY) -> None:
         super().__init__(client)
@@ -236,8 +273,7 @@ class JackMidiOutput(_JackPort):
         self._panic: list[list[int]] = []
         self._panic_at = 0.0
         try:
-            self._port = self._client.midi_outports.register("out" if target else wanted)
-            self._activate(self._process)
+            self._port = self._open_port("out" if target else wanted, self._process, output=True)
             if target is not None:
                 self._connect(self._port.name, target)
                 self.name = target
@@ -246,6 +282,11 @@ class JackMidiOutput(_JackPort):
             raise InputError(f"cannot open JACK MIDI output {name!r} ({error})") from None
 
     # -- the player's side -------------------------------------------------------------------------------
+
+    @property
+    def lookahead(self) -> float:
+        """Seconds before its deadline a message should be handed over (a period plus a margin)."""
+        return self.frames / self.sample_rate + LOOKAHEAD_MARGIN
 
     def send(self, message: list[int], at: float | None = None, *, force: bool = False) -> None:
         """Queue one message for its deadline ``at`` (seconds on :func:`~musicvae.realtime.clock.now`'s base;
@@ -319,6 +360,7 @@ class JackMidiOutput(_JackPort):
 
     def _process(self, frames: int) -> None:
         port, queue, rate = self._port, self._queue, self.sample_rate
+        self.frames = frames
         port.clear_buffer()
         # The period's first frame on our clock: now, less the frames the server says have passed since it began.
         start = now() - self._client.frames_since_cycle_start / rate
@@ -390,8 +432,8 @@ class JackMidiInput(_JackPort):
                 raise InputError(f"no MIDI input port {name!r}; available inputs: {_available(ports)} "
                                  f"(or use --midi-in {VIRTUAL}{name} to open a new port others connect to)")
         try:
-            self._port = self._client.midi_inports.register(name[len(VIRTUAL):] if self.source is None else "in")
-            self._activate(self._process)
+            self._port = self._open_port(name[len(VIRTUAL):] if self.source is None else "in", self._process,
+                                         output=False)
             if self.source is not None:
                 self._connect(self.source, self._port.name)
         except self._jack.JackError as error:

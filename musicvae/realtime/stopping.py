@@ -18,6 +18,14 @@ range) is cut at once, as Python's own handler would.
 :func:`deferred_signals` does the same around a port's close, so that a
 second Ctrl-C during the stop cannot cut the close short.
 
+Threads that libraries start (JACK's process and notification threads,
+PortAudio's) are started inside :func:`blocked_signals`: they inherit a mask
+that blocks SIGINT and SIGTERM, so the kernel never hands a stop signal to
+one of them. Such a thread, interrupted inside a system call by a signal
+meant for the process, sees the call fail (a socket read, a wait for the next
+cycle) and may give its client up; and a signal taken there reaches Python
+only through the main thread's next check.
+
 Decode workers are daemon threads; a stop waits for the decode in flight for
 at most :data:`WORKER_JOIN` seconds (its result is no longer needed), and the
 interpreter's exit waits for any still running for at most :data:`EXIT_JOIN`
@@ -152,6 +160,22 @@ def deferred_signals():
     with held:
         yield
     held.raise_received(previous)
+
+
+@contextlib.contextmanager
+def blocked_signals():
+    """Block SIGINT and SIGTERM on the calling thread for the ``with`` body (opening a JACK client or an audio
+    stream): threads started meanwhile inherit the mask and never take those signals. One that came meanwhile
+    stays pending, and is delivered to the caller when the body ends (to the run's handler, on the main thread).
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, and no such delivery either
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, tuple(SIGNAL_NAMES))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def track_worker(thread: threading.Thread) -> threading.Thread:
