@@ -2,6 +2,10 @@
 
 The server gets a name of its own (``JACK_DEFAULT_SERVER``) so that parallel
 test runs never share one; tests skip only where ``jackd`` is not installed.
+It runs in JACK's synchronous mode (:data:`realtime_helpers.JACKD`): a
+process cycle that starts late on a loaded machine delays the MIDI written
+for it and never loses it, so every realtime test runs once and passes or
+fails on what the code does.
 """
 
 from __future__ import annotations
@@ -9,51 +13,25 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import subprocess
-import time
 
 import pytest
 import torch
-
-#: Runs of a realtime test before it counts as failed. The dummy JACK server is not a realtime one: a
-#: process cycle that starts late (the machine busy elsewhere) can drop the MIDI events written for it,
-#: or a second server fail to start, so a test of ports may fail once with nothing wrong in the code
-#: under test. A defect fails every run; each rerun is reported (``R`` in pytest's progress).
-REALTIME_RUNS = 3
-
-
-def pytest_collection_modifyitems(config, items):
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.path).startswith(here) and not item.get_closest_marker("flaky"):
-            item.add_marker(pytest.mark.flaky(reruns=REALTIME_RUNS - 1, reruns_delay=1))
+from realtime_helpers import start_jack_server, stop_jack_server
 
 
 @pytest.fixture(scope="session")
 def jack_server():
-    """The name of a running JACK server (dummy backend, 48 kHz, 64-frame periods)."""
+    """The name of a running JACK server (dummy backend, 48 kHz, 256-frame periods, synchronous)."""
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed (Debian: apt-get install jackd2)")
-    name = f"musicvae-test-{os.getpid()}"
     saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    proc, name = start_jack_server(f"musicvae-test-{os.getpid()}")
     # Clients find the server by this name; without JACK_NO_START_SERVER a client would try to start one.
     os.environ["JACK_DEFAULT_SERVER"], os.environ["JACK_NO_START_SERVER"] = name, "1"
-    proc = subprocess.Popen(["jackd", "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        while subprocess.run(["jack_wait", "-c"], capture_output=True, text=True).stdout.strip() != "running":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("jackd did not start")
-            time.sleep(0.05)
         yield name
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_jack_server(proc)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

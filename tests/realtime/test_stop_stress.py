@@ -198,8 +198,9 @@ def test_live_stops_100_times(jack_server, tiny_melody, guard):
                     output.close()
             except (KeyboardInterrupt, SystemExit) as error:
                 outcome = error
-            done = time.perf_counter()
-            faulthandler.cancel_dump_traceback_later()
+            finally:  # whatever ended the run: an armed watchdog would end the test run 30 s later, silently
+                done = time.perf_counter()
+                faulthandler.cancel_dump_traceback_later()
             trigger.finish()
             guard.between_stops = True
             if trigger.sent_at is None:
@@ -275,8 +276,9 @@ def test_synth_stops_100_times(jack_audio, monkeypatch, guard):
                                    on_ready=lambda play=play: threading.Thread(target=play, daemon=True).start())
             except (KeyboardInterrupt, SystemExit) as error:
                 outcome, report = error, getattr(error, "report", None)
-            done = time.perf_counter()
-            faulthandler.cancel_dump_traceback_later()
+            finally:
+                done = time.perf_counter()
+                faulthandler.cancel_dump_traceback_later()
             trigger.finish()
             guard.between_stops = True
             if trigger.sent_at is None:
