@@ -68,18 +68,23 @@ def _sounding(token: int, before: int, low: int) -> int:
 
 
 @numba.njit(cache=True)
-def choose_steps(cand, cand_pitch, cand_hold, cand_logp, soprano, quiet, keep, kept, lows, has_keep,
-                 temperature, uniforms, parallel_penalty, crossing_penalty):
+def choose_steps(top, top_logp, widths, soprano, quiet, keep, kept, lows, has_keep, temperature, uniforms,
+                 parallel_penalty, crossing_penalty):
     """Choose one candidate per step, left to right (the arguments are voice_leading_tokens' arrays).
 
-    cand [S, N, V] tokens, cand_pitch [S, N, V] their pitches (-1 = rest), cand_hold [S, N, V] bool,
-    cand_logp [S, N] float64, soprano [S] pitches, quiet [S] bool, keep/kept [V, S] (used when
-    ``has_keep``), lows [V], uniforms: one per drawn step (``temperature`` > 0). Returns tokens [V, S].
+    top [V, S, K] each voice's best tokens a step (the first ``widths[v]`` of them), top_logp [V, S, K] their
+    scores; a step's candidates are every combination of one token a voice, in ``np.meshgrid(indexing="ij")``
+    order (the last voice's choice varies fastest). soprano [S] pitches, quiet [S] bool, keep/kept [V, S]
+    (used when ``has_keep``), lows [V], uniforms: one per drawn step (``temperature`` > 0). Returns tokens [V, S].
     """
-    steps, n, voices = cand.shape
+    voices, steps, _ = top.shape
+    n = 1
+    for v in range(voices):
+        n *= widths[v]
     tokens = np.full((voices, steps), HOLD, np.int64)
     state = np.full(voices, -1, np.int64)  # sounding pitch of each lower voice
     now = np.empty((n, voices + 1), np.int64)  # each candidate's pitches, soprano first
+    choice = np.empty((n, voices), np.int64)  # each candidate's tokens
     before = np.empty(voices + 1, np.int64)
     after = np.empty(voices + 1, np.int64)
     known = np.empty(voices + 1, np.bool_)
@@ -110,8 +115,17 @@ def choose_steps(cand, cand_pitch, cand_hold, cand_logp, soprano, quiet, keep, k
                 known[v + 1] = keep[v, t + 1]
         for k in range(n):
             now[k, 0] = s
+            rest = k
+            for v in range(voices - 1, -1, -1):  # k's digits, the last voice's the fastest
+                choice[k, v] = rest % widths[v]
+                rest //= widths[v]
+            logp = top_logp[0, t, choice[k, 0]]  # summed voice by voice in the probabilities' precision
+            for v in range(1, voices):
+                logp = logp + top_logp[v, t, choice[k, v]]
             for v in range(voices):
-                now[k, v + 1] = state[v] if cand_hold[t, k, v] else cand_pitch[t, k, v]
+                token = top[v, t, choice[k, v]]
+                choice[k, v] = token
+                now[k, v + 1] = _sounding(token, state[v], lows[v])
             parallels = 0
             crossings = 0
             for u in range(voices + 1):
@@ -122,7 +136,7 @@ def choose_steps(cand, cand_pitch, cand_hold, cand_logp, soprano, quiet, keep, k
                         parallels += 1
                     if a >= 0 and b >= 0 and b > a:
                         crossings += 1
-            score = cand_logp[t, k] - parallel_penalty * parallels - crossing_penalty * crossings
+            score = np.float64(logp) - parallel_penalty * parallels - crossing_penalty * crossings
             if ahead:
                 # The parallels it makes with the kept notes of the next step (pairs kept on both voices).
                 for v in range(voices):
@@ -142,7 +156,34 @@ def choose_steps(cand, cand_pitch, cand_hold, cand_logp, soprano, quiet, keep, k
         else:
             chosen = np.argmax(scores)
         for v in range(voices):
-            tokens[v, t] = cand[t, chosen, v]
+            tokens[v, t] = choice[chosen, v]
             state[v] = now[chosen, v + 1]
         prev_s = s
     return tokens
+
+
+#: A byte set in every byte: folds a word's per-byte flags into a count (``(flags * ONES) >> 56``).
+ONES = np.uint64(0x0101010101010101)
+
+
+@numba.njit(cache=True)
+def nearest_rows(table: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """For each query [Q, W], the index of the first row of ``table`` [N, W] that differs from it at the fewest
+    bytes (``np.count_nonzero(rows != query, axis=1).argmin()`` over the bytes): rows of int8 steps viewed as
+    uint64 words, eight steps compared at once."""
+    rows, words = table.shape
+    out = np.zeros(len(queries), np.int64)
+    for q in range(len(queries)):
+        best = words * 8 + 1
+        for i in range(rows):
+            differ = 0
+            for w in range(words):
+                x = table[i, w] ^ queries[q, w]
+                x |= x >> np.uint64(4)  # each byte's low bit: whether any of its bits differ
+                x |= x >> np.uint64(2)
+                x |= x >> np.uint64(1)
+                differ += ((x & ONES) * ONES) >> np.uint64(56)
+            if differ < best:
+                best = differ
+                out[q] = i
+    return out

@@ -166,13 +166,14 @@ def voice_leading_tokens(
             forced[np.arange(steps), kept[v]] = 0.0
             lp = np.where(keep[v][:, None], forced, lp)
         logp.append(lp)
-    # Every step's candidates at once: the top_k tokens per voice, combined [S, K**V, V].
+    # Each voice's top_k tokens a step; the compiled loop combines them [K**V candidates a step].
     top = [np.argpartition(-lp, min(top_k, lp.shape[1]) - 1, axis=-1)[:, :top_k] for lp in logp]
-    combos = np.stack(np.meshgrid(*[np.arange(t.shape[1]) for t in top], indexing="ij"), -1).reshape(-1, voices)
-    cand = np.stack([top[v][:, combos[:, v]] for v in range(voices)], axis=-1)
-    cand_logp = sum(np.take_along_axis(logp[v], top[v], axis=1)[:, combos[:, v]] for v in range(voices))
-    cand_pitch = np.where(cand == codec.REST, -1, cand - codec.FIRST_PITCH + lows)
-    cand_hold = cand == codec.HOLD
+    widths = np.array([t.shape[1] for t in top], np.int64)
+    top_logp = np.zeros((voices, steps, widths.max()), logp[0].dtype)
+    top_tokens = np.zeros((voices, steps, widths.max()), np.int64)
+    for v in range(voices):
+        top_tokens[v, :, : widths[v]] = top[v]
+        top_logp[v, :, : widths[v]] = np.take_along_axis(logp[v], top[v], axis=1)
     moves = np.concatenate([[True], soprano_pitches[1:] != soprano_pitches[:-1]])
     quiet = ~moves & np.stack([lp.argmax(-1) == codec.HOLD for lp in logp]).all(axis=0)
     uniforms = np.zeros(0)
@@ -181,10 +182,9 @@ def voice_leading_tokens(
         uniforms = rng.random(drawn)
     keep = np.zeros((voices, 0), bool) if keep is None else np.asarray(keep, bool)
     kept = np.zeros((voices, 0), np.int64) if kept is None else np.asarray(kept, np.int64)
-    return choose_steps(cand, cand_pitch, cand_hold, cand_logp.astype(np.float64),
-                        np.asarray(soprano_pitches, np.int64), quiet, keep, kept, lows.astype(np.int64),
-                        keep.shape[1] > 0, float(temperature), uniforms, float(parallel_penalty),
-                        float(crossing_penalty))
+    return choose_steps(top_tokens, top_logp, widths, np.asarray(soprano_pitches, np.int64), quiet, keep, kept,
+                        lows.astype(np.int64), keep.shape[1] > 0, float(temperature), uniforms,
+                        float(parallel_penalty), float(crossing_penalty))
 
 
 def harmonize_tokens(
@@ -284,13 +284,23 @@ class NearestNeighbour:
         self.train = np.asarray(train)
         self.ranges = tuple(ranges)
         pitches, _ = codec.decode_grid(self.train[:, :1], ranges=self.ranges[:1])
-        self.soprano = pitches[:, 0].astype(np.int8)  # -1..81 fits; int8 halves the scan's memory traffic
+        self.soprano = pitches[:, 0].astype(np.int8)  # -1..81 fits in a byte
+        self._words = self._packed(self.soprano)
 
     def nearest(self, windows: np.ndarray) -> np.ndarray:
         """Index of the closest training window for each soprano window [N, T] of tokens."""
         query, _ = codec.decode_voice(np.asarray(windows), low=self.ranges[0][0])
-        query = query.astype(np.int8)
-        return np.array([np.count_nonzero(self.soprano != q, axis=1).argmin() for q in query], np.int64)
+        from musicvae._voicing_jit import nearest_rows  # compiled: eight steps compared a word
+
+        return nearest_rows(self._words, self._packed(query.astype(np.int8)))
+
+    @staticmethod
+    def _packed(pitches: np.ndarray) -> np.ndarray:
+        """int8 pitches [N, T] -> uint64 words [N, ceil(T / 8)], eight steps a word (padding steps agree)."""
+        n, steps = pitches.shape
+        padded = np.zeros((n, -(-steps // 8) * 8), np.int8)
+        padded[:, :steps] = pitches
+        return padded.view(np.uint64)
 
     def __call__(self, windows: np.ndarray) -> list[np.ndarray]:
         chosen = self.train[self.nearest(windows)]

@@ -10,7 +10,13 @@ import torch
 from musicvae.builders import build_model
 from musicvae.config import get_config
 from musicvae.midi import chorale as codec
-from musicvae.voicing import average_probabilities, model_predictor, parallel_motion, voice_leading_tokens
+from musicvae.voicing import (
+    NearestNeighbour,
+    average_probabilities,
+    model_predictor,
+    parallel_motion,
+    voice_leading_tokens,
+)
 
 
 def test_overlapping_windows_are_averaged():
@@ -119,3 +125,19 @@ def test_transposition_ensemble_moves_probabilities_back_to_the_melody_key():
 
     echo = model_predictor(Echo(), transpositions=2)(windows)[0]
     assert (echo.argmax(-1) == codec.FIRST_PITCH + 10).all() and np.allclose(echo.max(-1), 1.0)
+
+
+def test_nearest_neighbour_finds_the_first_window_differing_at_the_fewest_steps():
+    rng = np.random.default_rng(3)
+    ranges = codec.VOICE_RANGES
+    for steps in (64, 13):  # a whole number of 8-step words, and not
+        train = np.stack([rng.integers(0, 8, (400, steps)) + (v == 0) * codec.FIRST_PITCH for v in range(4)], 1)
+        train[:, 0, ::5] = codec.HOLD
+        train[7] = train[3]  # a tie: the first of the two is the nearest
+        memory = NearestNeighbour(train.astype(np.uint8), ranges=ranges)
+        queries = np.concatenate([train[[3, 10, 399], 0], rng.integers(0, 8, (20, steps)) + codec.FIRST_PITCH])
+        queries[5:, ::3] = codec.REST
+        pitches, _ = codec.decode_voice(queries, low=ranges[0][0])
+        expected = [np.count_nonzero(memory.soprano != q.astype(np.int8), axis=1).argmin() for q in pitches]
+        found = memory.nearest(queries)
+        assert found.tolist() == expected and found[0] == 3
