@@ -190,6 +190,22 @@ class Point(Text):
         return x, y
 
 
+class Controllers(Text):
+    """``synth --xy-cc``: two different controller numbers ``x,y`` (each 0..119); returns ``(x, y)``."""
+
+    def __init__(self) -> None:
+        super().__init__("two different controllers x,y, each 0..119, e.g. 1,2")
+
+    def __call__(self, text: str) -> tuple[int, int]:
+        try:
+            x, y = (CONTROLLER(p) for p in str(text).split(","))
+        except (ValueError, argparse.ArgumentTypeError):
+            raise _fail(self.what, str(text)) from None
+        if x == y:
+            raise _fail(self.what, str(text))
+        return x, y
+
+
 class Devices(Text):
     """``train --devices``: ``auto``, a count of at least 1, or a comma-separated list of device indices."""
 

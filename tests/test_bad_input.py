@@ -120,6 +120,8 @@ def hostile_values(action: argparse.Action) -> list[tuple[str, bool]]:
         return [(v, True) for v in ("", "0", "-1", "1.5", "nan", "abc", "0,0")]
     if isinstance(kind, opt.Corners):
         return [(v, True) for v in ("", "flute", "flute,guitar,string", "a,b,c,d,e", "a,,c,d", ",,,")]
+    if isinstance(kind, opt.Controllers):
+        return [(v, True) for v in ("", "1", "1,1", "1,2,3", "120,1", "-1,2", "a,b", "1.5,2", "1,nan")]
     if isinstance(kind, opt.Point):
         return [(v, True) for v in ("", "0.5", "1.5,0", "0,-0.1", "nan,0.5", "0.5,inf", "a,b", "0.5,0.5,0.5")]
     if isinstance(kind, opt.KeyValue):

@@ -87,3 +87,19 @@ def test_family_names_blend_any_two(four):
     assert result.labels == ("string", "brass")
     np.testing.assert_allclose(result.spectrograms[-1], blend.decode_spectrograms(
         four, blend.family_latent(four, "brass")[None], 60)[0], atol=1e-5)
+
+
+def test_the_live_synth_decodes_the_offline_pad_note(four):
+    """``synth --pad`` decodes the same latent and note as ``blend --pad`` (at the instrument's rate)."""
+    from musicvae.realtime.note_cache import NoteCache
+    from musicvae.realtime.pad import pad_note_decoder
+
+    cache = NoteCache(pad_note_decoder(four, CORNERS), pad=True, blocking=True)
+    for xy in ((0.25, 0.75), (1.0, 0.0)):  # on the cache's 1/16 steps
+        offline = blend.pad(four, CORNERS, xy, pitch=62)
+        note = cache.get(cache.key(62, xy))
+        assert not offline.level and not cache.errors
+        np.testing.assert_allclose(note.audio, offline.audio[0], atol=1e-6)
+    assert not np.allclose(cache.get(cache.key(62, (0.25, 0.75))).audio, cache.get(cache.key(62, (1.0, 0.0))).audio)
+    with pytest.raises(InputError, match="has no family 'banjo'.*it knows: brass, flute, guitar, string"):
+        pad_note_decoder(four, ["flute", "guitar", "string", "banjo"])

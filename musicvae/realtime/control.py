@@ -1,5 +1,8 @@
 """Controls that write the parameter snapshot: MIDI control changes, OSC, and morph automation.
 
+A four-corner pad (``synth --pad``) takes its point (x, y) from two control changes, or from OSC
+``/xy f f`` (both at once), ``/x f`` and ``/y f``.
+
 They only overwrite :class:`~musicvae.realtime.params.ParamStore`, so a flood of
 messages costs one small object per message and never queues work for the
 engines. Malformed messages are counted in ``ignored`` (and warned about once),
@@ -37,13 +40,20 @@ class CCControl:
         Controller number of the temperature, scaled to 0..``max_temperature``.
     channel : int, optional, keyword-only
         Listen on this channel (0-based) only; None = any.
+    xy_cc : (int, int), optional, keyword-only
+        Controller numbers of a pad's x and y (each ``value / 127``); None = not mapped.
     """
 
     def __init__(self, params: ParamStore, *, morph_cc: int | None = 1, temperature_cc: int | None = None,
-                 channel: int | None = None, max_temperature: float = 2.0) -> None:
-        for cc in (morph_cc, temperature_cc):
-            if cc is not None and not 0 <= cc <= 119:
+                 channel: int | None = None, max_temperature: float = 2.0,
+                 xy_cc: tuple[int, int] | None = None) -> None:
+        self.x_cc, self.y_cc = (None, None) if xy_cc is None else (int(xy_cc[0]), int(xy_cc[1]))
+        mapped = [cc for cc in (morph_cc, temperature_cc, self.x_cc, self.y_cc) if cc is not None]
+        for cc in mapped:
+            if not 0 <= cc <= 119:
                 raise InputError(f"controller numbers lie in 0..119 (120..127 are channel mode messages), got {cc}")
+        if len(set(mapped)) != len(mapped):
+            raise InputError(f"each control needs a controller of its own, got {', '.join(map(str, mapped))}")
         self.params, self.morph_cc, self.temperature_cc = params, morph_cc, temperature_cc
         self.channel, self.max_temperature = channel, max_temperature
         self.handled = 0
@@ -61,6 +71,10 @@ class CCControl:
             self.params.update(morph=value / 127.0)
         elif number == self.temperature_cc:
             self.params.update(temperature=value / 127.0 * self.max_temperature)
+        elif number == self.x_cc:
+            self.params.update(x=value / 127.0)
+        elif number == self.y_cc:
+            self.params.update(y=value / 127.0)
         else:
             return False
         self.handled += 1
@@ -70,6 +84,8 @@ class CCControl:
 class OscControl:
     """An OSC server (python-osc, UDP) on its own thread: ``/morph f`` (0..1), ``/temperature f`` (>= 0).
 
+    With ``pad``, ``/xy f f``, ``/x f`` and ``/y f`` (each 0..1) move a pad's point instead of ``/morph``.
+
     Parameters
     ----------
     params : ParamStore
@@ -77,9 +93,11 @@ class OscControl:
         UDP port; 0 picks a free one (see :attr:`port`).
     host : str, keyword-only
         127.0.0.1 by default: OSC has no authentication, so it listens on this machine only unless asked.
+    pad : bool, keyword-only
+        Listen for a pad's point rather than a morph.
     """
 
-    def __init__(self, params: ParamStore, *, port: int = 9000, host: str = "127.0.0.1") -> None:
+    def __init__(self, params: ParamStore, *, port: int = 9000, host: str = "127.0.0.1", pad: bool = False) -> None:
         from pythonosc.dispatcher import Dispatcher
         from pythonosc.osc_server import BlockingOSCUDPServer
 
@@ -87,8 +105,15 @@ class OscControl:
         self.handled = 0
         self.ignored = 0
         dispatcher = Dispatcher()
-        dispatcher.map("/morph", self._set, "morph")
+        if pad:
+            dispatcher.map("/xy", self._point)
+            dispatcher.map("/x", self._axis, "x")
+            dispatcher.map("/y", self._axis, "y")
+        else:
+            dispatcher.map("/morph", self._set, "morph")
         dispatcher.map("/temperature", self._set, "temperature")
+        #: What it listens for, as the start-up line and the unknown-address warning say.
+        self.addresses = "/xy f f, /x f, /y f, /temperature f" if pad else "/morph f, /temperature f"
         dispatcher.set_default_handler(self._unknown)
         try:
             self._server = BlockingOSCUDPServer((host, port), dispatcher)
@@ -121,8 +146,29 @@ class OscControl:
             self.handled += 1
         return None
 
+    # A pad's point is refused, not clamped as /morph is, when a value lies outside 0..1: a pad sends 0..1,
+    # so such a value comes from a surface scaled otherwise (0..127, -1..1), and clamping would pin the
+    # point to an edge or corner the performer never touched. Refusals are counted in ``ignored``.
+    def _point(self, address: str, *args) -> None:
+        if len(args) != 2 or not all(_finite(v) for v in args):
+            self._ignore(f"OSC {address} expects two numbers x y, each 0..1, got {args!r}")
+        elif not all(0.0 <= v <= 1.0 for v in args):
+            self._ignore(f"OSC {address} point lies in 0..1 on each axis, got {args[0]:g} {args[1]:g}")
+        elif self.params.update(x=float(args[0]), y=float(args[1])):  # both at once: never half a move
+            self.handled += 1
+        return None
+
+    def _axis(self, address: str, fixed: list, *args) -> None:
+        if len(args) != 1 or not _finite(args[0]):
+            self._ignore(f"OSC {address} expects one number 0..1, got {args!r}")
+        elif not 0.0 <= args[0] <= 1.0:
+            self._ignore(f"OSC {address} lies in 0..1, got {args[0]:g}")
+        elif self.params.update(**{fixed[0]: float(args[0])}):
+            self.handled += 1
+        return None
+
     def _unknown(self, address: str, *args) -> None:
-        self._ignore(f"unknown OSC address {address!r} (known: /morph f, /temperature f)")
+        self._ignore(f"unknown OSC address {address!r} (known: {self.addresses})")
         return None
 
     def _ignore(self, reason: str) -> None:
@@ -135,6 +181,10 @@ class OscControl:
         self._stop.set()
         join(self._thread, timeout)
         self._server.server_close()
+
+
+def _finite(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
 
 
 class MorphAutomation:

@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -29,16 +28,11 @@ from musicvae.realtime.midi_io import MidiOutput, open_input
 from musicvae.realtime.params import Params, ParamStore
 from musicvae.realtime.player import CallAndResponse, MelodyPlayer, morph_decoder, response_decoder
 from musicvae.realtime.stopping import StopSignals, exit_quickly
-from musicvae.render import one_torch_thread
 
 #: How often (in seconds) the run loop checks that the MIDI input still exists.
 _PORT_CHECK = 0.5
-#: How often (in seconds) the live synth looks whether the morph reached a step whose notes it should decode.
-_PREFETCH = 0.05
 #: How long (in seconds) the end of a duration waits for a JACK-native output to write what it was handed.
 _DRAIN = 0.1
-#: How long (in seconds), beyond the release fade itself, a stopping synth waits for its voices to fall silent.
-_RELEASE_MARGIN = 0.25
 
 
 @dataclass
@@ -372,160 +366,11 @@ def parse_params(morph: float = 0.0, temperature: float = 0.0) -> ParamStore:
     return params
 
 
-def write_synth_file(instrument, midi_file: str | Path, output: str | Path, *, morph: str = "0.5",
-                     sample_rate: int | None = None, voices: int = 8) -> Path:
-    """``musicvae synth INSTRUMENT --midi-file M.mid --morph 0:0,8:1 -o out.wav``: the live engine, offline.
+def __getattr__(name: str):
+    # The timbre synth's live run has a module of its own (:mod:`musicvae.realtime.synth_run`); it imports
+    # this one, so its names are found here on first use rather than imported at the top.
+    if name in ("SynthReport", "run_synth", "write_synth_file"):
+        from musicvae.realtime import synth_run
 
-    The same render as ``blend --midi`` (:func:`musicvae.render.render_midi`).
-    """
-    from musicvae import blend
-    from musicvae.render import render_midi
-
-    instrument.require_kind("timbre")
-    rate = sample_rate or blend.sample_rate(instrument)
-    audio = render_midi(instrument, midi_file, morph=morph, voices=voices, sample_rate=rate)
-    return blend.write_audio(audio, output, sample_rate=rate)
-
-
-@dataclass
-class SynthReport:
-    """What a live synth run did."""
-
-    notes_decoded: int = 0
-    cold_notes: int = 0
-    underflows: int = 0
-    stolen: int = 0
-    stopped_by: str = "duration"
-    errors: list[str] = field(default_factory=list)
-    sounding_at_close: int = 0  # voices still sounding when the stream closed (0: every note was released)
-    last_peak: float = 0.0  # peak of the last block the stream played (0: it ended in silence)
-    dropped: int = 0  # MIDI input events a full queue refused (JACK-native input)
-
-    def summary(self) -> str:
-        dropped = f", {self.dropped} MIDI input events DROPPED (queue full)" if self.dropped else ""
-        return (f"{self.notes_decoded} notes decoded, {self.cold_notes} note-ons waited for their decode, "
-                f"{self.stolen} voices stolen, {self.underflows} audio underflows{dropped}; "
-                f"stopped by {self.stopped_by}")
-
-
-def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", audio_api: str | None = None,
-              midi_api: str | None = None, morph_cc: int | None = 1, osc_port: int | None = None,
-              morph: float = 0.0, automation: MorphCurve | None = None, voices: int = 8, blocksize: int = 256,
-              prefetch: bool = True, duration: float | None = None, stop: threading.Event | None = None,
-              on_ready: Callable[[], None] | None = None) -> SynthReport:
-    """Play a timbre instrument live: MIDI notes in (``midi_in``), blended notes out through PortAudio.
-
-    ``audio_api="jack"`` plays through a running JACK server. Notes of the
-    instrument's range at the starting morph are decoded before the stream
-    starts, so that first note-ons find their note ready. When the morph
-    reaches another step, the cache's worker decodes the whole range there and
-    at the next step in the same direction, behind any note a key is waiting
-    for (``bench/bench_realtime.py``, a 20-s sweep played in eighths: 3 or 4 of 70
-    note-ons waited for their decode, 56 without).
-    ``prefetch=False`` decodes only the notes keys ask for. ``automation`` (a
-    :class:`~musicvae.automation.MorphCurve`) moves the morph from the stream's start,
-    from its own starting amount, until a control change or OSC message takes over.
-
-    Stopping (``duration``, ``stop``, SIGINT or SIGTERM, a lost input) releases every voice first and
-    lets the release fade play out before the stream closes; signals are raised again afterwards as in
-    :func:`run_live`.
-    """
-    from musicvae.realtime.audio_io import SoundDeviceOutput, find_output_device
-    from musicvae.realtime.synth import NoteCache, SynthEngine, prefetch_keys, timbre_note_decoder
-
-    instrument.require_kind("timbre")
-    device, rate = find_output_device(audio_out, api=audio_api)
-    if automation is not None:
-        morph = automation(0.0)
-    params = parse_params(morph)
-    low, high = instrument.model.pitch_range
-    cache = NoteCache(timbre_note_decoder(instrument, sample_rate=rate))
-    engine = SynthEngine(cache, params, sample_rate=rate, max_voices=voices, pitch_range=(low, high))
-    cc = CCControl(params, morph_cc=morph_cc) if morph_cc is not None else None
-    stop = stop or threading.Event()
-    muted = threading.Event()  # set at the stop: note-ons that arrive after it are dropped
-
-    def on_message(message: list[int], _t: float) -> None:
-        if muted.is_set():
-            return
-        if cc is None or not cc.handle(message):
-            engine.handle_midi(message)
-
-    report = SynthReport()
-    port = osc = stream = mover = None
-    exit_quickly()
-    # One torch thread: the other core stays free for the audio callback.
-    with StopSignals(stop) as signals, one_torch_thread():
-        try:
-            # Decode the starting morph's notes before the stream starts: decoding during playback competes
-            # with the audio callback for the GIL and the cores (underflows on a 2-core machine).
-            print(f"decoding {high - low + 1} notes at morph {morph:g}...", file=sys.stderr)
-            with signals.interruptible():  # nothing sounds and no port is open yet
-                warm = cache.warm([cache.key(pitch, morph) for pitch in range(low, high + 1)], stop=stop)
-            if warm:
-                stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
-                port = open_input(midi_in, handler=on_message, api=midi_api)
-                if osc_port is not None:
-                    osc = OscControl(params, port=osc_port)
-                stream.start()
-                if automation is not None:
-                    mover = MorphAutomation(params, automation, end=automation.end).start()
-                if on_ready is not None and not stop.is_set():
-                    on_ready()
-            end = None if duration is None else now() + duration
-            next_check = now() + _PORT_CHECK
-            step = None
-            while not stop.is_set() and (end is None or now() < end):
-                stop.wait(_PREFETCH if end is None else max(0.0, min(_PREFETCH, end - now())))
-                # The morph moved to a new step: decode the whole range there before the keys ask for it,
-                # then the next step the same way, where a sweep or a turning knob is heading.
-                current = cache.key(low, params.snapshot.morph)[1]
-                if prefetch and current != step:
-                    cache.prefetch(prefetch_keys(step, current, pitches=range(low, high + 1),
-                                                 morph_steps=cache.morph_steps))
-                    step = current
-                if now() >= next_check:
-                    next_check = now() + _PORT_CHECK
-                    _check_inputs([port], report)
-                    if not port.alive():
-                        report.stopped_by = "lost input"
-                        raise InputError(f"MIDI input {port.source!r} vanished; stopped (all notes off)")
-            if stop.is_set():
-                report.stopped_by = "stop"
-        except (KeyboardInterrupt, SystemExit) as error:  # a signal cut the set-up short, or a callback raised
-            report.stopped_by = signals.reason or ("Ctrl-C" if isinstance(error, KeyboardInterrupt) else "exit")
-            error.report = report
-            raise
-        finally:
-            # Voices first: release them all, let the release fade play out (bounded), then close.
-            muted.set()
-            engine.all_notes_off()
-            if signals.reason is not None:
-                report.stopped_by = signals.reason
-            if stream is not None:
-                _wait_for_silence(engine, stream, timeout=engine.release_frames / rate + _RELEASE_MARGIN)
-                report.sounding_at_close, report.last_peak = engine.voices, stream.last_peak
-                report.underflows = stream.underflows
-                stream.close()
-            if port is not None:
-                port.close()
-                report.dropped = getattr(port, "dropped", 0)
-            if osc is not None:
-                osc.close()
-            if mover is not None:
-                mover.close()
-            cache.close()
-            report.notes_decoded, report.stolen, report.errors = cache.decoded, engine.stolen, cache.errors
-            report.cold_notes = engine.cold
-    signals.raise_received(report=report)
-    return report
-
-
-def _wait_for_silence(engine, stream, *, timeout: float) -> bool:
-    """Wait until the audio callback has released every voice and played its fade (at most ``timeout``)."""
-    end = now() + timeout
-    while now() < end:
-        if engine.voices == 0 and not engine.events and stream.last_peak == 0.0:
-            return True
-        sleep_until(now() + 0.005)
-    return engine.voices == 0
+        return getattr(synth_run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,8 @@
 """The synth's note cache: decoded notes keyed by (pitch, morph step), decoded off the audio thread.
 
+A pad (``synth --pad``) keys them by (pitch, x step, y step): each axis of the point is quantised as the
+morph is, so a finger moving on the pad reuses a bounded set of notes too.
+
 :class:`NoteCache` holds what :class:`~musicvae.realtime.synth.SynthEngine` plays; its worker thread
 decodes the notes a key asked for first, then what :func:`prefetch_keys` says a moving morph needs next.
 """
@@ -15,7 +18,8 @@ import numpy as np
 from musicvae.audio.sustain import SustainedNote
 from musicvae.realtime.stopping import WORKER_JOIN, join, track_worker
 
-NoteKey = tuple[int, int]
+#: (pitch, morph step), or (pitch, x step, y step) on a pad.
+NoteKey = tuple[int, ...]
 #: Morph amounts are rounded to 1 / MORPH_STEPS for the note cache, live and offline (:mod:`musicvae.render`).
 MORPH_STEPS = 16
 
@@ -25,18 +29,21 @@ class NoteCache:
 
     Parameters
     ----------
-    decode : callable(pitch: int, amount: float) -> np.ndarray [n] float32 or SustainedNote
+    decode : callable(pitch: int, amount) -> np.ndarray [n] float32 or SustainedNote
         Decodes one note at the engine's sample rate; a plain array cannot be held past its end.
+        ``amount`` is the morph (a float), or with ``pad`` the point ``(x, y)``.
     morph_steps : int, keyword-only
-        Morph amounts are rounded to ``1 / morph_steps`` (the cache key), so a
+        Morph amounts (on a pad: x and y each) are rounded to ``1 / morph_steps`` (the cache key), so a
         moving control reuses a bounded set of notes.
     blocking : bool, keyword-only
         Decode misses synchronously in :meth:`get` (offline rendering: exact and repeatable).
+    pad : bool, keyword-only
+        Notes lie at points (x, y) of a four-corner pad (the parameters' ``x`` and ``y``), not on a morph.
     """
 
     def __init__(self, decode: Callable[[int, float], np.ndarray], *, morph_steps: int = MORPH_STEPS,
-                 blocking: bool = False) -> None:
-        self.decode, self.morph_steps, self.blocking = decode, morph_steps, blocking
+                 blocking: bool = False, pad: bool = False) -> None:
+        self.decode, self.morph_steps, self.blocking, self.pad = decode, morph_steps, blocking, pad
         self._notes: dict[NoteKey, SustainedNote] = {}
         self._pending: set[NoteKey] = set()  # queued or decoding
         # Two queues: notes a key asked for go first; prefetched ones wait behind them and are
@@ -49,8 +56,20 @@ class NoteCache:
         self.errors: list[str] = []
         self._thread: threading.Thread | None = None
 
-    def key(self, pitch: int, morph: float) -> NoteKey:
+    def key(self, pitch: int, morph) -> NoteKey:
+        """The key of ``pitch`` at ``morph`` (a float; on a pad the point ``(x, y)``), each rounded to a step."""
+        if self.pad:
+            return int(pitch), int(round(morph[0] * self.morph_steps)), int(round(morph[1] * self.morph_steps))
         return int(pitch), int(round(morph * self.morph_steps))
+
+    def point(self, params) -> float | tuple[float, float]:
+        """Where ``params`` (a :class:`~musicvae.realtime.params.Params`) puts new notes: the morph, or (x, y)."""
+        return (params.x, params.y) if self.pad else params.morph
+
+    def step(self, params) -> int | tuple[int, int]:
+        """The step ``params`` lie on: the morph's, or on a pad (x step, y step) (what :func:`prefetch_keys` takes)."""
+        key = self.key(0, self.point(params))
+        return key[1:] if self.pad else key[1]
 
     def get(self, key: NoteKey) -> SustainedNote | None:
         """The decoded note, or None (after queueing its decode first in line) if it is not ready."""
@@ -115,7 +134,8 @@ class NoteCache:
 
     def _decode(self, key: NoteKey) -> None:
         try:
-            note = self.decode(key[0], key[1] / self.morph_steps)
+            amount = (key[1] / self.morph_steps, key[2] / self.morph_steps) if self.pad else key[1] / self.morph_steps
+            note = self.decode(key[0], amount)
             if not isinstance(note, SustainedNote):
                 note = SustainedNote(np.ascontiguousarray(note, dtype=np.float32))
         except Exception as error:  # noqa: BLE001 - a failed note stays silent; the synth plays on
@@ -147,13 +167,20 @@ class NoteCache:
         return join(self._thread, timeout)
 
 
-def prefetch_keys(previous: int | None, current: int, *, pitches: range, morph_steps: int) -> list[NoteKey]:
+def prefetch_keys(previous, current, *, pitches: range, morph_steps: int) -> list[NoteKey]:
     """The notes to decode ahead when the morph moved from step ``previous`` to ``current``.
 
     Every pitch at the current step, then every pitch at the next step in the
     direction of the move (where a sweep or a turning knob is heading), if
-    there is one.
+    there is one. On a pad the steps are (x step, y step) pairs, and the next
+    one is a step further along each axis that moved.
     """
+    if isinstance(current, tuple):
+        ahead = current
+        if previous is not None:
+            ahead = tuple(c + (c > p) - (c < p) for c, p in zip(current, previous, strict=True))
+        steps = [current] + ([ahead] if ahead != current and all(0 <= a <= morph_steps for a in ahead) else [])
+        return [(pitch, *step) for step in steps for pitch in pitches]
     steps = [current]
     if previous is not None and previous != current:
         ahead = current + (1 if current > previous else -1)

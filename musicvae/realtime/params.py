@@ -24,10 +24,15 @@ class Params:
         0 = A (melody A, or the source timbre), 1 = B.
     temperature : float
         Decoding temperature (0 = argmax), >= 0.
+    x, y : float
+        The point on a four-corner pad (``synth --pad``), each 0..1: x from the left corners to the right,
+        y from the bottom row to the top (:func:`musicvae.blend.pad_latent`).
     """
 
     morph: float = 0.0
     temperature: float = 0.0
+    x: float = 0.5
+    y: float = 0.5
 
 
 #: Upper bound of the temperature a control may set (logits / T beyond this is noise).
@@ -47,9 +52,11 @@ class ParamStore:
         """The current parameters (an immutable object: hold it as long as needed)."""
         return self._params
 
-    def update(self, *, morph: float | None = None, temperature: float | None = None,
-               expect_version: int | None = None) -> bool:
+    def update(self, *, morph: float | None = None, temperature: float | None = None, x: float | None = None,
+               y: float | None = None, expect_version: int | None = None) -> bool:
         """Replace the given fields; values are clamped to their range. Non-finite values are refused.
+
+        ``x`` and ``y`` given together change in one update: a reader never sees half of a pad move.
 
         With ``expect_version``, the update is refused unless no other update came since that
         version (compare and set: an automation yields to a performer's control, see
@@ -61,10 +68,11 @@ class ParamStore:
             Whether the update was accepted.
         """
         changes = {}
-        if morph is not None:
-            if not math.isfinite(morph):
-                return False
-            changes["morph"] = min(1.0, max(0.0, float(morph)))
+        for name, value in (("morph", morph), ("x", x), ("y", y)):
+            if value is not None:
+                if not math.isfinite(value):
+                    return False
+                changes[name] = min(1.0, max(0.0, float(value)))
         if temperature is not None:
             if not math.isfinite(temperature):
                 return False

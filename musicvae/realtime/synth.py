@@ -22,7 +22,8 @@ from musicvae.errors import InputError
 from musicvae.realtime.note_cache import MORPH_STEPS, NoteCache, NoteKey, prefetch_keys
 from musicvae.realtime.params import ParamStore
 
-__all__ = ["MORPH_STEPS", "NoteCache", "NoteKey", "SynthEngine", "prefetch_keys", "timbre_note_decoder"]
+__all__ = ["MORPH_STEPS", "NoteCache", "NoteKey", "SynthEngine", "held_note_decoder", "prefetch_keys",
+           "timbre_note_decoder"]
 
 _ON, _OFF, _ALL_OFF, _SUSTAIN = 0, 1, 2, 3
 
@@ -40,7 +41,8 @@ class SynthEngine:
     ----------
     cache : NoteCache
     params : ParamStore
-        ``morph`` is read at each block: new notes take it, sounding notes crossfade to it.
+        ``morph`` (on a pad's cache, ``x`` and ``y``: :meth:`NoteCache.point`) is read at each block: new notes
+        take it, sounding notes crossfade to it.
     sample_rate : int, keyword-only
         Of the notes the cache returns and of the output.
     max_voices : int, keyword-only
@@ -221,7 +223,7 @@ class SynthEngine:
         i = self._free_voice()
         if self.active[i]:
             self._fade_out(i)
-        key = self.cache.key(pitch, self.params.snapshot.morph)
+        key = self.cache.key(pitch, self.cache.point(self.params.snapshot))
         self.active[i], self.pitch[i], self.key[i], self.pedalled[i] = True, pitch, key, False
         self.buffer[i] = self.cache.get(key)
         if self.buffer[i] is None:
@@ -243,7 +245,7 @@ class SynthEngine:
 
     def _follow_morph(self) -> None:
         """Point held voices at the current morph step; a crossfade starts once its note is decoded."""
-        morph = self.params.snapshot.morph
+        morph = self.cache.point(self.params.snapshot)
         for i in range(self.max_voices):
             if not self.active[i] or self.released[i] >= 0:
                 continue
@@ -425,20 +427,30 @@ def timbre_note_decoder(instrument, *, sample_rate: int | None = None, source: s
     Its loop is chosen on the decoder's frames (:func:`musicvae.audio.sustain.choose_loop`), before
     the key-up of the instrument's training notes (:func:`musicvae.blend.hold_seconds`).
     """
+    from musicvae import blend
+
+    za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
+    return held_note_decoder(instrument, lambda amount: blend.mix_latent(za, zb, float(amount), method=method),
+                             sample_rate=sample_rate, velocity=velocity, iters=iters)
+
+
+def held_note_decoder(instrument, latent: Callable, *, sample_rate: int | None = None, velocity: int = 100,
+                      iters: int | None = None) -> Callable[[int, object], SustainedNote]:
+    """A :class:`NoteCache` decode function of the latent [Z] ``latent(amount)`` gives: (pitch, amount) ->
+    a held note, as :func:`timbre_note_decoder` (and :func:`musicvae.realtime.pad.pad_note_decoder`) decode."""
     from math import gcd
 
     from musicvae import blend
     from musicvae.audio.sustain import choose_loop, sustained
 
-    za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
     rate = blend.sample_rate(instrument)
     out_rate = rate if sample_rate is None else int(sample_rate)
     g = gcd(rate, out_rate)
     spec = instrument.config.model.spectrogram
     hold = blend.hold_seconds(instrument)
 
-    def decode(pitch: int, amount: float) -> SustainedNote:
-        z = blend.mix_latent(za, zb, float(amount), method=method)
+    def decode(pitch: int, amount) -> SustainedNote:
+        z = latent(amount)
         frames = blend.decode_spectrograms(instrument, z[None], pitch, velocity)
         note = blend.invert(instrument, frames, iters=iters)[0]
         choice = choose_loop(frames[0], sample_rate=rate, hop_length=spec.hop_length, n_fft=spec.n_fft,

@@ -53,11 +53,19 @@ def add_commands(sub) -> None:
                    help="audio system, e.g. jack (default: PortAudio's default)")
     p.add_argument("--midi-api", choices=list(API_NAMES),
                    help="MIDI system (default: the platform's; jack where there is no ALSA sequencer)")
-    p.add_argument("--morph", type=opt.Morph(), default="0.5",
-                   help="blend amount 0..1, or automation 0:0,8:1 (seconds:amount; "
+    p.add_argument("--morph", type=opt.Morph(), default=None,
+                   help="blend amount 0..1 (default 0.5), or automation 0:0,8:1 (seconds:amount; "
                    "live, a control change or OSC message takes over)")
-    p.add_argument("--morph-cc", type=opt.CONTROLLER, default=1, help="controller that sets the morph (default 1)")
-    p.add_argument("--osc-port", type=opt.OSC_PORT, help="listen for OSC /morph f on 127.0.0.1")
+    p.add_argument("--morph-cc", type=opt.CONTROLLER, default=None, help="controller that sets the morph (default 1)")
+    p.add_argument("--pad", type=opt.Corners(), metavar="A,B,C,D",
+                   help="live: four families at a pad's corners (A, B bottom, C, D top); play the point x,y "
+                   "between them instead of a morph")
+    p.add_argument("--xy", type=opt.Point(), metavar="X,Y",
+                   help="--pad: the starting point, each 0..1 (default 0.5,0.5)")
+    p.add_argument("--xy-cc", type=opt.Controllers(), metavar="X,Y",
+                   help="--pad: controllers that set x and y (default 1,2)")
+    p.add_argument("--osc-port", type=opt.OSC_PORT,
+                   help="listen for OSC /morph f (with --pad: /xy f f, /x f, /y f) on 127.0.0.1")
     p.add_argument("--voices", type=opt.integer(1, opt.MAX_VOICES), default=8,
                    help=f"polyphony (default 8, at most {opt.MAX_VOICES})")
     p.add_argument("--blocksize", type=opt.integer(16, 8192), default=256,
@@ -104,7 +112,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from musicvae.errors import InputError
     from musicvae.instrument import Instrument
     from musicvae.io import check_output
-    from musicvae.realtime import live
+    from musicvae.realtime import synth_run
+    from musicvae.realtime.pad import XY_CC
 
     # Checked before the instrument loads and before any port or audio device opens.
     if args.midi_file and args.midi_in:
@@ -113,26 +122,37 @@ def cmd_synth(args: argparse.Namespace) -> None:
         raise InputError("synth needs --midi-in PORT (live) or --midi-file M.mid -o out.wav (offline)")
     if args.output and not args.midi_file:
         raise InputError("-o writes the offline render of --midi-file; live, the synth plays to --audio-out")
+    if args.pad is None and (args.xy is not None or args.xy_cc is not None):
+        raise InputError(f"{'--xy' if args.xy is not None else '--xy-cc'} places the point on a --pad A,B,C,D")
+    if args.pad is not None and args.midi_file:
+        raise InputError("synth --pad plays live (--midi-in PORT); offline, blend --pad A,B,C,D --xy X,Y "
+                         "decodes a point")
+    if args.pad is not None and (args.morph is not None or args.morph_cc is not None):
+        raise InputError(f"{'--morph' if args.morph is not None else '--morph-cc'} blends two timbres; "
+                         "a --pad's point moves by --xy-cc and OSC /xy")
+    morph = "0.5" if args.morph is None else args.morph
     if args.midi_file:
         from musicvae import blend
         from musicvae.render import render_midi
 
         output = check_output(args.output or "synth.wav")
         instrument = Instrument.load(args.instrument).require_kind("timbre")
-        rate = blend.sample_rate(instrument)  # what live.write_synth_file does, with a progress bar
+        rate = blend.sample_rate(instrument)  # what synth_run.write_synth_file does, with a progress bar
         with _render_progress(args.midi_file) as progress:
-            audio = render_midi(instrument, args.midi_file, morph=args.morph, voices=args.voices, sample_rate=rate,
+            audio = render_midi(instrument, args.midi_file, morph=morph, voices=args.voices, sample_rate=rate,
                                 progress=progress)
         print_written([blend.write_audio(audio, output, sample_rate=rate)])
         return
     instrument = Instrument.load(args.instrument).require_kind("timbre")
-    curve = parse_morph(args.morph)
+    curve = parse_morph(morph)
     try:
-        report = live.run_synth(instrument, midi_in=args.midi_in, audio_out=args.audio_out,
-                                audio_api=args.audio_api, midi_api=args.midi_api, morph_cc=args.morph_cc,
-                                osc_port=args.osc_port, morph=curve(0.0),
-                                automation=None if curve.constant else curve, voices=args.voices,
-                                blocksize=args.blocksize, duration=args.duration)
+        report = synth_run.run_synth(instrument, midi_in=args.midi_in, audio_out=args.audio_out,
+                                     audio_api=args.audio_api, midi_api=args.midi_api,
+                                     morph_cc=1 if args.morph_cc is None else args.morph_cc,
+                                     osc_port=args.osc_port, morph=curve(0.0),
+                                     automation=None if curve.constant else curve, voices=args.voices,
+                                     blocksize=args.blocksize, duration=args.duration, pad=args.pad,
+                                     xy=args.xy or (0.5, 0.5), xy_cc=args.xy_cc or XY_CC)
     except (KeyboardInterrupt, SystemExit) as stopped:  # Ctrl-C ends most sessions: say what it did
         if getattr(stopped, "report", None) is not None:
             print(stopped.report.summary(), file=sys.stderr)
