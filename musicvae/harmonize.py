@@ -51,6 +51,13 @@ NET_Z_SCALE = 0.5
 VARIATION_TEMPERATURE = 0.2
 #: ..., hiding at most this share of the notes in a round: more makes them stray from good harmony.
 VARIATION_MAX_HIDDEN = 0.3
+#: ..., with the net run on windows that do not overlap (a hop of the whole window), in the Gibbs rounds and the
+#: likelihood ranking alike: about a quarter of the first pass's one-bar-hop windows, where the net's time goes. The
+#: known notes around a hidden one carry the context the overlaps gave: on the validation chorales 3 variations
+#: measured alike with either hop (notes differing pairwise 31.9-32.5% against 31.2-35.0% at one bar, frame
+#: accuracy 0.387-0.395 against 0.384-0.397, chord-tone onsets 81.3-82.7% against 81.5-82.1%); on the test
+#: chorales 29.2-32.3% against 30.2-32.2%, frame accuracy 0.382-0.406 against 0.391-0.414.
+VARIATION_HOP_BARS = 4
 _MIDI_SUFFIXES = (".mid", ".midi", ".smf")
 
 
@@ -378,7 +385,8 @@ def harmonize(
     Variations 2.. start from it, take latents ``z_scale * eps`` (:data:`NET_Z_SCALE` by
     default) and are resampled by ``gibbs_steps`` rounds of block Gibbs at ``temperature``
     (:data:`VARIATION_TEMPERATURE` when 0), hiding at most :data:`VARIATION_MAX_HIDDEN` of the
-    notes a round, the last half of the rounds taking the best notes. The variations come back
+    notes a round, the last half of the rounds taking the best notes (the net on windows
+    :data:`VARIATION_HOP_BARS` apart). The variations come back
     ranked by the model's pseudo-likelihood, best first (:attr:`Harmonization.scores`).
 
     Parameters
@@ -447,7 +455,8 @@ def melody_harmonizer(
     refine = None
     if net and voice_leading:
         refine = gibbs_refiner(model, noises, z_scale=z_scale, steps=gibbs_steps, temperature=temperature,
-                               ranges=rep.ranges, window_steps=rep.steps, hop_steps=rep.steps_per_bar, seed=seed)
+                               ranges=rep.ranges, window_steps=rep.steps,
+                               hop_steps=min(VARIATION_HOP_BARS, rep.bars) * rep.steps_per_bar, seed=seed)
     # A Gibbs-refined chorale net starts every variation from its most likely first pass (z = 0, temperature 0);
     # the sampling rounds, at ``temperature``, vary them.
     first_temperature = 0.0 if refine is not None else temperature

@@ -245,12 +245,14 @@ def pseudo_log_likelihood(
     k, voices, length = lower.shape
     masks = np.array(model.mask_tokens()).reshape(1, voices, 1)
     block = np.random.default_rng(seed).integers(0, parts, (voices, length))
-    total = np.zeros(k)
-    for part in range(parts):
-        hidden = np.broadcast_to(block == part, lower.shape)
-        probs = conditional_probabilities(model, soprano, np.where(hidden, masks, lower), lower, z,
-                                          window_steps=window_steps, hop_steps=hop_steps)
-        for v, p in enumerate(probs):
-            chosen = np.take_along_axis(p, lower[:, v, :, None], axis=-1)[..., 0]  # [K, S]
-            total += (np.log(np.clip(chosen, 1e-12, None)) * hidden[:, v]).sum(-1)
-    return total / (voices * length)
+    # Every part of every harmonisation in one batch of the net: [parts * K, V, S], part-major.
+    hidden = np.repeat(block[None] == np.arange(parts)[:, None, None], k, axis=0)
+    tiled = np.tile(lower, (parts, 1, 1))
+    probs = conditional_probabilities(model, soprano, np.where(hidden, masks, tiled), tiled,
+                                      np.tile(np.asarray(z, np.float32), (parts, 1)), window_steps=window_steps,
+                                      hop_steps=hop_steps)
+    total = np.zeros(parts * k)
+    for v, p in enumerate(probs):
+        chosen = np.take_along_axis(p, tiled[:, v, :, None], axis=-1)[..., 0]  # [parts * K, S]
+        total += (np.log(np.clip(chosen, 1e-12, None)) * hidden[:, v]).sum(-1)
+    return total.reshape(parts, k).sum(0) / (voices * length)
