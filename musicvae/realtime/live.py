@@ -64,12 +64,15 @@ class LiveReport:
 
 
 def build_player(instrument, *, a=None, b=None, respond: bool = False, params: ParamStore,
-                 channel: int = 0, seed: int | None = None, add: np.ndarray | None = None):
+                 channel: int = 0, seed: int | None = None, add: np.ndarray | None = None,
+                 window: int | None = None):
     """The engine core for a melody instrument: :class:`MelodyPlayer` (A/B morph) or :class:`CallAndResponse`.
 
+    The morph loops the whole tunes, window by window, as ``musicvae morph`` cuts them
+    (:func:`musicvae.generate.tune_window_pairs`), or only window ``window`` (counted from 0).
     ``add`` [Z] (attribute vectors) is added to every code before it is decoded.
     """
-    from musicvae.generate import window_from_midi
+    from musicvae.generate import tune_window_pairs
 
     instrument.require_kind("melody")
     rep = instrument.config.model.representation
@@ -78,10 +81,10 @@ def build_player(instrument, *, a=None, b=None, respond: bool = False, params: P
                                channel=channel, min_pitch=rep.min_pitch, max_pitch=rep.max_pitch), []
     if a is None or b is None:
         raise InputError("live needs --a A.mid and --b B.mid (the melodies to morph between), or --respond")
-    wa, wb = window_from_midi(instrument, a), window_from_midi(instrument, b)
-    decode = morph_decoder(instrument, wa.events, wb.events, seed=seed, add=add)
-    return MelodyPlayer(decode, params, steps=rep.steps, channel=channel, min_pitch=rep.min_pitch), \
-        wa.warnings + wb.warnings
+    pair = tune_window_pairs(instrument, a, b, window=window)
+    decode = morph_decoder(instrument, pair.a, pair.b, seed=seed, add=add)
+    return MelodyPlayer(decode, params, steps=rep.steps, channel=channel, min_pitch=rep.min_pitch,
+                        windows=len(pair.a)), pair.warnings
 
 
 def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0, clock: str = "internal",
