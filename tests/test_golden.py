@@ -3,7 +3,8 @@
 The outputs are computed by ``tests/golden/golden_outputs.py`` (the one place to
 update when package modules move) and were recorded by
 ``tests/golden/make_golden.py`` before the ``musicvae/kinds/`` refactor: tokens,
-grids and integers must match exactly, floats to rtol 1e-5 / atol 1e-6, and
+grids and integers must match exactly, floats to rtol 1e-5 / atol 1e-6 (Griffin-Lim
+waveforms to atol 1e-3: see :data:`AUDIO_ATOL`), and
 every recipe's cache hash must be unchanged.
 """
 
@@ -21,6 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
 import golden_outputs as golden  # noqa: E402
 
 RTOL, ATOL = 1e-5, 1e-6
+#: Waveforms out of Griffin-Lim (keys ending ``audio_head``): its float32 FFTs take the CPU's own SIMD
+#: path, and a dozen phase iterations carry a 1e-7 difference there to about 1e-4 in the samples (seen
+#: between two x86-64 machines, same wheels); 1e-3 is 54 dB below the notes' -6 dBFS peak, so a changed
+#: model or algorithm still fails, while the spectrograms before inversion keep the tight tolerance.
+AUDIO_ATOL = 1e-3
 
 with np.load(golden.OUTPUTS_FILE, allow_pickle=False) as _stored:
     STORED = {key: _stored[key] for key in _stored.files}
@@ -61,6 +67,8 @@ def test_output_unchanged(key, computed):
     if golden.is_exact(key, expected):
         assert actual.dtype.kind == expected.dtype.kind, f"{key}: dtype {actual.dtype}, recorded {expected.dtype}"
         np.testing.assert_array_equal(actual, expected, err_msg=key)
+    elif key.endswith("audio_head"):
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=AUDIO_ATOL, err_msg=key)
     else:
         np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=key)
 
