@@ -51,6 +51,9 @@ LATE = 0.0001
 _CLOSE_WAIT = 0.3
 #: Seconds a close waits for the JACK library's own close (a dead server answers at once; a stuck one never).
 _CLIENT_CLOSE = 0.5
+#: Seconds a client whose process thread outlived its close waits for that thread to end before it is closed
+#: (else it is left to the process's exit).
+_LATE_CLOSE = 10.0
 #: Clients tried before an activation failure is final. libjack gives a new client's process thread one
 #: second to start and fails the activation otherwise, which a machine busy elsewhere sometimes makes happen.
 _ACTIVATE_TRIES = 3
@@ -103,7 +106,7 @@ class _JackPort:
         self._thread_id: int | None = None
         self._active = False
         self._closed = False
-        self.abandoned = False  # closed without closing the JACK client (see _close_client)
+        self.abandoned = False  # closed before its process thread ended: the client closes later (see _close_client)
 
     def _open_client(self):
         try:
@@ -203,11 +206,14 @@ class _JackPort:
                 while task is not None and os.path.exists(task) and now() < end and self.failure is None:
                     time.sleep(0.001)
                 if task is not None and os.path.exists(task) and self.failure is None:
-                    # The thread is still there (a callback starved of the interpreter's lock, or a server that
-                    # stopped running cycles): closing would cancel it, perhaps inside Python. Leave the client
-                    # to the process's exit instead, and keep JACK-Client's __del__ from closing it later.
-                    self._client._ptr = self._jack._ffi.NULL
+                    # The thread is still there (a callback starved of the interpreter's lock, a server that
+                    # stopped running cycles, or a synchronous server stalled by the thread's own deactivation):
+                    # closing now would cancel it, perhaps inside Python. Close the client once the thread is
+                    # gone, from a thread of its own: a client left open keeps its name, and the next client
+                    # asking for that name would be given another.
                     self.abandoned = True
+                    threading.Thread(target=self._close_later, args=(self._client, task), name="jack-close-later",
+                                     daemon=True).start()
                     return
             client = self._client
 
@@ -219,6 +225,17 @@ class _JackPort:
             closer = threading.Thread(target=close, name="jack-close", daemon=True)
             closer.start()
             join(closer, _CLIENT_CLOSE)
+
+    def _close_later(self, client, task: str) -> None:
+        end = now() + _LATE_CLOSE
+        while os.path.exists(task) and now() < end and self.failure is None:
+            time.sleep(0.01)
+        if os.path.exists(task) and self.failure is None:
+            client._ptr = self._jack._ffi.NULL  # left to the process's exit, never to JACK-Client's __del__
+            return
+        with contextlib.suppress(Exception):
+            client.deactivate()
+            client.close()
 
     def __del__(self) -> None:  # never let JACK-Client's own __del__ deactivate a client whose callback runs
         with contextlib.suppress(Exception):
