@@ -37,14 +37,23 @@ def _free_udp_port() -> int:
         return sock.getsockname()[1]
 
 
-def _flood(out, osc, stop: threading.Event, *, notes: bool) -> None:
-    """Clock at 120 BPM, ~1,500 control changes and ~1,500 OSC messages a second, a note every 8th."""
+def _flood(out, osc, stop: threading.Event, *, notes: bool, started: threading.Event | None = None) -> None:
+    """Clock at 120 BPM, ~1,500 control changes and ~1,500 OSC messages a second, a note every 8th.
+
+    MIDI Start goes out again each second until ``started`` is set (the player was heard): a Start that
+    reaches a player still setting up its input is lost, as it would be from a DAW started too early,
+    and without one a clock follower rightly plays nothing. ``started`` None: one Start.
+    """
     rng = random.Random(0)
     out.send_message([0xFA])
     t0 = time.perf_counter()
     next_pulse = next_note = t0
+    next_start = t0 + 1.0
     while not stop.is_set():
         t = time.perf_counter()
+        if started is not None and not started.is_set() and t >= next_start:
+            out.send_message([0xFA])
+            next_start += 1.0
         if t >= next_pulse:
             out.send_message([0xF8])
             next_pulse += 60.0 / 120.0 / 24
@@ -73,7 +82,7 @@ def test_live_and_synth_stay_flat_under_a_flood(jack_server, tiny_melody, tmp_pa
                   "--blocksize", "512"],
     }
     procs, senders, threads = {}, [], []
-    stop = threading.Event()
+    stop, heard = threading.Event(), threading.Event()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
     try:
         for name, args in commands.items():
@@ -87,8 +96,16 @@ def test_live_and_synth_stay_flat_under_a_flood(jack_server, tiny_melody, tmp_pa
             port = f"soak-{name}"
             target = _find_port(port, client, alive=lambda p=procs[name]: p.poll() is None)
             connect_when_there(f"flood-{name}:out", target, alive=lambda p=procs[name]: p.poll() is None)
+            if name == "live":  # what live plays, heard on a port of ours: the flood's handshake
+                listen = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name="soak-listen")
+                listen.open_virtual_port("in")
+                listen.set_callback(lambda message, _data: heard.set())
+                senders.append(listen)
+                played = _find_port("soak-out", None, alive=lambda p=procs[name]: p.poll() is None)
+                connect_when_there(played, "soak-listen:in", alive=lambda p=procs[name]: p.poll() is None)
             threads.append(threading.Thread(target=_flood, args=(out, SimpleUDPClient("127.0.0.1", osc), stop),
-                                            kwargs={"notes": name == "synth"}, daemon=True))
+                                            kwargs={"notes": name == "synth",
+                                                    "started": heard if name == "live" else None}, daemon=True))
         time.sleep(1.0)  # the OSC servers open beside the ports
         for thread in threads:
             thread.start()
@@ -113,9 +130,9 @@ def test_live_and_synth_stay_flat_under_a_flood(jack_server, tiny_melody, tmp_pa
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        for out in senders:
-            out.close_port()
-            out.delete()
+        for port in senders:
+            port.close_port()
+            port.delete()
     for name, rows in samples.items():
         rss = [r for r, _ in rows]
         fds = {f for _, f in rows}
