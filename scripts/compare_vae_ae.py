@@ -6,6 +6,8 @@ same held-out windows, and writes ``docs/vae-vs-ae.md`` with a 2-D latent map:
 
     python scripts/compare_vae_ae.py --vae melody-2bar --ae melody-2bar-ae -o docs
 
+after retraining the AE (not shipped) with the command in docs/melody-2bar-ae-card.md.
+
 What is compared: prior-sample feature overlap (decode z ~ N(0, I): only a model
 whose codes fill the prior decodes data-like melodies), interpolation smoothness
 (Hamming distance from A along 11-step slerp paths), reconstruction, and where

@@ -50,7 +50,7 @@ EXAMPLES = REPO / "examples"
 OUTPUTS_FILE = GOLDEN_DIR / "outputs.npz"
 CACHE_KEYS_FILE = GOLDEN_DIR / "cache_keys.json"
 
-MELODY_INSTRUMENTS = ("melody-2bar", "melody-2bar-ae")
+MELODY_INSTRUMENTS = ("melody-2bar",)
 TIMBRE_INSTRUMENT = "flute-guitar"
 ACCOMPANIST_INSTRUMENT = "bach-accompanist"
 INSTRUMENTS = (*MELODY_INSTRUMENTS, TIMBRE_INSTRUMENT, ACCOMPANIST_INSTRUMENT)
