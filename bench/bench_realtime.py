@@ -364,7 +364,7 @@ def bench_prefetch(instrument_name: str, seconds: float = 8.0) -> None:
     import rtmidi
 
     from musicvae.automation import parse_morph
-    from musicvae.realtime.live import run_synth
+    from musicvae.realtime.synth_run import run_synth
 
     instrument, label = timbre_instrument(instrument_name)
     log = tempfile.TemporaryFile("w+")

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-# The suite's shared helpers (timbre_fixtures.py) import from every test folder.
+# The suite's shared helpers (timbre_fixtures.py) import from every test folder, and the realtime
+# folder's (realtime_helpers.py, which its conftest imports) from the studio's live tests too, whichever
+# folder pytest collects first.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "realtime"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -368,12 +368,3 @@ def parse_params(morph: float = 0.0, temperature: float = 0.0) -> ParamStore:
     params.update(morph=morph, temperature=temperature)
     return params
 
-
-def __getattr__(name: str):
-    # The timbre synth's live run has a module of its own (:mod:`musicvae.realtime.synth_run`); it imports
-    # this one, so its names are found here on first use rather than imported at the top.
-    if name in ("SynthReport", "run_synth", "write_synth_file"):
-        from musicvae.realtime import synth_run
-
-        return getattr(synth_run, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Live and synth sessions the page starts and stops on this machine's ports, and the knob that morphs them.
 
 A session is :func:`musicvae.realtime.live.run_live` (``musicvae live``) or
-:func:`musicvae.realtime.live.run_synth` (``musicvae synth``) on a thread of its
+:func:`musicvae.realtime.synth_run.run_synth` (``musicvae synth``) on a thread of its
 own, stopped by its stop event (the way every run stops: all notes off first).
 Each listens for OSC on a free port of 127.0.0.1, and the page's knob sends
 ``/morph f`` there: the morph takes the path a control surface's OSC message
@@ -134,7 +134,7 @@ class Sessions:
     def start_synth(self, *, midi_in: str, audio_out: str | None, audio_api: str | None, midi_api: str | None,
                     morph: float, voices: int) -> Session:
         """``musicvae synth TIMBRE --midi-in PORT --osc-port P ...`` until stopped."""
-        from musicvae.realtime import live
+        from musicvae.realtime import synth_run
 
         session = self._new("synth", f"{self.studio.timbre.name}: MIDI input {midi_in!r} to audio output "
                                      f"{audio_out or 'default'!r}")
@@ -142,9 +142,9 @@ class Sessions:
 
         def run() -> None:
             try:
-                report = live.run_synth(self.studio.timbre, midi_in=midi_in, audio_out=audio_out,
-                                        audio_api=audio_api, midi_api=midi_api, osc_port=session.osc_port,
-                                        morph=morph, voices=voices, stop=session.stop, on_ready=session.ready.set)
+                report = synth_run.run_synth(self.studio.timbre, midi_in=midi_in, audio_out=audio_out,
+                                             audio_api=audio_api, midi_api=midi_api, osc_port=session.osc_port,
+                                             morph=morph, voices=voices, stop=session.stop, on_ready=session.ready.set)
                 session.summary = report.summary()
             except Exception as error:  # noqa: BLE001 - a missing device or port: the page shows the line
                 session.error = str(error)

@@ -92,7 +92,7 @@ def test_live_synth_plays_through_jack_audio(jack_audio):
     """The sounddevice adapter on PortAudio's JACK host API: notes in over JACK MIDI, audio out, clean stop."""
     from realtime_helpers import Sender, make_tiny_timbre
 
-    from musicvae.realtime.live import run_synth
+    from musicvae.realtime.synth_run import run_synth
 
     sender = Sender("synth-keys")
 
@@ -119,7 +119,7 @@ def test_live_synth_follows_morph_automation(jack_audio):
     from realtime_helpers import Sender, make_tiny_timbre
 
     from musicvae.automation import parse_morph
-    from musicvae.realtime.live import run_synth
+    from musicvae.realtime.synth_run import run_synth
 
     sender = Sender("auto-keys")
 

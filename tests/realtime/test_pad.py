@@ -194,7 +194,7 @@ def test_the_live_synth_plays_the_pad_from_osc_and_ccs(jack_audio, four, monkeyp
     from pythonosc.udp_client import SimpleUDPClient
     from scipy.signal import resample_poly
 
-    from musicvae.realtime.live import run_synth
+    from musicvae.realtime.synth_run import run_synth
 
     decoded: dict[tuple[int, tuple[float, float]], np.ndarray] = {}
     rates = []

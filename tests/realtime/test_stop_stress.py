@@ -226,7 +226,7 @@ def test_synth_stops_100_times(jack_audio, monkeypatch, guard):
     from realtime_helpers import make_tiny_timbre
 
     from musicvae.realtime import synth
-    from musicvae.realtime.live import run_synth
+    from musicvae.realtime.synth_run import run_synth
 
     instrument = make_tiny_timbre()  # notes 60..62, decoded in a few ms each
     make_decoder = synth.timbre_note_decoder

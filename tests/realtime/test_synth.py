@@ -246,7 +246,7 @@ def test_synth_file_offline(tiny_timbre, tmp_path):
     import pretty_midi
     import soundfile
 
-    from musicvae.realtime.live import write_synth_file
+    from musicvae.realtime.synth_run import write_synth_file
 
     midi = pretty_midi.PrettyMIDI()
     inst = pretty_midi.Instrument(program=0)

@@ -26,12 +26,17 @@ def browser(tmp_path_factory):
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, accept_downloads=True, viewport={"width": 1280, "height": 900})
-        yield context
-        context.close()
+    # The page loads no web fonts (system ones only), so a screenshot has nothing to wait for in
+    # document.fonts.ready; on a loaded machine, with a live session polling, that wait alone ran
+    # past Playwright's 30 s. Read by Playwright's driver, which sync_playwright() starts below.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PW_TEST_SCREENSHOT_NO_FONTS_READY", "1")
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
+                args=CHROMIUM_ARGS, accept_downloads=True, viewport={"width": 1280, "height": 900})
+            yield context
+            context.close()
 
 
 @pytest.fixture
