@@ -4,7 +4,11 @@ Both train the 2bar-small model (batch 128) on the same synthetic melodies with
 the same work per step (transposition, forward, loss, backward, clip, Adam,
 lr schedule) on the same threads, so the ratio is the Lightning overhead.
 
-Run: ``python bench/bench_train.py [--steps 10] [--threads 2]``
+``--beside OTHER`` also trains the registered config OTHER through ``train_model`` in the same
+run and prints both throughputs in sequences and in bars per second (e.g. ``--config
+16bar-hier-small --beside 2bar-small``: the hierarchical 16-bar model against the flat 2-bar one).
+
+Run: ``python bench/bench_train.py [--steps 10] [--threads 2] [--config NAME] [--beside OTHER]``
 """
 
 from __future__ import annotations
@@ -77,30 +81,41 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--config", default="2bar-small")
+    parser.add_argument("--beside", help="another registered melody config to time through train_model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = get_config(args.config)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, val_every=10**6))
-    windows = melodies(4096, steps=config.model.representation.steps)
+    config, windows = _bench_config(args.config)
 
     # No warm-up on either side: train_model's clock includes its first step, so the plain loop's does too.
     plain = plain_loop(config, windows, args.steps, warmup=0)
-    with tempfile.TemporaryDirectory() as out_dir:
-        # train_model's throughput counts train batches after on_train_start, validation excluded.
-        _, summary = train_model(
-            config,
-            windows,
-            windows[:256],
-            out_dir=out_dir,
-            threads=args.threads,
-            max_steps=args.steps,
-            progress=False,
-        )
-    ours = summary["sequences_per_second"]
+    ours = lightning_throughput(config, windows, steps=args.steps, threads=args.threads)
     print(f"{args.config} training, batch {config.train.batch_size}, {args.threads} thread(s), {args.steps} steps")
     print(f"  train_model (Lightning): {ours:8.1f} sequences/s")
     print(f"  plain PyTorch loop     : {plain:8.1f} sequences/s")
     print(f"  Lightning / plain      : {ours / plain:.2f}")
+    if args.beside:
+        other, other_windows = _bench_config(args.beside)
+        theirs = lightning_throughput(other, other_windows, steps=args.steps, threads=args.threads)
+        bars, other_bars = config.model.representation.bars, other.model.representation.bars
+        print(f"beside {args.beside} (batch {other.train.batch_size}), train_model, same run:")
+        for name, rate, n in ((args.config, ours, bars), (args.beside, theirs, other_bars)):
+            print(f"  {name:18s} {rate:8.1f} sequences/s {rate * n:9.1f} bars/s")
+        print(f"  {args.config} / {args.beside} in bars/s: {ours * bars / (theirs * other_bars):.2f}")
+
+
+def _bench_config(name: str):
+    """A registered config without validation runs, and synthetic windows of its length."""
+    config = get_config(name)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, val_every=10**6))
+    return config, melodies(4096, steps=config.model.representation.steps)
+
+
+def lightning_throughput(config, windows: np.ndarray, *, steps: int, threads: int) -> float:
+    """Sequences per second of ``train_model`` (train batches after on_train_start, validation excluded)."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        _, summary = train_model(config, windows, windows[:256], out_dir=out_dir, threads=threads,
+                                 max_steps=steps, progress=False)
+    return summary["sequences_per_second"]
 
 
 if __name__ == "__main__":
