@@ -336,8 +336,8 @@ def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "sl
     Returns
     -------
     callable(Params, window=0) -> np.ndarray [T]
-        Window ``window`` of the tune at ``params.morph``; a window with no note in either tune stays
-        silent, as in :func:`musicvae.generate.morph_tune`.
+        Window ``window`` of the tune at ``params.morph``; in a tune of several windows, one with no note
+        in either tune stays silent, as in :func:`musicvae.generate.morph_tune`.
     """
     import torch
 
