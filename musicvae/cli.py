@@ -100,7 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.card:  # before the evaluation, which can take minutes
         check_output(instrument.path / CARD_FILE)
     options = EvaluateOptions(data=args.data, split=args.split, n_prior=args.n_prior, max_items=args.max_windows,
-                              seed=args.seed, progress=not args.quiet)
+                              seed=args.seed, progress=not args.quiet, baseline=args.baseline)
     report = evaluate_instrument(instrument, options)
     text = format_report(report)
     print(json.dumps(report, indent=1, default=float) if args.json else text)
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior samples for feature overlap (timbre: at most 100, each pitch-checked with pYIN)")
     p.add_argument("--max-windows", type=opt.integer(0, 10**9), default=0,
                    help="evaluate on at most this many windows, or chorales for an accompanist (0 = all)")
+    p.add_argument("--baseline", type=opt.Text("an instrument"),
+                   help="melody: a flat instrument run phrase by phrase over a longer model's windows, reported "
+                        "beside it (default for a 16-bar model: a shipped 2-bar one of its meter)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--card", action="store_true", help="write the metrics into the instrument's card.md")
     p.add_argument("--plot", metavar="PNG", type=opt.Output(opt.PNG),

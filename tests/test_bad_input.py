@@ -225,6 +225,8 @@ def test_hostile_value_gets_one_line_and_exit_2(case, case_dir, capsys):
     (["harmonize", "bach-accompanist", SOPRANO, "--musicxml", "/proc/x.musicxml"], "cannot write to /proc"),
     (["synth", "flute-guitar", "--midi-file", A, "-o", "/proc/x.wav"], "cannot write to /proc"),
     (["evaluate", "melody-2bar", "--plot", "/proc/x.png"], "cannot write to /proc"),
+    (["evaluate", "melody-2bar", "--baseline", "melody-2bar-waltz"], "--baseline melody-2bar-waltz: its bars are 3/4"),
+    (["evaluate", "melody-2bar", "--baseline", "flute-guitar"], "is a timbre instrument; this command needs a melody"),
     (["morph", "melody-2bar", A, B, "--bpm", "0"], "argument --bpm: expected a number from 10 to 1000, got '0'"),
     (["morph", "melody-2bar", A, B, "--bpm", "-60"], "argument --bpm: expected a number from 10 to 1000"),
     (["morph", "melody-2bar", A, B, "--steps", "100000000"], "argument --steps: expected a whole number from 2 to 101"),

@@ -86,6 +86,7 @@ class EvaluateOptions:
     max_items: int = 0
     seed: int = 0
     progress: bool = True
+    baseline: str | None = None
 
 
 class Kind:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from musicvae.errors import ConfigError, DataError
+from musicvae.errors import ConfigError, DataError, InputError
 from musicvae.kinds.base import EvaluateOptions, Kind, TrainingData
 from musicvae.kinds.melody.config import SequenceVAEConfig, named_configs
 
@@ -138,9 +138,10 @@ class MelodyKind(Kind):
 
     def evaluate(self, instrument, options: EvaluateOptions) -> dict:
         from musicvae.kinds.melody.data import load_melody_windows
-        from musicvae.kinds.melody.evaluate import evaluate_melody
+        from musicvae.kinds.melody.evaluate import evaluate_melody, stitched_baseline
 
         rep = instrument.config.model.representation
+        flat = self._baseline_instrument(instrument, options)  # before the minutes of evaluation: a bad name fails now
         recipe = self.recipe_for(options.data or instrument.config.data, rep)
         test = load_melody_windows(recipe, split=options.split, bars=rep.bars, steps_per_bar=rep.steps_per_bar)
         train = load_melody_windows(recipe, split="train", bars=rep.bars, steps_per_bar=rep.steps_per_bar)
@@ -149,8 +150,31 @@ class MelodyKind(Kind):
         report = evaluate_melody(instrument.model, test_windows=test, train_windows=train, n_prior=options.n_prior,
                                  seed=options.seed, progress=options.progress)
         control = self._attribute_control(instrument, test, seed=options.seed)
+        stitched = {} if flat is None else {"stitched_baseline": stitched_baseline(
+            flat.model, test_windows=test, phrase_steps=flat.config.model.representation.steps,
+            z_dim=flat.config.model.z_dim, name=flat.name, n_prior=options.n_prior, seed=options.seed)}
         return {"instrument": instrument.name, "data": recipe.name, "split": options.split, "windows": len(test),
-                **report, **control}
+                **report, **stitched, **control}
+
+    def _baseline_instrument(self, instrument, options: EvaluateOptions):
+        """The flat instrument run phrase by phrase beside a longer model (``--baseline``, else
+        :func:`flat_baseline_for`); None for a flat model with no ``--baseline``.
+
+        Raises
+        ------
+        InputError
+            If the named instrument's phrases do not tile this instrument's windows.
+        """
+        from musicvae.instrument import Instrument
+
+        name = options.baseline or flat_baseline_for(instrument.config)
+        if name is None:
+            return None
+        flat = Instrument.load(name).require_kind(self.name)
+        problem = _phrase_mismatch(instrument.config.model.representation, flat.config.model.representation)
+        if problem:
+            raise InputError(f"--baseline {name}: {problem}")
+        return flat
 
     #: Held-out windows the attribute evaluation decodes (each at every amount).
     ATTRIBUTE_WINDOWS = 200
@@ -189,6 +213,38 @@ class MelodyKind(Kind):
         from musicvae.kinds.melody.evaluate import collapse_check
 
         return collapse_check(model, data.valid if len(data.valid) else data.train)
+
+
+def _phrase_mismatch(long, flat) -> str | None:
+    """Why a flat model of representation ``flat`` cannot be run phrase by phrase over ``long``'s windows."""
+    if (flat.meter, flat.steps_per_bar) != (long.meter, long.steps_per_bar):
+        return f"its bars are {flat.meter} ({flat.steps_per_bar} steps), this instrument's {long.meter} " \
+               f"({long.steps_per_bar} steps)"
+    if (flat.min_pitch, flat.max_pitch) != (long.min_pitch, long.max_pitch):
+        return f"its pitch range {flat.min_pitch}..{flat.max_pitch} is not {long.min_pitch}..{long.max_pitch}"
+    if flat.bars >= long.bars or long.bars % flat.bars:
+        return f"its {flat.bars}-bar phrases do not tile this instrument's {long.bars}-bar windows"
+    return None
+
+
+def flat_baseline_for(config) -> str | None:
+    """The first shipped flat melody instrument (by name) whose phrases tile ``config``'s longer windows, or
+    None (a flat config, or no such instrument)."""
+    from musicvae.config import load_instrument_config
+    from musicvae.errors import MusicVAEError
+    from musicvae.instrument import INSTRUMENT_FILE, available_instruments, instruments_dir
+
+    if not config.model.conductor_sizes and config.model.representation.bars <= 2:
+        return None
+    for name in available_instruments():
+        try:
+            other = load_instrument_config(instruments_dir() / name / INSTRUMENT_FILE)
+        except MusicVAEError:
+            continue
+        if other.kind == "melody" and not other.model.conductor_sizes and other.model.kl_weight > 0 \
+                and _phrase_mismatch(config.model.representation, other.model.representation) is None:
+            return name
+    return None
 
 
 KIND = MelodyKind()

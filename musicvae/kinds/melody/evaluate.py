@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from musicvae.errors import InputError
 from musicvae.kinds.melody.features import feature_overlap, feature_summary, melody_features
 from musicvae.kinds.melody.metrics import (
     interpolation_smoothness,
@@ -116,6 +117,58 @@ def evaluate_melody(
         "seed": seed,
     }
     return report
+
+
+def stitched_baseline(
+    flat_model,
+    *,
+    test_windows: np.ndarray,
+    phrase_steps: int,
+    z_dim: int,
+    name: str,
+    n_prior: int = 1000,
+    prior_temperature: float = 0.5,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> dict:
+    """A flat model run phrase by phrase over long windows: its reconstruction and prior samples, measured as
+    :func:`evaluate_melody` measures the long model on the same windows.
+
+    Parameters
+    ----------
+    flat_model : sequence VAE
+        A model of ``phrase_steps``-step windows.
+    test_windows : ndarray [N, K * phrase_steps] of int
+        The long model's held-out windows.
+    phrase_steps, z_dim : int
+        The flat model's window length and latent size.
+    name : str
+        The flat instrument's name, kept in the report.
+    n_prior, prior_temperature, seed, batch_size
+        As for :func:`evaluate_melody`; a prior sample is K phrases each decoded from its own ``z ~ N(0, I)``.
+
+    Returns
+    -------
+    dict
+        ``instrument``, ``phrases`` (K), ``phrase_steps``, ``reconstruction`` and ``prior_overlap`` (the
+        sections of :func:`evaluate_melody`).
+    """
+    from musicvae.kinds.melody.stitched import StitchedModel
+
+    test = check_windows(test_windows)
+    if test.shape[1] % phrase_steps:
+        raise InputError(f"windows of {test.shape[1]} steps are not whole phrases of {name}'s {phrase_steps} steps")
+    stitched = StitchedModel(flat_model, phrases=test.shape[1] // phrase_steps, phrase_steps=phrase_steps,
+                             z_dim=z_dim)
+    return {
+        "instrument": name,
+        "phrases": stitched.phrases,
+        "phrase_steps": phrase_steps,
+        "reconstruction": reconstruction_metrics(stitched, test, batch_size=batch_size),
+        "prior_overlap": prior_sample_overlap(stitched, melody_features(test), n=n_prior,
+                                              temperature=prior_temperature, seed=seed, batch_size=batch_size,
+                                              z_dim=stitched.z_dim),
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -286,11 +339,37 @@ def format_report(report: dict) -> str:
             f"Interpolation ({interp.get('pairs')} pairs, {interp.get('steps')} steps, {interp.get('method')})",
             "  distance = share of steps differing",
         ] + _rows(rows) + [f"  mean distance from A along the path: {curve}"]
+    if "stitched_baseline" in report:
+        lines += [""] + _format_stitched(report)
     if "attribute_control" in report:
         from musicvae.kinds.melody.attributes import format_attribute_control
 
         lines += [""] + format_attribute_control(report["attribute_control"])
     return "\n".join(lines) + "\n"
+
+
+_STITCHED_ROWS = (
+    ("token accuracy, argmax decode", "reconstruction", "sampled_accuracy"),
+    ("token accuracy, teacher-forced", "reconstruction", "teacher_forced_accuracy"),
+    ("note/off accuracy, argmax decode", "reconstruction", "sampled_accuracy_non_hold"),
+    ("windows reproduced exactly", "reconstruction", "exact_match"),
+    ("prior samples: mean feature overlap", "prior_overlap", None),
+)
+
+
+def _format_stitched(report: dict) -> list[str]:
+    """This model beside a flat instrument run phrase by phrase over the same held-out windows."""
+    base = report["stitched_baseline"]
+    name = base["instrument"]
+    rows = []
+    for label, section, key in _STITCHED_ROWS:
+        def value(part: dict, section=section, key=key):
+            got = part.get(section) or {}
+            return (got.get("overlap") or {}).get("mean") if key is None else got.get(key)
+
+        rows.append((label, _num(value(report)), _num(value(base))))
+    return [f"Baseline: {name} stitched phrase by phrase ({base['phrases']} phrases of {base['phrase_steps']} "
+            "steps, each encoded and decoded on its own)"] + _rows(rows, ("", "this model", name))
 
 
 def _dims_for_share(kl: np.ndarray, share: float) -> int:
