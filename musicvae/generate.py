@@ -293,7 +293,7 @@ class TunePair:
     @property
     def silent(self) -> np.ndarray:
         """[K] bool: windows with no note in either tune (they stay silent at every blend amount)."""
-        return ~((self.a >= codec.FIRST_PITCH_CLASS).any(axis=1) | (self.b >= codec.FIRST_PITCH_CLASS).any(axis=1))
+        return codec.silent_windows(self.a, self.b)
 
 
 def tune_window_pairs(instrument: Instrument, a_path: str | Path, b_path: str | Path, *,

@@ -340,6 +340,18 @@ def decode(events: np.ndarray, *, min_pitch: int = 21, velocity: int = 80) -> li
     return notes
 
 
+def silent_windows(*tunes: np.ndarray) -> np.ndarray:
+    """[K] bool: the windows with no note in any of ``tunes`` (each event windows [K, T]).
+
+    A whole-tune morph keeps such a window silent at every blend amount: a latent mixed from two rests
+    would decode to whatever the model dreams there.
+    """
+    sounding = np.zeros(len(tunes[0]), dtype=bool)
+    for events in tunes:
+        sounding |= (np.asarray(events) >= FIRST_PITCH_CLASS).any(axis=1)
+    return ~sounding
+
+
 def melody_start_bar(notes: list[StepNote], *, steps_per_bar: int = 16) -> int:
     """Index of the bar containing the first onset (where :func:`melody_events` starts)."""
     if not notes:

@@ -347,7 +347,7 @@ def morph_decoder(instrument, a: np.ndarray, b: np.ndarray, *, method: str = "sl
     count = len(a)
     verbs = instrument.verbs
     mu = torch.as_tensor(verbs.encode(np.concatenate([a, b]))[0])
-    silent = ~((a >= codec.FIRST_PITCH_CLASS).any(axis=1) | (b >= codec.FIRST_PITCH_CLASS).any(axis=1))
+    silent = codec.silent_windows(a, b)
     mix = slerp if method == "slerp" else lerp
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
 

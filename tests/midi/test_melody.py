@@ -25,6 +25,7 @@ from musicvae.midi.melody import (
     midi_file_events,
     midi_to_step_notes,
     read_midi,
+    silent_windows,
     split_melodies,
     top_line,
 )
@@ -264,3 +265,11 @@ def test_events_to_midi_has_tempo_and_meter():
         events_to_midi(np.zeros((2, 2, 2), np.int64))
 
 
+
+
+def test_silent_windows_are_those_with_no_note_in_any_tune():
+    a = np.stack([encode(MELODY, num_steps=32), np.zeros(32, np.int64), np.zeros(32, np.int64)])
+    b = np.stack([np.zeros(32, np.int64), np.zeros(32, np.int64), encode(MELODY, num_steps=32)])
+    b[1, 5] = NOTE_OFF  # a note-off alone sounds nothing
+    np.testing.assert_array_equal(silent_windows(a, b), [False, True, False])
+    np.testing.assert_array_equal(silent_windows(a), [False, True, True])
