@@ -178,12 +178,30 @@ def json_hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+#: Files up to this size are hashed whole; larger ones (SoundFonts of 40-150 MB) by their size and both ends.
+_WHOLE_FILE_BYTES = 2 << 20
+_END_BYTES = 1 << 20
+
+
 def files_fingerprint(files: list[tuple[str, Path]]) -> str:
-    """SHA-256 (hex) of the names, sizes and modification times of ``(name, file)`` pairs, in the order given."""
+    """SHA-256 (hex) of the names and contents of ``(name, file)`` pairs, in the order given.
+
+    Content, not modification times: the same SoundFont installed into another virtual environment (TimGM6mb
+    ships inside pretty_midi) or unpacked on another day must give the same cache. A file over 2 MiB is
+    read by its size and its first and last MiB, which any rebuilt SoundFont changes, in milliseconds.
+    """
     digest = hashlib.sha256()
     for name, file in files:
-        stat = file.stat()
-        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        size = file.stat().st_size
+        digest.update(f"{name}\0{size}\0".encode())
+        with open(file, "rb") as handle:
+            if size <= _WHOLE_FILE_BYTES:
+                digest.update(handle.read())
+            else:
+                digest.update(handle.read(_END_BYTES))
+                handle.seek(size - _END_BYTES)
+                digest.update(handle.read(_END_BYTES))
+        digest.update(b"\n")
     return digest.hexdigest()
 
 

@@ -108,7 +108,7 @@ def _check_programs(source: SourceConfig, notes: NoteRecipe, where: str) -> None
 
 
 def _source_fingerprint(source: SourceConfig) -> str:
-    """What a source's notes depend on beyond the recipe text (file sizes and times)."""
+    """What a source's notes depend on beyond the recipe text (its files' contents)."""
     if source.type == "soundfont":
         from musicvae.audio.soundfont import find_soundfont
 
