@@ -105,7 +105,8 @@ def recipe_bar_steps(recipe: RecipeConfig) -> int:
 
 
 def source_fingerprint(source: SourceConfig) -> str:
-    """What a source's content depends on beyond the recipe text: its files' names and contents, or music21's version."""
+    """What a source's content depends on beyond the recipe text: its files' names and contents, or music21's
+    version."""
     if source.type == "music21-corpus":
         return music21_corpus_fingerprint()
     if source.type != "midi-folder":
