@@ -107,6 +107,7 @@ class _JackPort:
         self._active = False
         self._closed = False
         self.abandoned = False  # closed before its process thread ended: the client closes later (see _close_client)
+        self._port = None  # registered once the client runs (see _open_port)
 
     def _open_client(self):
         try:
@@ -118,17 +119,18 @@ class _JackPort:
         return client
 
     def _open_port(self, name: str, process: Callable[[int], None], *, output: bool):
-        """Register the client's MIDI port called ``name`` and activate the client; returns the port.
+        """Activate the client, then register its MIDI port called ``name``; returns the port (also ``_port``).
 
         An activation that fails is tried again on a fresh client (see :data:`_ACTIVATE_TRIES`), never on the
         same one: its first process thread may still start late, and two would then wait for the same cycles.
+        The port is registered only once a client runs: a port that appeared on a client then closed for a
+        retry took with it the connections made to it meanwhile (a patchbay connecting ports as they appear,
+        or a test), and the run played on, deaf. Until the port exists, ``process`` is not called.
         """
         for attempt in range(_ACTIVATE_TRIES):
-            ports = self._client.midi_outports if output else self._client.midi_inports
-            port = ports.register(name)
             try:
                 self._activate(process)
-                return port
+                break
             except self._jack.JackError:
                 if attempt == _ACTIVATE_TRIES - 1:
                     raise
@@ -143,15 +145,21 @@ class _JackPort:
             join(closer, _CLIENT_CLOSE)
             failed._ptr = self._jack._ffi.NULL  # closed above (or left to the exit): never by __del__
             self._client = self._open_client()
+        ports = self._client.midi_outports if output else self._client.midi_inports
+        self._port = ports.register(name)
+        return self._port
 
     def _activate(self, process: Callable[[int], None]) -> None:
         def callback(frames: int) -> None:
             if self._thread_id is None:
                 self._thread_id = threading.get_native_id()
             if self._exit_next:
-                self._quiet(frames)
+                if self._port is not None:
+                    self._quiet(frames)
                 self._ended.set()
                 raise self._jack.CallbackExit
+            if self._port is None:  # activated, its port not registered yet
+                return
             try:
                 process(frames)
             except self._jack.CallbackExit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from realtime_helpers import (
     Capture,
     assert_no_stuck_notes,
     fixed_phrase,
+    jack_connected,
     reclaim_dead_servers,
     start_jack_server,
     wait_connected,
@@ -190,6 +192,69 @@ def test_open_helpers_pick_the_jack_native_ports(jack_server):
     finally:
         port.close()
         output.close()
+
+
+def test_a_port_appears_only_once_its_client_runs(jack_server, monkeypatch):
+    """An activation that fails (a loaded machine starting the process thread late) is tried on a fresh client.
+    The port must not be visible before: a connection made to it as it appeared, then lost with that client,
+    left ``live`` deaf to the MIDI clock under a flood. Here the first activation fails, a watcher connects
+    to every port as soon as it shows, and the notes sent afterwards all arrive."""
+    import jack
+
+    from musicvae.realtime import jack_midi
+
+    seen_at_activation: list[list[str]] = []
+    real = jack_midi._JackPort._activate
+    calls = [0]
+
+    def flaky(self, process):
+        seen_at_activation.append([p.name for p in self._client.get_ports(self._client.name + ":")])
+        calls[0] += 1
+        if calls[0] == 1:
+            raise jack.JackError("activation failed (as when the process thread starts late)")
+        real(self, process)
+
+    monkeypatch.setattr(jack_midi._JackPort, "_activate", flaky)
+    watcher = jack.Client("appear-watch", no_start_server=True)
+    received: list[list[int]] = []
+    listening = JackMidiInput("virtual:in", handler=lambda message, t: received.append(message), client="appear-in")
+    assert calls[0] == 2 and seen_at_activation == [[], []]  # the input's retry: no port on either client
+    calls[0] = 0
+    seen_at_activation.clear()
+    output = None
+    try:
+        # The watcher connects the output's port the moment jack_lsp would show it, as a patchbay does.
+        def connect_on_sight() -> None:
+            end = time.perf_counter() + 10
+            while time.perf_counter() < end:
+                names = [p.name for p in watcher.get_ports("appear-out", is_midi=True, is_output=True)]
+                if names:
+                    with contextlib.suppress(jack.JackError):
+                        watcher.connect(names[0], "appear-in:in")
+                    return
+                time.sleep(0.0005)
+
+        watch = threading.Thread(target=connect_on_sight, daemon=True)
+        watch.start()
+        output = JackMidiOutput("virtual:out", client="appear-out")
+        watch.join(timeout=10)
+        assert calls[0] == 2 and seen_at_activation == [[], []]  # no port on either client as it activated
+        end = time.perf_counter() + 5
+        while not jack_connected(output._port.name, "appear-in:in"):
+            assert time.perf_counter() < end, "the watcher's connection is gone"
+            time.sleep(0.05)
+        for pitch in range(60, 70):
+            output.send([0x90, pitch, 100])
+            output.send([0x80, pitch, 0])
+        end = time.perf_counter() + 5
+        while len(received) < 20 and time.perf_counter() < end:
+            time.sleep(0.01)
+        assert [m[1] for m in received if m[0] == 0x90] == list(range(60, 70))
+    finally:
+        if output is not None:
+            output.close()
+        listening.close()
+        watcher.close()
 
 
 def test_the_live_player_on_the_jack_native_path(frame_capture):
