@@ -180,8 +180,7 @@ def run_live(core, output: MidiOutput, params: ParamStore, *, bpm: float = 120.0
     with StopSignals(stop) as signals:
         try:
             if hasattr(core, "prepare"):
-                with signals.interruptible():  # the first phrase: nothing has been sent yet
-                    core.prepare()
+                signals.set_up(core.prepare)  # the first phrase: nothing has been sent yet
             if clock == "link" and not stop.is_set():
                 from musicvae.realtime.link import LinkClock
 

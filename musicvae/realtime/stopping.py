@@ -12,8 +12,9 @@ set the run's stop event; the run loop sees it within one wait, the stop
 sequence runs undisturbed, and the signal is raised again afterwards
 (:meth:`StopSignals.raise_received`) so that a Ctrl-C still ends the command
 with status 130 and SIGTERM with 143. Only set-up before anything sounds
-(:meth:`StopSignals.interruptible`: the first phrase, the synth's starting
-range) is cut at once, as Python's own handler would.
+(:meth:`StopSignals.set_up`: the first phrase, the synth's starting range,
+run on a worker while the main thread waits) is cut at once, as Python's own
+handler would.
 
 :func:`deferred_signals` does the same around a port's close, so that a
 second Ctrl-C during the stop cannot cut the close short.
@@ -45,13 +46,19 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 #: Seconds a stop waits for a worker thread (a decode in flight) to finish.
 WORKER_JOIN = 0.5
 #: Seconds the interpreter's exit waits, in all, for decode workers still running.
 EXIT_JOIN = 2.0
+#: Seconds between a set-up wait's checks (the wait itself is where a signal lands: see StopSignals.set_up).
+_SET_UP_POLL = 0.05
 #: The signals that stop a run, and how a report names them.
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+T = TypeVar("T")
 
 _workers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 _exit_lock = threading.Lock()
@@ -112,6 +119,39 @@ class StopSignals:
             yield
         finally:
             self._raise_now = False
+
+    def set_up(self, job: Callable[[], T]) -> T:
+        """Run set-up ``job`` (the first phrase, the synth's starting range) on a worker thread while this
+        thread waits, cut at once by a signal as within :meth:`interruptible`; returns what ``job`` returns
+        and raises what it raises.
+
+        The signal raises here, in the wait, never inside ``job``: Python runs handlers on the main thread
+        between any two bytecodes, and an exception raised inside the entry of torch's ``inference_mode()``
+        or ``no_grad()`` leaves that mode switched on for the thread for good (in a process that goes on, as
+        the tests' does, its next training step had no gradients). ``stop`` is set before the exception, so a
+        job that watches it ends after the work in hand; the worker is tracked, so the exit waits for it
+        (bounded).
+        """
+        result: list = []
+        failure: list[BaseException] = []
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                result.append(job())
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread, raised there
+                failure.append(error)
+            finally:
+                done.set()
+
+        worker = track_worker(threading.Thread(target=work, name="set-up", daemon=True))
+        with self.interruptible():
+            worker.start()
+            while not done.wait(_SET_UP_POLL):
+                pass
+        if failure:
+            raise failure[0]
+        return result[0]
 
     def __exit__(self, *_exc) -> bool:
         while self._previous:

@@ -136,9 +136,9 @@ def run_synth(instrument, *, midi_in: str, audio_out: str | None = "default", au
             # with the audio callback for the GIL and the cores (underflows on a 2-core machine).
             at = f"x,y {xy[0]:g},{xy[1]:g}" if pad is not None else f"morph {morph:g}"
             print(f"decoding {high - low + 1} notes at {at}...", file=sys.stderr)
-            with signals.interruptible():  # nothing sounds and no port is open yet
-                start = cache.point(params.snapshot)
-                warm = cache.warm([cache.key(pitch, start) for pitch in range(low, high + 1)], stop=stop)
+            start = cache.point(params.snapshot)
+            keys = [cache.key(pitch, start) for pitch in range(low, high + 1)]
+            warm = signals.set_up(lambda: cache.warm(keys, stop=stop))  # nothing sounds and no port is open yet
             if warm:
                 stream = SoundDeviceOutput(engine, device=device, blocksize=blocksize)
                 port = open_input(midi_in, handler=on_message, api=midi_api)

@@ -6,7 +6,8 @@ its input JACK-native), and a timer thread sends SIGINT
 (4 in 5) or SIGTERM to the whole process (any of its threads may take it, as with a real Ctrl-C), once or twice
 (the second 30 ms after the first, during the stop), at a moment of one of three kinds:
 
-- set-up: from inside the first decode (the first phrase, or the synth's range before its stream and port open);
+- set-up: from inside the first decode (the first phrase, or the synth's range before its stream and port open), which
+  runs on the set-up worker while the main thread waits for it (``StopSignals.set_up``);
 - decode: while the worker thread decodes (a phrase ahead; the notes of a morph step a control change moved to);
 - playing: at a random point of the clock's ticks (the synth: while keys are played).
 
@@ -65,6 +66,23 @@ class Tally:
     def check(self) -> None:
         ms = np.asarray(self.latencies)
         assert len(ms) == STOPS and (ms <= BOUND).all() and not self.stuck and not self.wrong, self.summary()
+
+
+def _stage() -> str:
+    """Which kind of moment a decode is: "set-up" on the set-up worker (the main thread waits for it, see
+    ``StopSignals.set_up``), "decode" on a decode worker while the run plays."""
+    return "set-up" if threading.current_thread().name == "set-up" else "decode"
+
+
+def _torch_modes_left() -> str | None:
+    """What a stop left switched on in torch for this (the main) thread, if anything: a signal raised inside the
+    entry of ``inference_mode()`` leaves the mode on for good (the next training in the process has no gradients)."""
+    import torch
+
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        return (f"torch left with inference mode {torch.is_inference_mode_enabled()}, grad mode "
+                f"{torch.is_grad_enabled()} on the main thread")
+    return None
 
 
 class Trigger:
@@ -171,8 +189,7 @@ def test_live_stops_100_times(jack_server, tiny_melody, guard):
                      "playing": rng.uniform(0.0, 0.6)}[kind]
 
             def decode(params, kind=kind, trigger=trigger, delay=delay):
-                on_worker = threading.current_thread() is not threading.main_thread()
-                if kind == ("decode" if on_worker else "set-up"):
+                if kind == _stage():
                     trigger.arm(delay)
                 phrase = real(params)
                 time.sleep(0.02)  # a decode as long as a real instrument's: signals land inside it
@@ -209,6 +226,8 @@ def test_live_stops_100_times(jack_server, tiny_melody, guard):
             tally.add(done - trigger.sent_at)
             if (wrong := _stopped(outcome, trigger)) is not None:
                 tally.wrong.append(f"#{i} {kind}: {wrong}")
+            if (left := _torch_modes_left()) is not None:
+                tally.wrong.append(f"#{i} {kind}: {left}")
             messages = capture.settled(quiet=0.05, timeout=2.0)
             try:
                 assert not output.sounding, f"the port still counts {output.sounding} sounding"
@@ -244,8 +263,7 @@ def test_synth_stops_100_times(jack_audio, monkeypatch, guard):
                 real = make_decoder(*args, **kwargs)
 
                 def decode(pitch, amount):
-                    on_worker = threading.current_thread() is not threading.main_thread()
-                    if kind == ("decode" if on_worker else "set-up"):
+                    if kind == _stage():
                         trigger.arm(delay)
                     note = real(pitch, amount)
                     time.sleep(0.01)
@@ -287,6 +305,8 @@ def test_synth_stops_100_times(jack_audio, monkeypatch, guard):
             tally.add(done - trigger.sent_at)
             if (wrong := _stopped(outcome, trigger)) is not None:
                 tally.wrong.append(f"#{i} {kind}: {wrong}")
+            if (left := _torch_modes_left()) is not None:
+                tally.wrong.append(f"#{i} {kind}: {left}")
             if report is None or report.sounding_at_close or report.last_peak:
                 tally.stuck.append(f"#{i} {kind}: {report and report.sounding_at_close} voices sounding, "
                                    f"last block peak {report and report.last_peak} when the stream closed")
