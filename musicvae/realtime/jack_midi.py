@@ -298,7 +298,7 @@ class JackMidiOutput(_JackPort):
         self._panic: list[list[int]] = []
         self._panic_at = 0.0
         try:
-            self._port = self._open_port("out" if target else wanted, self._process, output=True)
+            self._open_port("out" if target else wanted, self._process, output=True)
             if target is not None:
                 self._connect(self._port.name, target)
                 self.name = target
@@ -457,8 +457,8 @@ class JackMidiInput(_JackPort):
                 raise InputError(f"no MIDI input port {name!r}; available inputs: {_available(ports)} "
                                  f"(or use --midi-in {VIRTUAL}{name} to open a new port others connect to)")
         try:
-            self._port = self._open_port(name[len(VIRTUAL):] if self.source is None else "in", self._process,
-                                         output=False)
+            self._open_port(name[len(VIRTUAL):] if self.source is None else "in", self._process,
+                            output=False)
             if self.source is not None:
                 self._connect(self.source, self._port.name)
         except self._jack.JackError as error:

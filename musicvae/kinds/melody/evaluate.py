@@ -357,17 +357,18 @@ _STITCHED_ROWS = (
 )
 
 
+def _stitched_value(part: dict, section: str, key: str | None):
+    """One row's value of a report (or of its stitched baseline): ``key`` of ``section``, the mean overlap if None."""
+    got = part.get(section) or {}
+    return (got.get("overlap") or {}).get("mean") if key is None else got.get(key)
+
+
 def _format_stitched(report: dict) -> list[str]:
     """This model beside a flat instrument run phrase by phrase over the same held-out windows."""
     base = report["stitched_baseline"]
     name = base["instrument"]
-    rows = []
-    for label, section, key in _STITCHED_ROWS:
-        def value(part: dict, section=section, key=key):
-            got = part.get(section) or {}
-            return (got.get("overlap") or {}).get("mean") if key is None else got.get(key)
-
-        rows.append((label, _num(value(report)), _num(value(base))))
+    rows = [(label, _num(_stitched_value(report, section, key)), _num(_stitched_value(base, section, key)))
+            for label, section, key in _STITCHED_ROWS]
     return [f"Baseline: {name} stitched phrase by phrase ({base['phrases']} phrases of {base['phrase_steps']} "
             "steps, each encoded and decoded on its own)"] + _rows(rows, ("", "this model", name))
 
