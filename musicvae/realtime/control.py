@@ -14,6 +14,8 @@ moves the morph.
 from __future__ import annotations
 
 import math
+import random
+import socket
 import sys
 import threading
 import time
@@ -26,6 +28,47 @@ from musicvae.realtime.stopping import WORKER_JOIN, join
 CONTROL_CHANGE = 0xB0
 #: How often (in seconds) the OSC server's loop looks whether it should stop.
 _POLL = 0.05
+#: Where :func:`free_osc_port` looks: registered ports below Linux's ephemeral range (32768-60999).
+_OSC_PORTS = range(20000, 32768)
+_EPHEMERAL = "/proc/sys/net/ipv4/ip_local_port_range"
+
+
+def free_osc_port(*, host: str = "127.0.0.1", rng: random.Random | None = None) -> int:
+    """A UDP port of ``host`` that nothing holds now and that the kernel will not hand out by itself.
+
+    A port picked by binding port 0 lies in the ephemeral range, where the next socket anyone opens
+    without a port (a DNS lookup, a client's send) may take it before the OSC server binds it: a
+    session then fails with "Address already in use" once in a while. Below that range only a
+    program that asks for the very port can take it.
+
+    Parameters
+    ----------
+    host : str, keyword-only
+    rng : random.Random, optional, keyword-only
+        Where to start looking (two callers picking at once should not pick the same port).
+
+    Returns
+    -------
+    int
+        The port.
+    """
+    low = 32768
+    try:
+        with open(_EPHEMERAL) as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    ports = range(_OSC_PORTS.start, max(min(low, _OSC_PORTS.stop), _OSC_PORTS.start + 1))
+    start = (rng or random.Random()).randrange(len(ports))
+    for i in range(len(ports)):
+        port = ports[(start + i) % len(ports)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise InputError(f"no free UDP port for OSC on {host} between {ports.start} and {ports.stop - 1}")
 
 
 class CCControl:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from musicvae.errors import InputError
+from musicvae.realtime.control import free_osc_port
 
 #: Seconds a stop waits for the session's thread (a run stops within about half a second).
 STOP_WAIT = 5.0
@@ -30,13 +30,6 @@ STOP_WAIT = 5.0
 READY_WAIT = 60.0
 #: Sessions that may run at once.
 MAX_SESSIONS = 4
-
-
-def free_udp_port() -> int:
-    """A UDP port of 127.0.0.1 nothing listens on now (for the session's OSC server)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -100,7 +93,7 @@ class Sessions:
         with self._lock:
             if sum(s.running for s in self._sessions.values()) >= MAX_SESSIONS:
                 raise InputError(f"{MAX_SESSIONS} sessions are running: stop one first")
-            session = Session(id=str(next(self._ids)), kind=kind, description=description, osc_port=free_udp_port())
+            session = Session(id=str(next(self._ids)), kind=kind, description=description, osc_port=free_osc_port())
             self._sessions[session.id] = session
         return session
 

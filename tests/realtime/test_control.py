@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import socket
 import time
 
 import pytest
 
 from musicvae.automation import parse_morph
 from musicvae.errors import InputError
-from musicvae.realtime.control import CCControl, MorphAutomation, OscControl
+from musicvae.realtime.control import CCControl, MorphAutomation, OscControl, free_osc_port
 from musicvae.realtime.params import MAX_TEMPERATURE, ParamStore
 
 
@@ -127,3 +129,20 @@ def test_a_control_change_takes_the_morph_over_from_the_automation():
         assert params.snapshot.morph == 1.0  # the performer's value stays
     finally:
         mover.close()
+
+
+def test_free_osc_port_lies_below_the_kernels_own_range_and_skips_a_taken_port():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    port = free_osc_port(rng=random.Random(3))
+    assert 1024 <= port < low  # an ephemeral bind elsewhere can never take it before the server binds it
+    assert free_osc_port(rng=random.Random(3)) == port  # where it starts looking follows the rng
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", port))
+        other = free_osc_port(rng=random.Random(3))
+        assert other != port and other < low
+    server = OscControl(ParamStore(), port=port)  # what it returns an OSC server can listen on
+    try:
+        assert server.port == port
+    finally:
+        server.close()

@@ -4,7 +4,6 @@ decoded as ``blend --pad`` decodes it offline, live through JACK audio and MIDI.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 
@@ -17,7 +16,7 @@ from musicvae import blend
 from musicvae.cli import main
 from musicvae.errors import InputError
 from musicvae.realtime import pad as pad_module
-from musicvae.realtime.control import CCControl, OscControl
+from musicvae.realtime.control import CCControl, OscControl, free_osc_port
 from musicvae.realtime.midi_io import open_input
 from musicvae.realtime.params import ParamStore
 from musicvae.realtime.synth import MORPH_STEPS, NoteCache, SynthEngine, prefetch_keys
@@ -45,12 +44,6 @@ def wait_for(condition, timeout=10.0):
     while time.perf_counter() < end and not condition():
         time.sleep(0.005)
     return condition()
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pad_engine(instrument, params, **kwargs):
@@ -214,7 +207,7 @@ def test_the_live_synth_plays_the_pad_from_osc_and_ccs(jack_audio, four, monkeyp
     monkeypatch.setattr(pad_module, "pad_note_decoder", recording)
     params = ParamStore()
     stop = threading.Event()
-    port = free_udp_port()
+    port = free_osc_port()
     keys = Sender("pad-keys")
     failures = []
 

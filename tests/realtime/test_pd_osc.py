@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from realtime_helpers import fixed_phrase
 
+from musicvae.realtime.control import free_osc_port
 from musicvae.realtime.live import run_live
 from musicvae.realtime.midi_io import MidiOutput
 from musicvae.realtime.params import ParamStore
@@ -32,16 +33,10 @@ def _listening(port: int) -> bool:
     return False
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_pd_patch_sets_morph_and_temperature_of_a_live_session(jack_server):
     if shutil.which("pd") is None:
         pytest.skip("Pure Data is not installed (Debian: apt-get install puredata-core)")
-    port = _free_udp_port()
+    port = free_osc_port()
     heard: list[tuple[float, float]] = []
     phrase = fixed_phrase([60, 62, 64, 65], every=4)
 

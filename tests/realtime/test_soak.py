@@ -8,7 +8,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ import time
 
 import pytest
 from realtime_helpers import connect_when_there
+
+from musicvae.realtime.control import free_osc_port
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +30,6 @@ def _sample(pid: int) -> tuple[float, int]:
     with open(f"/proc/{pid}/status") as status:
         rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     return rss / 1024.0, len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _flood(out, osc, stop: threading.Event, *, notes: bool, started: threading.Event | None = None) -> None:
@@ -88,7 +83,7 @@ def test_live_and_synth_stay_flat_under_a_flood(jack_server, tiny_melody, tmp_pa
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
     try:
         for name, args in commands.items():
-            osc = _free_udp_port()
+            osc = free_osc_port()
             procs[name] = subprocess.Popen([sys.executable, "-m", "musicvae.cli", *map(str, args), "--osc-port",
                                             str(osc)], stderr=subprocess.PIPE, text=True)
             # The project's JACK-native port, not python-rtmidi's: rtmidi ignores a failed activation of its
