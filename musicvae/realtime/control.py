@@ -28,8 +28,9 @@ from musicvae.realtime.stopping import WORKER_JOIN, join
 CONTROL_CHANGE = 0xB0
 #: How often (in seconds) the OSC server's loop looks whether it should stop.
 _POLL = 0.05
-#: Where :func:`free_osc_port` looks: registered ports below Linux's ephemeral range (32768-60999).
-_OSC_PORTS = range(20000, 32768)
+#: Where :func:`free_osc_port` looks: registered ports below Linux's ephemeral range (32768-60999), above
+#: Ableton Link's discovery port (20808).
+_OSC_PORTS = range(21000, 32768)
 _EPHEMERAL = "/proc/sys/net/ipv4/ip_local_port_range"
 
 
