@@ -3,9 +3,7 @@ phrases at the morph and temperature the patch sent."""
 
 from __future__ import annotations
 
-import errno
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -23,16 +21,6 @@ from musicvae.realtime.player import MelodyPlayer
 PATCH = Path(__file__).resolve().parents[2] / "examples" / "pd" / "musicvae-osc.pd"
 
 
-def _listening(port: int) -> bool:
-    """Whether something holds UDP ``port`` on 127.0.0.1 (the live session's OSC server, once it is up)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as error:
-            return error.errno == errno.EADDRINUSE
-    return False
-
-
 def test_pd_patch_sets_morph_and_temperature_of_a_live_session(jack_server):
     if shutil.which("pd") is None:
         pytest.skip("Pure Data is not installed (Debian: apt-get install puredata-core)")
@@ -48,14 +36,15 @@ def test_pd_patch_sets_morph_and_temperature_of_a_live_session(jack_server):
     output = MidiOutput("virtual:out", api="jack", client="pd-osc-live")
     player = MelodyPlayer(decode, params, steps=32, lead_steps=8)
     reports = []
+    # on_ready: the session listens for OSC. Not a probe binding the port: a probe's bind racing the
+    # server's own made the server fail with "Address already in use" now and then.
+    listening = threading.Event()
     session = threading.Thread(target=lambda: reports.append(
-        run_live(player, output, params, bpm=240.0, osc_port=port, duration=8.0, morph_cc=None)))
+        run_live(player, output, params, bpm=240.0, osc_port=port, duration=8.0, morph_cc=None,
+                 on_ready=listening.set)))
     session.start()
     try:
-        deadline = time.monotonic() + 10
-        while not _listening(port):
-            assert time.monotonic() < deadline, "the live session never listened for OSC"
-            time.sleep(0.05)
+        assert listening.wait(10), "the live session never listened for OSC"
         pd = subprocess.run(["pd", "-nogui", "-nosound", "-nomidi", "-stderr", "-open", str(PATCH),
                              "-send", f"osc-port {port}", "-send", "morph 0.75", "-send", "temperature 0.3",
                              "-send", "pd quit"], capture_output=True, text=True, timeout=30)
