@@ -4,9 +4,12 @@ Notes are numpy audio ([N, n_samples] float32 at the instrument's sample
 rate); latents are [N, Z]. Decoding runs the model's decoder at a pitch and
 velocity and inverts the log-spectrogram with fast Griffin-Lim.
 
-A blend's endpoints are each family's mean latent over its training notes,
-stored in the instrument as ``extras["mean_latent.<family>"]`` tensors, or
-the latent of a user's own note (``--from a.wav --to b.wav``).
+A blend's endpoints are each family's mean latent over its training notes at the pitch played,
+stored in the instrument as ``extras["pitch_latent.<family>"]`` tables [P, Z] (and the mean over
+all pitches as ``extras["mean_latent.<family>"]``), or the latent of a user's own note
+(``--from a.wav --to b.wav``). By pitch, because a family's timbre moves over its range: the
+mallets' mean over all pitches decoded, at any one pitch, to a note the family classifier heard
+as mallet at 62% of the pitches (guitar or keyboard at the rest), its mean at each pitch at 100%.
 
 A user's note is encoded at the RMS level of the instrument's training notes
 (:func:`training_level`), and a blend with one at either end is written at that
@@ -32,6 +35,8 @@ from musicvae.models.latent import lerp, slerp
 
 #: Extras key prefix of the per-family mean latents.
 MEAN_LATENT = "mean_latent."
+#: Extras key prefix of the per-family mean latents at each pitch of the trained range.
+PITCH_LATENT = "pitch_latent."
 #: Silence between the notes of a blend written to one file (seconds).
 NOTE_GAP = 0.1
 
@@ -78,20 +83,26 @@ def families(instrument: Instrument) -> list[str]:
     return [k[len(MEAN_LATENT) :] for k in instrument.extras if k.startswith(MEAN_LATENT)]
 
 
-def family_latent(instrument: Instrument, family: str) -> np.ndarray:
-    """A family's mean latent [Z].
+def family_latent(instrument: Instrument, family: str, pitch: int | None = None) -> np.ndarray:
+    """A family's mean latent [Z]: at ``pitch`` where the instrument stores its means by pitch, else (or
+    for ``pitch`` None) over all its training notes.
 
     Raises
     ------
     InputError
-        For a family the instrument does not know (the message lists those it does).
+        For a family the instrument does not know (the message lists those it does), or a pitch
+        outside the trained range.
     """
     key = MEAN_LATENT + family
     if key not in instrument.extras:
         known = ", ".join(families(instrument)) or "none (retrain the instrument)"
         raise InputError(f"instrument {instrument.name!r} has no family {family!r} (nor is it a note file); "
                          f"it knows: {known}")
-    return instrument.extras[key].detach().cpu().numpy().astype(np.float32)
+    table = instrument.extras.get(PITCH_LATENT + family)
+    if pitch is None or table is None:
+        return instrument.extras[key].detach().cpu().numpy().astype(np.float32)
+    _model(instrument).check_pitch(torch.tensor([int(pitch)]))
+    return table[int(pitch) - instrument.model.pitch_range[0]].detach().cpu().numpy().astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -315,14 +326,16 @@ def blend(
     found: dict[str, int] = {}  # a user's note file -> its pitch
     read_warnings: list[str] = []
 
-    def endpoint(value: str | Path) -> tuple[np.ndarray, int | None, str]:
+    def endpoint(value: str | Path) -> tuple[np.ndarray | None, int | None, str]:
+        """A user's note: its latent and pitch; a family: None (its latent depends on the pitch played)."""
         text = str(value)
         if Path(text).suffix.lower() in (".wav", ".flac", ".ogg", ".aif", ".aiff") or Path(text).is_file():
             z, found[Path(text).name], read, warned = _user_note(instrument, text)
             notes.append(read)
             read_warnings.extend(warned)
             return z, found[Path(text).name], Path(text).stem
-        return family_latent(instrument, text), None, text
+        family_latent(instrument, text)  # an unknown family is an error before any note file is read
+        return None, None, text
 
     za, pitch_a, label_a = endpoint(source)
     zb, pitch_b, label_b = endpoint(target)
@@ -333,6 +346,8 @@ def blend(
     if pitch is None:
         pitch = pitch_a if pitch_a is not None else 60
     _model(instrument).check_pitch(torch.tensor([pitch]))
+    za = family_latent(instrument, label_a, pitch) if za is None else za
+    zb = family_latent(instrument, label_b, pitch) if zb is None else zb
     warnings = read_warnings + [
         f"{name} sounds at MIDI {heard} ({_note_name(heard)}), but every step plays at MIDI {pitch} "
         f"({_note_name(pitch)}): its timbre is moved there (--pitch N chooses the pitch)"
@@ -367,8 +382,8 @@ def blend(
 PAD_CORNERS = 4
 
 
-def pad_latent(instrument: Instrument, corners, xy: tuple[float, float]) -> np.ndarray:
-    """The bilinear point ``xy`` between four families' mean latents -> [Z].
+def pad_latent(instrument: Instrument, corners, xy: tuple[float, float], *, pitch: int | None = None) -> np.ndarray:
+    """The bilinear point ``xy`` between four families' mean latents (at ``pitch``, :func:`family_latent`) -> [Z].
 
     Corners are ``a, b, c, d`` at (x, y) = (0, 0), (1, 0), (0, 1), (1, 1): x runs from a to b (and c to
     d), y from the bottom row (a, b) to the top (c, d), so ``z = (1-x)(1-y) a + x(1-y) b + (1-x)y c + xy d``
@@ -393,7 +408,7 @@ def pad_latent(instrument: Instrument, corners, xy: tuple[float, float]) -> np.n
     x, y = (float(v) for v in xy)
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
         raise InputError(f"a pad point lies in 0..1 on each axis, got {x:g},{y:g}")
-    a, b, c, d = (family_latent(instrument, name) for name in corners)
+    a, b, c, d = (family_latent(instrument, name, pitch) for name in corners)
     return ((1 - x) * (1 - y) * a + x * (1 - y) * b + (1 - x) * y * c + x * y * d).astype(np.float32)
 
 
@@ -401,9 +416,9 @@ def pad(instrument: Instrument, corners, xy: tuple[float, float], *, pitch: int 
         velocity: int = 100) -> Blend:
     """Decode the note at point ``xy`` of the pad between four families (:func:`pad_latent`) -> a one-step
     :class:`Blend` (labelled with the corners and the point), at ``pitch`` (default 60)."""
-    z = pad_latent(instrument, corners, xy)
     pitch = 60 if pitch is None else int(pitch)
     _model(instrument).check_pitch(torch.tensor([pitch]))
+    z = pad_latent(instrument, corners, xy, pitch=pitch)
     spectrograms = decode_spectrograms(instrument, z[None], pitch, velocity)
     audio, scaled = _no_clip(invert(instrument, spectrograms))
     label = f"{','.join(corners)} at {xy[0]:g},{xy[1]:g}"

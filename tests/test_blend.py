@@ -25,14 +25,54 @@ def test_instrument_stores_family_latents(tiny):
     assert blend.family_latent(tiny, "flute").shape == (4,)
     with pytest.raises(InputError, match="knows: flute, guitar"):
         blend.family_latent(tiny, "banjo")
+    with pytest.raises(InputError, match="knows: flute, guitar"):
+        blend.family_latent(tiny, "banjo", 61)
+
+
+def test_family_latents_by_pitch_are_the_means_of_the_notes_at_that_pitch(tiny):
+    import torch
+
+    from musicvae.kinds.timbre import build_spectrogram
+    from musicvae.kinds.timbre.data import load_timbre_notes
+    from musicvae.kinds.timbre.training import family_mean_latents, spectrogram_set
+
+    train = load_timbre_notes(tiny.config.data, split="train")
+    data = spectrogram_set(train, build_spectrogram(tiny.config))
+    with torch.inference_mode():
+        mu = tiny.model.encode(data.spec)[0].numpy()
+    flute = train.family == train.families.index("flute")
+    for pitch in (60, 61, 62):
+        at = flute & (train.pitch == pitch)
+        assert at.any()
+        np.testing.assert_allclose(blend.family_latent(tiny, "flute", pitch), mu[at].mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(blend.family_latent(tiny, "flute"), mu[flute].mean(axis=0), atol=1e-5)
+    assert not np.allclose(blend.family_latent(tiny, "flute", 60), blend.family_latent(tiny, "flute", 62))
+    with pytest.raises(InputError, match=r"pitch 70 .*MIDI 60\.\.62"):
+        blend.family_latent(tiny, "flute", 70)
+    # A pitch with no notes of a family takes the mean of its nearest pitches' means.
+    only_ends = data[np.flatnonzero(np.isin(train.pitch, [60, 62]))]
+    table = family_mean_latents(tiny.model, only_ends, train.families)["pitch_latent.flute"]
+    np.testing.assert_allclose(table[1].numpy(), (table[0].numpy() + table[2].numpy()) / 2, atol=1e-6)
+
+
+def test_an_instrument_without_latents_by_pitch_blends_from_its_overall_means(tiny):
+    older = Instrument(config=tiny.config, model=tiny.model,
+                       extras={k: v for k, v in tiny.extras.items() if not k.startswith(blend.PITCH_LATENT)})
+    np.testing.assert_array_equal(blend.family_latent(older, "flute", 61), blend.family_latent(tiny, "flute"))
+    result = blend.blend(older, pitch=61, steps=2)
+    endpoint = blend.decode_spectrograms(older, blend.family_latent(tiny, "flute")[None], 61)
+    np.testing.assert_allclose(result.spectrograms[0], endpoint[0], atol=1e-5)
 
 
 def test_blend_decodes_the_path_with_exact_endpoints(tiny, tmp_path):
     result = blend.blend(tiny, pitch=61, steps=4)
     assert result.audio.shape == (4, 8000) and np.isfinite(result.audio).all()
     assert result.spectrograms.shape == (4, 80, 32)
-    endpoint = blend.decode_spectrograms(tiny, blend.family_latent(tiny, "flute")[None], 61)
+    # The endpoints are the families' mean latents at the pitch played.
+    endpoint = blend.decode_spectrograms(tiny, blend.family_latent(tiny, "flute", 61)[None], 61)
     assert np.allclose(result.spectrograms[0], endpoint[0], atol=1e-5)
+    last = blend.decode_spectrograms(tiny, blend.family_latent(tiny, "guitar", 61)[None], 61)
+    assert np.allclose(result.spectrograms[-1], last[0], atol=1e-5)
     written = blend.write_blend(result, tmp_path / "b.wav", per_step=True, plot=tmp_path / "b.png")
     assert [p.name for p in written] == ["b.wav"] + [f"b_step{i:02d}.wav" for i in range(4)] + ["b.png"]
     audio, rate = soundfile.read(tmp_path / "b.wav")
@@ -232,3 +272,16 @@ def test_bad_note_files_get_one_line_or_a_warning_and_a_result(tiny, tmp_path, c
     status, err = run("--to", "banjo")
     assert status == 2 and err == [f"musicvae: error: instrument {tiny.name!r} has no family 'banjo' (nor is it a "
                                    "note file); it knows: flute, guitar"]
+
+
+def test_the_live_synth_decodes_each_pitch_from_the_families_latents_at_that_pitch(tiny):
+    from musicvae.realtime.synth import timbre_note_decoder
+
+    decode = timbre_note_decoder(tiny, iters=4)
+    for pitch in (60, 62):
+        za, zb = (blend.family_latent(tiny, family, pitch) for family in ("flute", "guitar"))
+        z = blend.mix_latent(za, zb, 0.25)
+        want = blend.decode(tiny, z[None], pitch, 100, iters=4)[0]
+        np.testing.assert_allclose(decode(pitch, 0.25).audio[: len(want)], want, atol=1e-5)
+    with pytest.raises(InputError, match="knows: flute, guitar"):
+        timbre_note_decoder(tiny, source="banjo")

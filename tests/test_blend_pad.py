@@ -29,6 +29,9 @@ def test_the_pad_is_bilinear_between_its_corners(four):
     a, b, c, d = (blend.family_latent(four, f) for f in CORNERS)
     for xy, corner in (((0, 0), a), ((1, 0), b), ((0, 1), c), ((1, 1), d)):
         np.testing.assert_allclose(blend.pad_latent(four, CORNERS, xy), corner, atol=1e-6)
+        # At a pitch, between the families' latents at that pitch.
+        at = dict(zip(((0, 0), (1, 0), (0, 1), (1, 1)), (blend.family_latent(four, f, 61) for f in CORNERS)))
+        np.testing.assert_allclose(blend.pad_latent(four, CORNERS, xy, pitch=61), at[xy], atol=1e-6)
     # Any point: along x on both rows, then along y between them.
     x, y = 0.3, 0.7
     bottom, top = a + x * (b - a), c + x * (d - c)
@@ -40,8 +43,8 @@ def test_the_pad_is_bilinear_between_its_corners(four):
 
 def test_pad_decodes_the_point_and_the_command_writes_it(four, tmp_path, capsys):
     result = blend.pad(four, CORNERS, (1.0, 1.0), pitch=61)
-    endpoint = blend.decode_spectrograms(four, blend.family_latent(four, "brass")[None], 61)
-    np.testing.assert_allclose(result.spectrograms, endpoint, atol=1e-5)  # the corner is the family
+    endpoint = blend.decode_spectrograms(four, blend.family_latent(four, "brass", 61)[None], 61)
+    np.testing.assert_allclose(result.spectrograms, endpoint, atol=1e-5)  # the corner is the family at the pitch
     assert result.audio.shape == (1, 8000) and np.isfinite(result.audio).all()
     out = tmp_path / "pad.wav"
     assert main(["blend", str(four.path), "--pad", ",".join(CORNERS), "--xy", "0.3,0.7", "--pitch", "62",
@@ -86,7 +89,7 @@ def test_family_names_blend_any_two(four):
     result = blend.blend(four, source="string", target="brass", steps=3, pitch=60)
     assert result.labels == ("string", "brass")
     np.testing.assert_allclose(result.spectrograms[-1], blend.decode_spectrograms(
-        four, blend.family_latent(four, "brass")[None], 60)[0], atol=1e-5)
+        four, blend.family_latent(four, "brass", 60)[None], 60)[0], atol=1e-5)
 
 
 def test_the_live_synth_decodes_the_offline_pad_note(four):

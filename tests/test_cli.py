@@ -176,7 +176,9 @@ def test_train_a_timbre_instrument_then_blend_with_it(capsys, tmp_path, monkeypa
     curves = tmp_path / "run" / "logs" / "version_0" / "curves.png"
     assert f"wrote {curves}" in stdout and curves.stat().st_size > 5000  # loss curves beside metrics.csv
     trained = Instrument.load(out)
-    assert set(trained.extras) == {"mean_latent.flute", "mean_latent.guitar"}
+    assert set(trained.extras) == {"mean_latent.flute", "mean_latent.guitar", "pitch_latent.flute",
+                                   "pitch_latent.guitar"}
+    assert tuple(trained.extras["pitch_latent.flute"].shape) == (3, 4)  # MIDI 60..62, z_dim 4
     assert "- steps: 3" in (out / "card.md").read_text()
     code, stdout, err = run(capsys, "blend", out, "--pitch", "61", "--steps", "3", "-o", tmp_path / "b.wav")
     assert code == 0, err

@@ -143,10 +143,16 @@ def build_synth_module(instrument, *, sample_rate: int | None = None, voices: in
 
     if voices < 1:
         raise InputError(f"polyphony must be at least 1 voice, got {voices}")
-    za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
-    # The latents the live synth's note cache decodes at each blend step, by the same function.
-    latents = torch.stack([torch.from_numpy(blend.mix_latent(za, zb, step / morph_steps, method=method))
-                           for step in range(morph_steps + 1)])
+    for family in (source, target):
+        blend.family_latent(instrument, family)  # an unknown family fails here
+    low, high = instrument.model.pitch_range
+    # The latents the live synth's note cache decodes at each pitch and blend step, by the same functions:
+    # [pitches, morph_steps + 1, Z].
+    latents = torch.stack([torch.stack([
+        torch.from_numpy(blend.mix_latent(blend.family_latent(instrument, source, pitch),
+                                          blend.family_latent(instrument, target, pitch), step / morph_steps,
+                                          method=method))
+        for step in range(morph_steps + 1)]) for pitch in range(low, high + 1)])
     rate = int(sample_rate or blend.sample_rate(instrument))
     if not 8000 <= rate <= 192000:
         raise InputError(f"an nn~ synth plays at 8000..192000 Hz, not {rate}")
@@ -177,7 +183,7 @@ def _synth_class(base: type) -> type:
             super().__init__(sr=sample_rate)
             self.notes, self.resample, self.sustain = notes, resampler, sustain
             self.register_buffer("latents", latents.float().contiguous())
-            self.z_dim = int(latents.shape[1])
+            self.z_dim = int(latents.shape[2])
             self.low, self.high = int(pitch_range[0]), int(pitch_range[1])
             self.max_voices, self.release_frames, self.crossfade_frames = voices, release, crossfade
             self.steal_frames, self.gain, self.morph_steps, self.tick = steal, float(gain), morph_steps, TICK
@@ -236,7 +242,7 @@ def _synth_class(base: type) -> type:
         def _note(self, pitch: int, step: int) -> HeldNote:
             key = pitch * (self.morph_steps + 1) + step
             if key not in self.cache:
-                self.cache[key] = self._decode(self.latents[step], pitch)
+                self.cache[key] = self._decode(self.latents[pitch - self.low, step], pitch)
             return self.cache[key]
 
         # -- the engine (SynthEngine's methods of the same names) -------------------

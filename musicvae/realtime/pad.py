@@ -35,5 +35,5 @@ def pad_note_decoder(instrument, corners: Sequence[str], *, sample_rate: int | N
 
     corners = [str(c) for c in corners]
     blend.pad_latent(instrument, corners, (0.5, 0.5))  # checks the corners now, not at the first note
-    return held_note_decoder(instrument, lambda xy: blend.pad_latent(instrument, corners, xy),
+    return held_note_decoder(instrument, lambda pitch, xy: blend.pad_latent(instrument, corners, xy, pitch=pitch),
                              sample_rate=sample_rate, velocity=velocity, iters=iters)

@@ -422,21 +422,27 @@ def timbre_note_decoder(instrument, *, sample_rate: int | None = None, source: s
     """A :class:`NoteCache` decode function for a timbre instrument: (pitch, amount) -> a held note.
 
     The latent is ``amount`` of the way from ``source``'s to ``target``'s mean
-    latent (:func:`musicvae.blend.mix_latent`), decoded with :func:`musicvae.blend.decode`
+    latent at the note's pitch (:func:`musicvae.blend.family_latent`, :func:`musicvae.blend.mix_latent`),
+    decoded with :func:`musicvae.blend.decode`
     at the instrument's rate and resampled to ``sample_rate`` (the output's) when they differ.
     Its loop is chosen on the decoder's frames (:func:`musicvae.audio.sustain.choose_loop`), before
     the key-up of the instrument's training notes (:func:`musicvae.blend.hold_seconds`).
     """
     from musicvae import blend
 
-    za, zb = blend.family_latent(instrument, source), blend.family_latent(instrument, target)
-    return held_note_decoder(instrument, lambda amount: blend.mix_latent(za, zb, float(amount), method=method),
-                             sample_rate=sample_rate, velocity=velocity, iters=iters)
+    for family in (source, target):
+        blend.family_latent(instrument, family)  # an unknown family fails now, not at the first note
+
+    def latent(pitch: int, amount) -> np.ndarray:
+        za, zb = blend.family_latent(instrument, source, pitch), blend.family_latent(instrument, target, pitch)
+        return blend.mix_latent(za, zb, float(amount), method=method)
+
+    return held_note_decoder(instrument, latent, sample_rate=sample_rate, velocity=velocity, iters=iters)
 
 
 def held_note_decoder(instrument, latent: Callable, *, sample_rate: int | None = None, velocity: int = 100,
                       iters: int | None = None) -> Callable[[int, object], SustainedNote]:
-    """A :class:`NoteCache` decode function of the latent [Z] ``latent(amount)`` gives: (pitch, amount) ->
+    """A :class:`NoteCache` decode function of the latent [Z] ``latent(pitch, amount)`` gives: (pitch, amount) ->
     a held note, as :func:`timbre_note_decoder` (and :func:`musicvae.realtime.pad.pad_note_decoder`) decode."""
     from math import gcd
 
@@ -450,7 +456,7 @@ def held_note_decoder(instrument, latent: Callable, *, sample_rate: int | None =
     hold = blend.hold_seconds(instrument)
 
     def decode(pitch: int, amount) -> SustainedNote:
-        z = latent(amount)
+        z = latent(pitch, amount)
         frames = blend.decode_spectrograms(instrument, z[None], pitch, velocity)
         note = blend.invert(instrument, frames, iters=iters)[0]
         choice = choose_loop(frames[0], sample_rate=rate, hop_length=spec.hop_length, n_fft=spec.n_fft,

@@ -106,13 +106,34 @@ def test_voice_stealing_and_decode_from_latent_channels(tmp_path, small):
         assert np.max(np.abs(got)) < 1.0  # unclipped, so that the render's level fit is the only difference
         np.testing.assert_allclose(fit_level(got), want, atol=1e-4, rtol=0, err_msg=f"block {block}")
     assert loaded.stolen > 0
-    # decode: the latent channels carry the blend's step-0 latent; the same notes as playing at blend 0.
-    z = loaded.latents[0].numpy()
+    # decode: the latent channels carry the blend's step-0 latent (the same at every pitch: this instrument
+    # stores no means by pitch); the same notes as playing at blend 0.
+    z = loaded.latents[0, 0].numpy()
     want = render_melody(instrument, notes(fast), morph=0.0, voices=2)
     x = signals(fast, len(want), channels=2 + len(z))
     x[0, 2:] = z[:, None]
     loaded = torch.jit.load(str(tmp_path / "synth.ts"))
     np.testing.assert_allclose(fit_level(drive(loaded, "decode", x, 256)), want, atol=1e-4, rtol=0)
+
+
+def test_the_module_blends_between_the_families_latents_at_each_pitch(small):
+    from musicvae import blend
+    from musicvae.export.synth_module import build_synth_module
+    from musicvae.instrument import Instrument
+
+    instrument = small("timbre")
+    low, high = instrument.model.pitch_range
+    z = instrument.config.model.z_dim
+    by_pitch = {f"pitch_latent.{f}": torch.randn(high - low + 1, z, generator=torch.Generator().manual_seed(k))
+                for k, f in enumerate(("flute", "guitar"))}
+    instrument = Instrument(config=instrument.config, model=instrument.model, extras={**instrument.extras, **by_pitch})
+    module = build_synth_module(instrument, voices=1, morph_steps=4)
+    assert tuple(module.latents.shape) == (high - low + 1, 5, z)
+    for pitch in (low, (low + high) // 2, high):
+        za, zb = blend.family_latent(instrument, "flute", pitch), blend.family_latent(instrument, "guitar", pitch)
+        np.testing.assert_allclose(module.latents[pitch - low, 0].numpy(), za, atol=1e-6)
+        np.testing.assert_allclose(module.latents[pitch - low, 4].numpy(), zb, atol=1e-6)
+        np.testing.assert_allclose(module.latents[pitch - low, 2].numpy(), blend.mix_latent(za, zb, 0.5), atol=1e-6)
 
 
 def test_reset_starts_a_new_stream(tmp_path, small):

@@ -66,10 +66,10 @@ def test_held_notes_at_a_sound_card_rate(tmp_path):
 
 
 def test_decode_holds_notes_too(flute_guitar):
-    """``decode`` loops a held note as ``play`` does at the same latent (the blend's step-0 one)."""
+    """``decode`` loops a held note as ``play`` does at the same latent (the blend's step-0 one at its pitch)."""
     instrument, path = flute_guitar
     module = torch.jit.load(str(path))
-    z = module.latents[0].numpy()
+    z = module.latents[66 - instrument.model.pitch_range[0], 0].numpy()
     line = [(66, 0.0, 2.5, 100)]
     want = render_melody(instrument, notes(line), morph=0.0)
     x = signals(line, len(want), channels=2 + len(z))
@@ -107,12 +107,12 @@ def test_the_loop_of_every_note_is_the_engines():
     module_notes = torch.jit.script(timbre_notes(instrument))
     n_out = instrument.config.model.spectrogram.n_samples
     loop = torch.jit.script(sustain_loop(instrument, out_rate=RATE, n_out=n_out))
-    za, zb = blend_lib.family_latent(instrument, "flute"), blend_lib.family_latent(instrument, "guitar")
     low, high = instrument.model.pitch_range
     decays = []
     for amount in (0.0, 0.5, 1.0):
-        z = torch.from_numpy(blend_lib.mix_latent(za, zb, amount, method="slerp")).float()
         for pitch in range(low, high + 1, 3):
+            za, zb = (blend_lib.family_latent(instrument, family, pitch) for family in ("flute", "guitar"))
+            z = torch.from_numpy(blend_lib.mix_latent(za, zb, amount, method="slerp")).float()
             want = decode(pitch, amount)
             with torch.no_grad():  # as the synth module decodes
                 audio, frames = module_notes(z.unsqueeze(0), torch.tensor([pitch]), torch.tensor([100.0]))

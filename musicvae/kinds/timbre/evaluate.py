@@ -121,7 +121,7 @@ def blend_grid(kind: str, instrument: Instrument, train: TimbreNotes, pitches: l
                references: dict | None = None) -> np.ndarray:
     """Notes [len(pitches), len(MORPHS), n_samples] from family ``pair[0]`` (morph 0) to ``pair[1]`` (morph 1).
 
-    ``kind``: "vae" (decoded path between the family mean latents), "audio"
+    ``kind``: "vae" (decoded path between the family mean latents at each pitch), "audio"
     (crossfade of a real note of each family), "spectrogram" (crossfade of the
     per-pitch mean log-spectrograms of each family, inverted). ``references``
     (a dict kept by the caller) caches the audio crossfade's real notes by family.
@@ -129,8 +129,8 @@ def blend_grid(kind: str, instrument: Instrument, train: TimbreNotes, pitches: l
     a, b = pair
     out = []
     if kind == "vae":
-        za, zb = (verbs.family_latent(instrument, train.families[f]) for f in pair)
         for pitch in pitches:
+            za, zb = (verbs.family_latent(instrument, train.families[f], pitch) for f in pair)
             z = np.stack([verbs.mix_latent(za, zb, m) for m in MORPHS])
             out.append(verbs.decode(instrument, z, pitch, velocity))
     elif kind == "audio":
@@ -229,10 +229,11 @@ def _chunks(n: int, size: int):
 
 def decoded_means_confusion(instrument: Instrument, classifier: FamilyClassifier, families: list[str],
                             pitches: list[int], *, velocity: int = VELOCITY) -> dict:
-    """The classifier's confusion matrix [K, K] (rows: the family whose mean latent was decoded) over ``pitches``."""
+    """The classifier's confusion matrix [K, K] (rows: the family whose mean latent was decoded, at each of
+    ``pitches``: :func:`musicvae.blend.family_latent`) over ``pitches``."""
     matrix = np.zeros((len(families), len(families)), dtype=int)
     for k, family in enumerate(families):
-        z = np.repeat(verbs.family_latent(instrument, family)[None], len(pitches), axis=0)
+        z = np.stack([verbs.family_latent(instrument, family, pitch) for pitch in pitches])
         predicted = classifier.predict(verbs.decode(instrument, z, np.asarray(pitches), velocity))
         matrix[k] = np.bincount(predicted, minlength=len(families))
     return {"pitches": len(pitches), "velocity": velocity, "families": list(families),

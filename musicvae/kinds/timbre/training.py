@@ -168,15 +168,40 @@ class SpectrogramVAEModule(VAEModule):
 
 
 def family_mean_latents(model: nn.Module, data: SpectrogramSet, families: list[str]) -> dict[str, Tensor]:
-    """Each family's mean posterior mean over ``data``: the blend endpoints, ``{"mean_latent.<family>": [Z]}``."""
+    """The blend endpoints: each family's mean posterior mean over ``data``, overall and at each pitch.
+
+    Returns
+    -------
+    dict
+        ``"mean_latent.<family>"`` [Z], the mean over all the family's notes, and ``"pitch_latent.<family>"``
+        [P, Z], row ``p - low`` the mean over its notes at pitch ``p`` of the model's range ``(low, high)``
+        (a pitch without notes takes the nearest pitches' that have some).
+    """
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         mu = torch.cat([model.encode(data.spec[i : i + 256])[0] for i in range(0, len(data), 256)])
     model.train(was_training)
+    low, high = model.pitch_range
     out = {}
     for k, family in enumerate(families):
         rows = data.family == k
         if rows.any():
             out[f"mean_latent.{family}"] = mu[rows].mean(dim=0).clone()
+            out[f"pitch_latent.{family}"] = _pitch_means(mu[rows], data.pitch[rows], low=low, high=high)
     return out
+
+
+def _pitch_means(mu: Tensor, pitch: Tensor, *, low: int, high: int) -> Tensor:
+    """Mean latent at each pitch of ``low..high`` [P, Z]; a pitch without notes averages its nearest ones'."""
+    have = torch.unique(pitch)
+    means = {int(p): mu[pitch == p].mean(dim=0) for p in have}
+    table = []
+    for p in range(low, high + 1):
+        if p in means:
+            table.append(means[p])
+            continue
+        distance = (have - p).abs()
+        nearest = have[distance == distance.min()]
+        table.append(torch.stack([means[int(q)] for q in nearest]).mean(dim=0))
+    return torch.stack(table).clone()
