@@ -38,9 +38,9 @@ def free_osc_port(*, host: str = "127.0.0.1", rng: random.Random | None = None) 
     """A UDP port of ``host`` that nothing holds now and that the kernel will not hand out by itself.
 
     A port picked by binding port 0 lies in the ephemeral range, where the next socket anyone opens
-    without a port (a DNS lookup, a client's send) may take it before the OSC server binds it: a
-    session then fails with "Address already in use" once in a while. Below that range only a
-    program that asks for the very port can take it.
+    without a port (a DNS lookup, a client's send) may take it before the OSC server binds it, and the
+    session would fail with "Address already in use". Below that range only a program that asks for
+    the very port can take it.
 
     Parameters
     ----------
