@@ -190,6 +190,14 @@ def mix_latent(a: np.ndarray, b: np.ndarray, amount: float, *, method: str = "sl
     return fn(torch.as_tensor(a), torch.as_tensor(b), float(amount)).numpy()
 
 
+def family_mix(instrument: Instrument, source: str, target: str, amount: float, *, pitch: int | None = None,
+               method: str = "slerp") -> np.ndarray:
+    """The latent [Z] ``amount`` of the way from family ``source`` to ``target`` at ``pitch``
+    (:func:`family_latent`, :func:`mix_latent`): what the live synth decodes and the nn~ module stores."""
+    return mix_latent(family_latent(instrument, source, pitch), family_latent(instrument, target, pitch),
+                      amount, method=method)
+
+
 # ---------------------------------------------------------------------------
 # blend
 # ---------------------------------------------------------------------------

@@ -146,12 +146,10 @@ def build_synth_module(instrument, *, sample_rate: int | None = None, voices: in
     for family in (source, target):
         blend.family_latent(instrument, family)  # an unknown family fails here
     low, high = instrument.model.pitch_range
-    # The latents the live synth's note cache decodes at each pitch and blend step, by the same functions:
+    # The latents the live synth's note cache decodes at each pitch and blend step, by the same function:
     # [pitches, morph_steps + 1, Z].
     latents = torch.stack([torch.stack([
-        torch.from_numpy(blend.mix_latent(blend.family_latent(instrument, source, pitch),
-                                          blend.family_latent(instrument, target, pitch), step / morph_steps,
-                                          method=method))
+        torch.from_numpy(blend.family_mix(instrument, source, target, step / morph_steps, pitch=pitch, method=method))
         for step in range(morph_steps + 1)]) for pitch in range(low, high + 1)])
     rate = int(sample_rate or blend.sample_rate(instrument))
     if not 8000 <= rate <= 192000:

@@ -422,7 +422,7 @@ def timbre_note_decoder(instrument, *, sample_rate: int | None = None, source: s
     """A :class:`NoteCache` decode function for a timbre instrument: (pitch, amount) -> a held note.
 
     The latent is ``amount`` of the way from ``source``'s to ``target``'s mean
-    latent at the note's pitch (:func:`musicvae.blend.family_latent`, :func:`musicvae.blend.mix_latent`),
+    latent at the note's pitch (:func:`musicvae.blend.family_mix`),
     decoded with :func:`musicvae.blend.decode`
     at the instrument's rate and resampled to ``sample_rate`` (the output's) when they differ.
     Its loop is chosen on the decoder's frames (:func:`musicvae.audio.sustain.choose_loop`), before
@@ -434,8 +434,7 @@ def timbre_note_decoder(instrument, *, sample_rate: int | None = None, source: s
         blend.family_latent(instrument, family)  # an unknown family fails now, not at the first note
 
     def latent(pitch: int, amount) -> np.ndarray:
-        za, zb = blend.family_latent(instrument, source, pitch), blend.family_latent(instrument, target, pitch)
-        return blend.mix_latent(za, zb, float(amount), method=method)
+        return blend.family_mix(instrument, source, target, float(amount), pitch=pitch, method=method)
 
     return held_note_decoder(instrument, latent, sample_rate=sample_rate, velocity=velocity, iters=iters)
 
