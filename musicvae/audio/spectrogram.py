@@ -40,6 +40,7 @@ random, and costs nothing.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -141,6 +142,12 @@ class Spectrogram:
         return torch.from_numpy(basis.astype(np.float32))
 
     @cached_property
+    def inversion_plan(self) -> GriffinLimPlan:
+        """The :class:`GriffinLimPlan` every :meth:`invert_magnitude` of this setting shares."""
+        return griffin_lim_plan(n_fft=self.n_fft, hop_length=self.hop_length, length=self.n_samples,
+                                window=self.window, mel_basis=self.mel_basis if self.n_mels else None)
+
+    @cached_property
     def mel_inverse(self) -> Tensor:
         """[n_fft // 2 + 1, n_mels] approximate inverse of the mel projection (see :func:`mel_inverse`)."""
         return mel_inverse(self.mel_basis)
@@ -232,7 +239,7 @@ class Spectrogram:
             momentum=momentum,
             init=init,
             generator=generator,
-            mel_basis=self.mel_basis if self.n_mels else None,
+            plan=self.inversion_plan,
         )
 
 
@@ -278,6 +285,45 @@ def phase_gradient_init(magnitude: Tensor, *, n_fft: int, hop_length: int) -> Te
     return torch.remainder(phase, 2.0 * math.pi)
 
 
+@dataclass(frozen=True)
+class GriffinLimPlan:
+    """What every inversion at one setting shares: the overlap-add of its frames and its mel tensors.
+
+    Built once per :class:`Spectrogram` (its ``inversion_plan``): recomputing them took 0.5 ms of a
+    note's ~10-ms inversion on one thread. ``mel_inverse`` [F, M], ``project`` [F, M] (the mel
+    filters, transposed) and ``spread`` [M, F] (each bin's weighted mean over the bands covering it,
+    transposed) are None for a linear magnitude.
+    """
+
+    n_fft: int
+    hop_length: int
+    length: int
+    frames: int
+    rows: int
+    ola: _OverlapAdd
+    mel_inverse: Tensor | None = None
+    project: Tensor | None = None
+    spread: Tensor | None = None
+
+
+def griffin_lim_plan(*, n_fft: int, hop_length: int, length: int, window: Tensor | None = None,
+                     mel_basis: Tensor | None = None) -> GriffinLimPlan:
+    """The :class:`GriffinLimPlan` of :func:`griffin_lim` for these settings (arguments as there)."""
+    if n_fft % hop_length:
+        raise ValueError(f"n_fft {n_fft} must be a multiple of the hop {hop_length}")
+    if window is None:
+        window = torch.hann_window(n_fft, periodic=True)
+    frames = 1 + length // hop_length
+    ola = _OverlapAdd(n_fft=n_fft, hop_length=hop_length, frames=frames, length=length, window=window)
+    if mel_basis is None:
+        return GriffinLimPlan(n_fft, hop_length, length, frames, n_fft // 2 + 1, ola)
+    mel_basis = mel_basis.to(window.device)
+    spread = mel_basis.T / mel_basis.sum(dim=0).clamp_min(1e-8)[:, None]  # [F, M]
+    return GriffinLimPlan(n_fft, hop_length, length, frames, mel_basis.shape[0], ola,
+                          mel_inverse=mel_inverse(mel_basis), project=mel_basis.T.contiguous(),
+                          spread=spread.T.contiguous())
+
+
 def griffin_lim(
     magnitude: Tensor,
     *,
@@ -290,6 +336,7 @@ def griffin_lim(
     init: str = "phase-gradient",
     generator: torch.Generator | None = None,
     mel_basis: Tensor | None = None,
+    plan: GriffinLimPlan | None = None,
 ) -> Tensor:
     """Fast Griffin-Lim: audio whose STFT magnitude approaches ``magnitude``.
 
@@ -299,8 +346,7 @@ def griffin_lim(
     The transforms are the same as ``torch.stft``/``torch.istft`` (centred,
     zero-padded frames) but written out as rfft + overlap-add on a
     [frames, bins] layout, which measured 2x faster per iteration on one
-    thread than calling them (``torch.istft`` dominates); normalising the
-    phase with ``torch.sgn`` is another 3x over ``x / abs(x)``.
+    thread than calling them (``torch.istft`` dominates).
 
     With ``mel_basis`` the target is a mel spectrogram and the magnitude
     step matches the mel projection of the current estimate to it (see the
@@ -322,6 +368,9 @@ def griffin_lim(
         For the random init.
     mel_basis : Tensor [n_mels, n_fft // 2 + 1], optional
         Mel filters that made ``magnitude``.
+    plan : GriffinLimPlan, optional
+        :func:`griffin_lim_plan` of the same settings, built once for many calls (then ``window`` and
+        ``mel_basis`` are the plan's).
 
     Returns
     -------
@@ -329,23 +378,21 @@ def griffin_lim(
     """
     if init not in INITS:
         raise ValueError(f"unknown phase init {init!r}; choose one of {INITS}")
+    if plan is None:
+        plan = griffin_lim_plan(n_fft=n_fft, hop_length=hop_length, length=length, window=window,
+                                mel_basis=mel_basis)
+    elif (plan.n_fft, plan.hop_length, plan.length) != (n_fft, hop_length, length):
+        raise ValueError(f"the plan is for n_fft {plan.n_fft}, hop {plan.hop_length}, length {plan.length}")
     magnitude = torch.as_tensor(magnitude, dtype=torch.float32)
     lead = magnitude.shape[:-2]
-    frames = 1 + length // hop_length
-    rows = n_fft // 2 + 1 if mel_basis is None else mel_basis.shape[0]
-    if magnitude.shape[-1] != frames or magnitude.shape[-2] != rows or n_fft % hop_length:
+    frames, ola, mel = plan.frames, plan.ola, plan.project is not None
+    if magnitude.shape[-1] != frames or magnitude.shape[-2] != plan.rows:
         raise ValueError(f"magnitude {tuple(magnitude.shape)} does not fit n_fft {n_fft}, hop {hop_length}, "
                          f"length {length}")
-    if window is None:
-        window = torch.hann_window(n_fft, periodic=True)
     target = magnitude.reshape(-1, *magnitude.shape[-2:])
-    if mel_basis is not None:
-        mel_basis = mel_basis.to(target.device)
-        # Each linear bin's weighted mean over the bands covering it.
-        spread = mel_basis.T / mel_basis.sum(dim=0).clamp_min(1e-8)[:, None]  # [F, M]
-        target = torch.matmul(mel_inverse(mel_basis), target)
+    if mel:
+        target = torch.matmul(plan.mel_inverse, target)
     mag = target.transpose(-1, -2).contiguous()  # [B, T, F]
-    ola = _OverlapAdd(n_fft=n_fft, hop_length=hop_length, frames=frames, length=length, window=window.to(mag.device))
 
     if init == "phase-gradient":
         phase = phase_gradient_init(mag.transpose(-1, -2), n_fft=n_fft, hop_length=hop_length).transpose(-1, -2)
@@ -353,25 +400,28 @@ def griffin_lim(
         phase = 2.0 * math.pi * torch.rand(mag.shape, generator=generator).to(mag.device)
     else:
         phase = torch.zeros_like(mag)
-    angles = torch.polar(torch.ones_like(mag), phase)
-    previous = torch.zeros_like(angles)
+    # torch.complex of cos and sin: 2.4x faster than torch.polar on one thread, the same to 1e-7.
+    spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+    previous = torch.zeros_like(spec)
     # librosa's form of the fast Griffin-Lim update, which is stable for momentum < 1.
     step = momentum / (1.0 + momentum)
-    if mel_basis is not None:
+    if mel:
         # Everything on [B * T, bins] rows: plain 2-D matrix products, 3x faster than batched ones.
         rows, bins = mag.shape[0] * frames, mag.shape[-1]
         mel_target = magnitude.reshape(-1, *magnitude.shape[-2:]).transpose(-1, -2).reshape(rows, -1)
-        project, spread_t = mel_basis.T.contiguous(), spread.T.contiguous()  # [F, M], [M, F]
     for _ in range(iters):
-        rebuilt = ola.stft(ola.istft_padded(mag * angles))
-        angles = torch.sgn(torch.add(rebuilt, previous, alpha=-step))
+        rebuilt = ola.stft(ola.istft_padded(spec))
+        extrapolated = torch.add(rebuilt, previous, alpha=-step)
         previous = rebuilt
-        if mel_basis is not None:
+        if mel:
             # |z| via real and imaginary parts: 2.5x faster than complex abs() on one thread.
             current = (rebuilt.real.square() + rebuilt.imag.square()).sqrt().reshape(rows, bins)
-            ratio = mel_target / torch.mm(current, project).clamp_min(1e-10)
-            mag = (current * torch.mm(ratio, spread_t)).reshape(-1, frames, bins)
-    audio = ola.crop(ola.istft_padded(mag * angles))
+            ratio = mel_target / torch.mm(current, plan.project).clamp_min(1e-10)
+            mag = (current * torch.mm(ratio, plan.spread)).reshape(-1, frames, bins)
+        # mag * sgn(z) as z times the real mag / |z|: 1.7x faster on one thread than torch.sgn and a
+        # complex multiply (bench: 100 against 167 us for a [63, 513] note), the same to 2e-7.
+        spec = extrapolated * (mag * (extrapolated.real.square() + extrapolated.imag.square()).clamp_min(1e-30).rsqrt())
+    audio = ola.crop(ola.istft_padded(spec))
     return audio.reshape(*lead, length)
 
 

@@ -8,6 +8,7 @@ from musicvae.audio.spectrogram import (
     Spectrogram,
     _OverlapAdd,
     griffin_lim,
+    griffin_lim_plan,
     log_spectral_distance_db,
     mel_inverse,
     phase_gradient_init,
@@ -100,3 +101,21 @@ def test_griffin_lim_checks_shapes():
         griffin_lim(torch.ones(100, 63), n_fft=1024, hop_length=256, length=RATE)
     with pytest.raises(ValueError, match="unknown phase init"):
         griffin_lim(torch.ones(513, 63), n_fft=1024, hop_length=256, length=RATE, init="pghi-heap")
+
+
+@pytest.mark.parametrize("n_mels", [80, 0])
+def test_an_inversion_plan_changes_nothing_but_the_time(n_mels):
+    """A plan built once (what a Spectrogram keeps) inverts exactly as the plan built inside each call."""
+    spec = Spectrogram(sample_rate=RATE, n_samples=RATE, n_mels=n_mels)
+    magnitude = spec.from_log(spec.analyze(torch.from_numpy(np.stack([tone(60), tone(67, decay=3)]))))
+    basis = spec.mel_basis if n_mels else None
+    alone = griffin_lim(magnitude, n_fft=1024, hop_length=256, length=RATE, window=spec.window, mel_basis=basis,
+                        iters=6)
+    planned = griffin_lim(magnitude, n_fft=1024, hop_length=256, length=RATE, iters=6, plan=spec.inversion_plan)
+    assert torch.equal(alone, planned)
+    assert spec.inversion_plan is spec.inversion_plan  # built once
+    assert torch.equal(spec.invert_magnitude(magnitude, iters=6), planned)
+    with pytest.raises(ValueError, match="plan is for"):
+        griffin_lim(magnitude, n_fft=1024, hop_length=128, length=RATE, plan=spec.inversion_plan)
+    with pytest.raises(ValueError, match="multiple of the hop"):
+        griffin_lim_plan(n_fft=1000, hop_length=256, length=RATE)
