@@ -50,18 +50,31 @@ STOP_TARGET_S = 1.0
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start_jack(log, *, period: int = 64) -> subprocess.Popen | None:
+def realtime_allowed() -> bool:
+    """Whether this process may schedule a thread SCHED_FIFO (what ``jackd -R`` needs: root, or rtprio limits)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (PermissionError, OSError, AttributeError):
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
+def start_jack(log, *, period: int = 64, realtime: bool = False) -> subprocess.Popen | None:
     """A JACK dummy server of this process's own, its log (xruns included) written to ``log``.
 
     Synchronous (``--sync``), as the tests' server: in JACK's default asynchronous mode a client that
     finishes its cycle late has its MIDI output dropped (746 of 4,000 notes lost at 64 frames, 0 with
-    ``--sync``), which measures the server's scheduling, not the ports'.
+    ``--sync``), which measures the server's scheduling, not the ports'. ``realtime``: the server and its
+    clients' process threads run SCHED_FIFO (``-R -P 70``), as a musician's JACK does; else ``--no-realtime``,
+    as the tests' (which must run where realtime scheduling is not allowed).
     """
     if shutil.which("jackd") is None:
         return None
     os.environ["JACK_DEFAULT_SERVER"] = f"musicvae-bench-{os.getpid()}-{period}"
     os.environ["JACK_NO_START_SERVER"] = "1"
-    proc = subprocess.Popen(["jackd", "--no-realtime", "--sync", "--timeout", "20",
+    mode = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+    proc = subprocess.Popen(["jackd", *mode, "--sync", "--timeout", "20",
                              "-d", "dummy", "-r", "48000", "-p", str(period)], stdout=log, stderr=subprocess.STDOUT)
     for _ in range(300):
         if subprocess.run(["jack_wait", "-c"], capture_output=True, text=True).stdout.strip() == "running":
@@ -200,15 +213,17 @@ PATHS = (("rtmidi", "python-rtmidi (the old path: next period's start)"),
          ("jack", "JACK-native (JACK-Client: at the deadline's frame)"))
 
 
-def bench_midi(seconds: float, notes: int, *, paths=("rtmidi", "jack")) -> None:
+def bench_midi(seconds: float, notes: int, *, paths=("rtmidi", "jack"), realtime: bool = False) -> None:
     """Arrival lateness and jitter, rtmidi against JACK-native, then notes sent against notes received."""
     log = tempfile.TemporaryFile("w+")
-    proc = start_jack(log)
+    proc = start_jack(log, realtime=realtime)
     if proc is None:
         print("MIDI timing: skipped (jackd not installed: apt-get install jackd2)")
         return
     try:
-        print(f"MIDI through JACK (dummy server, 64-frame periods = 1.33 ms), a note-on every 16th at 120 BPM for "
+        server = "realtime (SCHED_FIFO)" if realtime else "not realtime"
+        print(f"MIDI through JACK (dummy server, {server}, synchronous, 64-frame periods = 1.33 ms), "
+              f"load average {os.getloadavg()[0]:.1f}, a note-on every 16th at 120 BPM for "
               f"{seconds:g} s; arrival = the time of the frame a receiver reads it at; jitter = p99 - p50 "
               f"(target < 0.1 ms; DIN MIDI's own jitter {DIN_JITTER_MS} ms):")
         for path, label in PATHS:
@@ -435,7 +450,7 @@ def _connect(source: str, destination: str, *, alive, timeout: float = 30.0) -> 
     return False
 
 
-def bench_stop(stops: int, instrument_name: str = "melody-2bar") -> None:
+def bench_stop(stops: int, instrument_name: str = "melody-2bar", *, realtime: bool = False) -> None:
     """Seconds from a SIGINT to the stop's end, for the real command and for ``run_live`` in this process."""
     import rtmidi
 
@@ -448,7 +463,7 @@ def bench_stop(stops: int, instrument_name: str = "melody-2bar") -> None:
         print(f"stop latency: skipped (no trained {instrument_name})")
         return
     log = tempfile.TemporaryFile("w+")
-    proc = start_jack(log)
+    proc = start_jack(log, realtime=realtime)
     if proc is None:
         print("stop latency: skipped (jackd not installed: apt-get install jackd2)")
         return
@@ -694,6 +709,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
     parser.add_argument("--paths", default="rtmidi,jack", help="MIDI paths measured (default rtmidi,jack)")
+    parser.add_argument("--realtime", choices=("auto", "yes", "no"), default="auto",
+                        help="MIDI and stop sections: run the JACK server realtime (-R); auto = where this "
+                             "machine allows SCHED_FIFO (default)")
     parser.add_argument("--serve-capture", nargs=2, metavar=("NAME", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_capture:
@@ -701,8 +719,9 @@ def main() -> None:
         return
     only = set(args.only.split(","))
     torch.set_num_threads(1)
+    realtime = realtime_allowed() if args.realtime == "auto" else args.realtime == "yes"
     if "midi" in only and not args.skip_midi:
-        bench_midi(args.seconds, args.notes, paths=tuple(args.paths.split(",")))
+        bench_midi(args.seconds, args.notes, paths=tuple(args.paths.split(",")), realtime=realtime)
     if "decode" in only:
         bench_phrase_decode()
     if "synth" in only:
@@ -712,7 +731,7 @@ def main() -> None:
     if "soak" in only and args.soak > 0:
         bench_soak(args.soak, "melody-2bar", args.instrument)
     if "stop" in only:
-        bench_stop(args.stops)
+        bench_stop(args.stops, realtime=realtime)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """Speed of the timbre instrument on one CPU thread, against RAVE's published figures.
 
 - Latency of decoding and inverting one 1-second note (decoder + fast
-  Griffin-Lim), p50 and p99 over many runs; the target is p99 < 20 ms.
+  Griffin-Lim), p50 and p99 over many runs; the target is p99 < 20 ms. The
+  inversion beside librosa's (``mel_to_audio``, the same iterations) on the
+  same notes in the same run, printed as a ratio: this machine's speed
+  drifts between runs (the p50 of one setting measured 12.4 and 19.1 ms
+  minutes apart), the ratio much less.
 - Realtime factor of rendering a melody offline with a morph automation
   through the synth engine (:func:`musicvae.render.render_melody`, what
   ``blend --midi`` and ``synth --midi-file`` run: a note per pitch and 1/16
@@ -32,18 +36,20 @@ RAVE_STREAMING = 4.1
 TARGET_P99_MS = 20.0
 
 
-def latency(instrument: Instrument, *, runs: int, pitch: int = 67) -> dict[str, np.ndarray]:
+def latency(instrument: Instrument, *, runs: int, pitch: int = 67, peer_every: int = 5) -> dict[str, np.ndarray]:
     """Milliseconds per note for the decoder alone, inversion alone, and both (wall clock), and both in CPU time.
 
     CPU time (``time.thread_time``) leaves out the time this thread waited for
     a core: on a shared, loaded machine it is the latency an idle core would give.
+    Every ``peer_every``-th note is also inverted by librosa (its mel pseudo-inverse by NNLS, then its
+    fast Griffin-Lim), right after ours: the peer in the same run.
     """
     model = instrument.model
     spec = blend.spectrogram(instrument)
     iters = instrument.config.model.spectrogram.inversion_iters
     za, zb = blend.family_latent(instrument, "flute"), blend.family_latent(instrument, "guitar")
     generator = np.random.default_rng(0)
-    out = {"decoder": [], "inversion": [], "total": [], "total CPU": []}
+    out = {"decoder": [], "inversion": [], "total": [], "total CPU": [], "librosa inversion": []}
     with torch.inference_mode():
         for i in range(runs + 10):
             z = torch.from_numpy(blend.mix_latent(za, zb, float(generator.uniform()))[None])
@@ -52,12 +58,32 @@ def latency(instrument: Instrument, *, runs: int, pitch: int = 67) -> dict[str, 
             middle = time.perf_counter()
             spec.invert(logspec, iters=iters)
             end, cpu_end = time.perf_counter(), time.thread_time()
+            # The peer, on the same note right after ours (so a machine that slows down slows both).
+            peer = librosa_inversion(spec, logspec[0], iters=iters) if peer_every and i % peer_every == 0 else None
             if i >= 10:  # warm-up: first calls allocate and plan
                 out["decoder"].append(middle - start)
                 out["inversion"].append(end - middle)
                 out["total"].append(end - start)
                 out["total CPU"].append(cpu_end - cpu)
+                if peer is not None:
+                    out["librosa inversion"].append(peer)
     return {k: 1000.0 * np.asarray(v) for k, v in out.items()}
+
+
+def librosa_inversion(spec, logspec: torch.Tensor, *, iters: int) -> float:
+    """Seconds librosa takes to invert the same mel magnitude by its Griffin-Lim, as many iterations."""
+    import librosa
+
+    magnitude = spec.from_log(logspec).numpy()
+    start = time.perf_counter()
+    if spec.n_mels:
+        librosa.feature.inverse.mel_to_audio(magnitude, sr=spec.sample_rate, n_fft=spec.n_fft,
+                                             hop_length=spec.hop_length, power=1.0, n_iter=iters,
+                                             length=spec.n_samples)
+    else:
+        librosa.griffinlim(magnitude, n_iter=iters, hop_length=spec.hop_length, n_fft=spec.n_fft,
+                           length=spec.n_samples)
+    return time.perf_counter() - start
 
 
 def melody(seconds: float = 16.0, bpm: float = 120.0) -> list[MidiNote]:
@@ -85,7 +111,10 @@ def main() -> None:
 
     times = latency(instrument, runs=args.runs)
     for name, values in times.items():
-        print(f"  {name:9s} p50 {np.percentile(values, 50):6.2f} ms  p99 {np.percentile(values, 99):6.2f} ms")
+        print(f"  {name:17s} p50 {np.percentile(values, 50):6.2f} ms  p99 {np.percentile(values, 99):6.2f} ms")
+    if len(times["librosa inversion"]):
+        ratio = np.percentile(times["librosa inversion"], 50) / np.percentile(times["inversion"], 50)
+        print(f"  inversion vs librosa's (same notes, same iterations, same run): {ratio:.1f}x faster at p50")
     note_seconds = cfg.n_samples / cfg.sample_rate
     for name in ("total", "total CPU"):
         p99 = float(np.percentile(times[name], 99))
