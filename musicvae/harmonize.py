@@ -78,6 +78,8 @@ class Melody:
         The melody's key as music21 names it (``"A-"`` A-flat major, ``"f"`` F minor).
     key_inferred : bool
         True when the input had no key signature and the key comes from music21's key analysis.
+    fermatas : tuple of int
+        Steps where a note with a fermata starts (a MusicXML melody's phrase ends; MIDI has none).
     """
 
     pitches: np.ndarray
@@ -87,6 +89,12 @@ class Melody:
     warnings: list[str] = field(default_factory=list)
     key: str = "C"
     key_inferred: bool = False
+    fermatas: tuple[int, ...] = ()
+
+    def phrase(self) -> np.ndarray:
+        """Phrase tokens [T] of the melody (:func:`musicvae.midi.chorale.phrase_tokens`; all "not known"
+        without fermatas)."""
+        return codec.phrase_tokens(self.fermatas, self.onsets | (self.pitches < 0))
 
 
 # ---------------------------------------------------------------------------
@@ -165,8 +173,10 @@ def read_melody_grid(path: str | Path, *, steps_per_bar: int = 16, pickup: float
     if not (pitches >= 0).any():
         raise InputError(f"{path}: the melody is empty (no notes on the grid)")
     name, inferred = melody_key(score, part)
+    # A fermata is a phrase end (what a chorale net with phrase inputs reads); a MIDI file cannot mark one.
+    fermatas = codec.part_fermata_steps(part, offset_steps=pad, steps_per_quarter=spq)
     return Melody(pitches=pitches, onsets=onsets, pickup_steps=pad, qpm=_tempo(score), warnings=warnings, key=name,
-                  key_inferred=inferred)
+                  key_inferred=inferred, fermatas=tuple(f for f in fermatas if f < steps))
 
 
 def melody_key(score, part) -> tuple[str, bool]:
@@ -284,8 +294,9 @@ def place_lower_voices(bass: np.ndarray, shift: int, *, low: int, high: int) -> 
     return min(moves, key=lambda move: (outside(move), abs(move + shift)))
 
 
-#: Refines harmonisations: (soprano tokens [S], lower tokens [K, 3, S]) -> (refined [K, 3, S], scores [K] or None).
-Refiner = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+#: Refines harmonisations: (soprano tokens [S], lower tokens [K, 3, S], phrase tokens [S] or None)
+#: -> (refined [K, 3, S], scores [K] or None).
+Refiner = Callable[[np.ndarray, np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]
 
 
 def harmonize_melody(
@@ -301,6 +312,7 @@ def harmonize_melody(
     refine: Refiner | None = None,
     shared_start: bool = False,
     seed: int | None = None,
+    phrases: bool = False,
 ) -> Harmonization:
     """Harmonise a :class:`Melody` ``variations`` times; ``predictor_for(k)`` gives variation k's predictor.
 
@@ -309,6 +321,7 @@ def harmonize_melody(
     (a chorale net's Gibbs sampling) then reworks all variations at once; when it scores
     them, the variations are returned best first. ``shared_start``: every variation starts
     from the first one's harmonisation (``predictor_for(0)``), and only ``refine`` varies them.
+    ``phrases``: the predictors and ``refine`` read the melody's phrase tokens (:meth:`Melody.phrase`).
     """
     if variations < 1:
         raise InputError(f"--variations must be at least 1, got {variations}")
@@ -320,14 +333,15 @@ def harmonize_melody(
     inside = np.where(melody.pitches >= 0, melody.pitches + shift, -1)
     soprano = codec.encode_voice(inside, melody.onsets, low=low, high=high)
     rng = np.random.default_rng(seed)
+    phrase = melody.phrase() if phrases else None
     lowers = np.stack([harmonize_tokens(soprano, predictor_for(k), ranges=ranges, window_steps=window_steps,
                                         hop_steps=hop_steps, temperature=temperature, voice_leading=voice_leading,
-                                        rng=rng) for k in range(1 if shared_start else variations)])
+                                        rng=rng, phrase=phrase) for k in range(1 if shared_start else variations)])
     if shared_start:
         lowers = np.repeat(lowers, variations, axis=0)
     scores = None
     if refine is not None:
-        lowers, scores = refine(soprano, lowers)
+        lowers, scores = refine(soprano, lowers, phrase)
         if scores is not None:
             order = np.argsort(-np.asarray(scores), kind="stable")
             lowers, scores = lowers[order], np.asarray(scores)[order]
@@ -472,7 +486,7 @@ def melody_harmonizer(
         return harmonize_melody(melody, predictor_for, ranges=rep.ranges, variations=variations,
                                 window_steps=rep.steps, hop_steps=rep.steps_per_bar, temperature=first_temperature,
                                 voice_leading=voice_leading, refine=refine, shared_start=refine is not None,
-                                seed=seed)
+                                seed=seed, phrases=rep.phrases)
 
     return harmonizer
 
@@ -515,7 +529,8 @@ def gibbs_refiner(model, noises: Sequence, *, z_scale: float, steps: int, temper
 
     z = np.stack([np.zeros(model.z_dim, np.float32) if n is None else z_scale * n.numpy() for n in noises])
 
-    def refine(soprano: np.ndarray, lowers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def refine(soprano: np.ndarray, lowers: np.ndarray, phrase: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         # A generator per melody, as harmonize_melody's: the same melody and seed give the same variations.
         rng = np.random.default_rng(None if seed is None else seed + 1)
         out = np.array(lowers)
@@ -524,7 +539,8 @@ def gibbs_refiner(model, noises: Sequence, *, z_scale: float, steps: int, temper
             out[1:] = gibbs_harmonize(model, soprano, lowers[1:], z[1:k], ranges=ranges, steps=steps,
                                       temperature=temperature or VARIATION_TEMPERATURE, window_steps=window_steps,
                                       hop_steps=hop_steps, max_hidden=VARIATION_MAX_HIDDEN, settle=steps // 2,
-                                      rng=rng)
-        return out, pseudo_log_likelihood(model, soprano, out, z[:k], window_steps=window_steps, hop_steps=hop_steps)
+                                      rng=rng, phrase=phrase)
+        return out, pseudo_log_likelihood(model, soprano, out, z[:k], window_steps=window_steps, hop_steps=hop_steps,
+                                          phrase=phrase)
 
     return refine

@@ -22,8 +22,9 @@ import numpy as np
 
 from musicvae.midi import chorale as codec
 
-#: A window predictor: soprano tokens [N, T] -> per lower voice, token probabilities [N, T, C_v].
-Predictor = Callable[[np.ndarray], Sequence[np.ndarray]]
+#: A window predictor: soprano tokens [N, T] -> per lower voice, token probabilities [N, T, C_v]. A predictor
+#: that reads phrases also takes ``phrase=`` tokens [N, T] (:func:`musicvae.midi.chorale.phrase_tokens`).
+Predictor = Callable[..., Sequence[np.ndarray]]
 
 
 def soprano_windows(tokens: np.ndarray, *, window_steps: int, hop_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,14 +47,24 @@ def soprano_windows(tokens: np.ndarray, *, window_steps: int, hop_steps: int) ->
     return windows, starts
 
 
+def phrase_windows(phrase: np.ndarray, starts: np.ndarray, window_steps: int) -> np.ndarray:
+    """Phrase tokens [S] -> windows [N, window_steps] at ``starts``, "not known" past the end."""
+    length = max(len(phrase), int(starts[-1]) + window_steps)
+    padded = np.full(length, codec.PHRASE_UNKNOWN, np.int64)
+    padded[: len(phrase)] = phrase
+    return np.stack([padded[s : s + window_steps] for s in starts])
+
+
 def average_probabilities(
-    soprano: np.ndarray, predictor: Predictor, *, window_steps: int = 64, hop_steps: int = 16
+    soprano: np.ndarray, predictor: Predictor, *, window_steps: int = 64, hop_steps: int = 16,
+    phrase: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Per-step token probabilities of each lower voice for soprano tokens [S], window by window.
 
     Every step is covered by up to ``window_steps / hop_steps`` windows; their
     probabilities are averaged, so that neighbouring windows agree at the seams
-    instead of jumping from one window's choice to the next one's.
+    instead of jumping from one window's choice to the next one's. ``phrase`` [S]: the
+    melody's phrase tokens, cut into the same windows for a predictor that reads them.
 
     Returns
     -------
@@ -68,7 +79,9 @@ def average_probabilities(
     blocks = window_steps // hop_steps
     aligned = window_steps % hop_steps == 0 and (starts == np.arange(len(starts)) * hop_steps).all()
     out = []
-    for p in predictor(windows):
+    predicted = predictor(windows) if phrase is None else \
+        predictor(windows, phrase=phrase_windows(np.asarray(phrase, np.int64), starts, window_steps))
+    for p in predicted:
         total = np.zeros((length, p.shape[-1]), np.float32)
         if aligned:  # window w's block j lands on hop block w + j: one add per block offset
             by_block = total.reshape(-1, hop_steps, p.shape[-1])
@@ -197,6 +210,7 @@ def harmonize_tokens(
     temperature: float = 0.0,
     voice_leading: bool = True,
     rng: np.random.Generator | None = None,
+    phrase: np.ndarray | None = None,
 ) -> np.ndarray:
     """Lower-voice tokens [V, S] for soprano tokens [S] (all four voices' ``ranges``, soprano first).
 
@@ -212,7 +226,7 @@ def harmonize_tokens(
     np.ndarray [V, S] int64
     """
     soprano = np.asarray(soprano, np.int64)
-    probs = average_probabilities(soprano, predictor, window_steps=window_steps, hop_steps=hop_steps)
+    probs = average_probabilities(soprano, predictor, window_steps=window_steps, hop_steps=hop_steps, phrase=phrase)
     rng = rng or np.random.default_rng()
     if voice_leading:
         pitches, _ = codec.decode_voice(soprano, low=ranges[0][0])
@@ -240,7 +254,7 @@ def model_predictor(
     """
     import torch
 
-    def predict(windows: np.ndarray) -> list[np.ndarray]:
+    def predict(windows: np.ndarray, *, phrase: np.ndarray | None = None) -> list[np.ndarray]:
         windows = np.asarray(windows, np.int64)
         pitched = windows >= codec.FIRST_PITCH
         top = windows[pitched].max(initial=codec.FIRST_PITCH)
@@ -249,9 +263,12 @@ def model_predictor(
         shifts = [s for s in range(-transpositions, transpositions + 1)
                   if bottom + s >= codec.FIRST_PITCH and top + s < classes] or [0]
         batch = np.concatenate([np.where(pitched, windows + s, windows) for s in shifts])
+        # A transposition moves no phrase: every shift reads the same phrase tokens.
+        extra = {} if phrase is None else {"phrase": torch.as_tensor(np.tile(np.asarray(phrase, np.int64),
+                                                                             (len(shifts), 1)))}
         with torch.inference_mode():
             probs = model.probabilities(torch.as_tensor(batch), noise=noise, z_scale=z_scale,
-                                        temperature=temperature if temperature > 0 else 1.0)
+                                        temperature=temperature if temperature > 0 else 1.0, **extra)
         out = []
         for p in probs:
             p = p.numpy().reshape(len(shifts), len(windows), *p.shape[1:])
@@ -302,8 +319,8 @@ class NearestNeighbour:
         padded[:, :steps] = pitches
         return padded.view(np.uint64)
 
-    def __call__(self, windows: np.ndarray) -> list[np.ndarray]:
-        chosen = self.train[self.nearest(windows)]
+    def __call__(self, windows: np.ndarray, *, phrase: np.ndarray | None = None) -> list[np.ndarray]:
+        chosen = self.train[self.nearest(windows)]  # by the soprano alone: ``phrase`` is not read
         return [np.eye(codec.num_classes(self.ranges[v]), dtype=np.float32)[chosen[:, v].astype(np.int64)]
                 for v in range(1, 4)]
 
@@ -317,7 +334,8 @@ def mixed_predictor(model: Predictor, memory: Predictor, *, weight: float) -> Pr
     notes where the model agrees and the model's where it does not.
     """
 
-    def predict(windows: np.ndarray) -> list[np.ndarray]:
-        return [(1 - weight) * a + weight * b for a, b in zip(model(windows), memory(windows))]
+    def predict(windows: np.ndarray, *, phrase: np.ndarray | None = None) -> list[np.ndarray]:
+        predicted = model(windows) if phrase is None else model(windows, phrase=phrase)
+        return [(1 - weight) * a + weight * b for a, b in zip(predicted, memory(windows))]
 
     return predict

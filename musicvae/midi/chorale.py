@@ -40,6 +40,15 @@ HOLD = 0
 REST = 1
 FIRST_PITCH = 2
 
+#: Phrase tokens, one a step: where the step lies in its phrase, a chorale net's input beside the soprano.
+#: Bach's phrases end on the soprano's fermatas; a melody without them (a MIDI file) is all ``PHRASE_UNKNOWN``.
+PHRASE_UNKNOWN = 0
+#: The soprano holds a fermata: the phrase's last chord.
+PHRASE_FERMATA = 1
+#: Steps to the next fermata, bucketed: 1-4 -> 2, 5-8 -> 3, 9-16 -> 4, 17-32 -> 5, farther (or none ahead) -> 6.
+PHRASE_BUCKETS = (4, 8, 16, 32)
+PHRASE_CLASSES = 2 + len(PHRASE_BUCKETS) + 1
+
 #: Chorales left out of the corpus on purpose: bwv27.6 has five voices (two sopranos).
 EXCLUDED_CHORALES = ("bach/bwv27.6",)
 #: An onset further than this (in steps) from the grid counts as "off the grid".
@@ -60,12 +69,15 @@ class ChoraleGrid:
         Rest steps added before the first note so that step 0 is a bar line.
     off_grid : int
         Notes whose onset was moved to the grid (an end moved to it is articulation, not counted).
+    fermatas : tuple of int
+        Steps where a soprano note with a fermata starts (the phrase ends); empty when none are known.
     """
 
     pitches: np.ndarray
     onsets: np.ndarray
     pickup_steps: int = 0
     off_grid: int = 0
+    fermatas: tuple[int, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -237,16 +249,54 @@ def fermata_steps(score, *, steps_per_bar: int = 16) -> list[int]:
     InputError
         For parts that are not four named voices.
     """
-    from music21 import expressions
-
     soprano = find_voices(score)[0]
     spq = steps_per_bar // 4
-    pad = round(pickup_padding(soprano) * spq)
+    return part_fermata_steps(soprano, offset_steps=round(pickup_padding(soprano) * spq), steps_per_quarter=spq)
+
+
+def part_fermata_steps(part, *, offset_steps: int, steps_per_quarter: int) -> list[int]:
+    """Grid steps of one part's notes that carry a fermata, its notes placed ``offset_steps`` late."""
+    from music21 import expressions
+
     steps = []
-    for element in soprano.stripTies().flatten().notes:
+    for element in part.stripTies().flatten().notes:
         if any(isinstance(e, expressions.Fermata) for e in element.expressions):
-            steps.append(pad + round(float(element.offset) * spq))
+            steps.append(offset_steps + round(float(element.offset) * steps_per_quarter))
     return sorted(set(steps))
+
+
+def phrase_tokens(fermatas: Sequence[int], soprano_onsets: np.ndarray, *, steps: int | None = None) -> np.ndarray:
+    """Phrase tokens [T] uint8 of a melody: under a fermata, or how far the next one is (see ``PHRASE_*``).
+
+    A fermata lasts from its note's onset to the soprano's next onset. No fermatas: every step is
+    ``PHRASE_UNKNOWN`` (the phrases are not known, which is not the same as one phrase without end).
+
+    Parameters
+    ----------
+    fermatas : sequence of int
+        Steps where the fermata notes start.
+    soprano_onsets : np.ndarray [T] bool
+        The soprano's note starts (rests count as starts too: a fermata ends at a rest).
+    steps : int, optional
+        Length (default ``len(soprano_onsets)``).
+    """
+    steps = len(soprano_onsets) if steps is None else int(steps)
+    out = np.full(steps, PHRASE_UNKNOWN, np.uint8)
+    marks = sorted(f for f in set(int(f) for f in fermatas) if 0 <= f < steps)
+    if not marks:
+        return out
+    onsets = np.zeros(steps, bool)
+    onsets[: min(steps, len(soprano_onsets))] = np.asarray(soprano_onsets, bool)[:steps]
+    t = np.arange(steps)
+    ahead = np.searchsorted(marks, t)  # index of the first fermata at or after each step
+    distance = np.where(ahead < len(marks), np.asarray(marks + [steps])[ahead] - t, steps)
+    far = len(PHRASE_BUCKETS) + 2
+    out[:] = np.where(ahead < len(marks), 2 + np.searchsorted(PHRASE_BUCKETS, distance), far)
+    for f in marks:
+        following = np.flatnonzero(onsets[f + 1 :])
+        end = f + 1 + (int(following[0]) if following.size else steps)
+        out[f : min(end, steps)] = PHRASE_FERMATA
+    return out
 
 
 def score_grid(score, *, steps_per_bar: int = 16) -> ChoraleGrid:

@@ -78,6 +78,9 @@ class ChoraleNet(nn.Module):
         Dropout inside the residual blocks while training.
     variational : bool
         Sample ``z`` from the posterior while training (a VAE); else ``z = mu``.
+    phrase_classes : int
+        Phrase tokens per step (each step's place in its phrase; token 0 = not known), an input
+        beside the soprano; 0: no phrase input.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class ChoraleNet(nn.Module):
         z_dim: int = 32,
         dropout: float = 0.1,
         variational: bool = True,
+        phrase_classes: int = 0,
     ) -> None:
         super().__init__()
         if min(steps, steps_per_bar, channels, layers, embed_size, z_dim) < 1 or kernel_size % 2 == 0:
@@ -105,12 +109,15 @@ class ChoraleNet(nn.Module):
         self.steps_per_bar = steps_per_bar
         self.z_dim = z_dim
         self.variational = variational
+        self.phrase_classes = int(phrase_classes)
         voices = len(self.voice_classes)
         self.soprano_embed = nn.Embedding(self.soprano_classes, embed_size)
         # One more token per voice: MASK, "not known".
         self.voice_embed = nn.ModuleList(nn.Embedding(c + 1, embed_size) for c in self.voice_classes)
         self.position_embed = nn.Embedding(steps_per_bar, embed_size)
-        width = embed_size * (2 + voices)
+        if self.phrase_classes:
+            self.phrase_embed = nn.Embedding(self.phrase_classes, embed_size)
+        width = embed_size * (2 + voices + bool(self.phrase_classes))
         self.encoder_in = nn.Conv1d(width, channels, 1)
         self.encoder = _stack(channels, max(1, layers // 2), kernel_size, dropout)
         self.posterior = GaussianPosterior(channels, z_dim)
@@ -125,8 +132,11 @@ class ChoraleNet(nn.Module):
         """The ``MASK`` token of each lower voice."""
         return self.voice_classes
 
-    def _features(self, soprano: Tensor, lower: Tensor) -> Tensor:
-        """[B, T] soprano and [B, V, T] lower tokens -> [B, E * (2 + V), T] embeddings."""
+    def _features(self, soprano: Tensor, lower: Tensor, phrase: Tensor | None = None) -> Tensor:
+        """[B, T] soprano, [B, V, T] lower and [B, T] phrase tokens -> [B, E * (2 + V (+ 1)), T] embeddings.
+
+        ``phrase`` None: not known (token 0) at every step; ignored by a net without a phrase input.
+        """
         if soprano.dim() != 2 or soprano.shape[1] != self.steps:
             raise ValueError(f"soprano must be [B, {self.steps}] tokens, got {list(soprano.shape)}")
         if lower.shape != (soprano.shape[0], len(self.voice_classes), self.steps):
@@ -135,6 +145,12 @@ class ChoraleNet(nn.Module):
         position = torch.arange(self.steps, device=soprano.device) % self.steps_per_bar
         parts = [self.soprano_embed(soprano), self.position_embed(position).expand(len(soprano), -1, -1)]
         parts += [embed(lower[:, v]) for v, embed in enumerate(self.voice_embed)]
+        if self.phrase_classes:
+            if phrase is None:
+                phrase = torch.zeros_like(soprano)
+            elif phrase.shape != soprano.shape:
+                raise ValueError(f"phrase tokens must be [B, {self.steps}] like the soprano, got {list(phrase.shape)}")
+            parts.append(self.phrase_embed(phrase.long()))
         return torch.cat(parts, dim=-1).transpose(1, 2)
 
     def hidden(self, soprano: Tensor) -> Tensor:
@@ -142,17 +158,19 @@ class ChoraleNet(nn.Module):
         masks = torch.tensor(self.mask_tokens(), device=soprano.device).view(1, -1, 1)
         return masks.expand(len(soprano), -1, self.steps)
 
-    def encode(self, soprano: Tensor, lower: Tensor) -> tuple[Tensor, Tensor]:
-        """Posterior of whole chorale windows (soprano [B, T], lower voices [B, V, T]): ``(mu, sigma)`` [B, z_dim]."""
-        h = self.encoder(self.encoder_in(self._features(soprano.long(), lower.long())))
+    def encode(self, soprano: Tensor, lower: Tensor, phrase: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Posterior of whole chorale windows (soprano [B, T], lower voices [B, V, T], phrase tokens [B, T]):
+        ``(mu, sigma)`` [B, z_dim]."""
+        h = self.encoder(self.encoder_in(self._features(soprano.long(), lower.long(), phrase)))
         return self.posterior(h.mean(dim=-1))
 
-    def decode_logits(self, z: Tensor, soprano: Tensor, lower: Tensor | None = None) -> list[Tensor]:
-        """Latents [B, z_dim], soprano [B, T] and known lower tokens [B, V, T] (``MASK`` = unknown; None: all
-        unknown) -> one logits tensor [B, T, C_v] per lower voice."""
+    def decode_logits(self, z: Tensor, soprano: Tensor, lower: Tensor | None = None,
+                      phrase: Tensor | None = None) -> list[Tensor]:
+        """Latents [B, z_dim], soprano [B, T], known lower tokens [B, V, T] (``MASK`` = unknown; None: all
+        unknown) and phrase tokens [B, T] (None: not known) -> one logits tensor [B, T, C_v] per lower voice."""
         soprano = soprano.long()
         lower = self.hidden(soprano) if lower is None else lower.long()
-        x = torch.cat([self._features(soprano, lower), z[:, :, None].expand(-1, -1, self.steps)], dim=1)
+        x = torch.cat([self._features(soprano, lower, phrase), z[:, :, None].expand(-1, -1, self.steps)], dim=1)
         h = F.gelu(self.decoder_norm(self.decoder(self.decoder_in(x))))
         return list(self.heads(h).transpose(1, 2).split(self.voice_classes, dim=-1))
 
@@ -161,23 +179,25 @@ class ChoraleNet(nn.Module):
         chorale: Tensor,
         *,
         known: Tensor | None = None,
+        phrase: Tensor | None = None,
         sample_z: bool | None = None,
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor | list[Tensor]]:
         """Whole windows [B, 1 + V, T] (soprano first) -> ``logits`` (list of [B, T, C_v]), ``mu``, ``sigma``, ``z``.
 
         ``known`` [B, V, T] bool says which lower-voice tokens the decoder is given (None: none);
-        the encoder always sees the whole window. ``sample_z`` defaults to ``self.training and self.variational``.
+        the encoder always sees the whole window. ``phrase`` [B, T]: the phrase tokens (None: not known).
+        ``sample_z`` defaults to ``self.training and self.variational``.
         """
         chorale = chorale.long()
         soprano, lower = chorale[:, 0], chorale[:, 1:]
-        mu, sigma = self.encode(soprano, lower)
+        mu, sigma = self.encode(soprano, lower, phrase)
         if sample_z is None:
             sample_z = self.training and self.variational
         z = reparameterize(mu, sigma, generator=generator) if sample_z else mu
         masks = self.hidden(soprano)
         given = masks if known is None else torch.where(known, lower, masks)
-        return {"logits": self.decode_logits(z, soprano, given), "mu": mu, "sigma": sigma, "z": z}
+        return {"logits": self.decode_logits(z, soprano, given, phrase), "mu": mu, "sigma": sigma, "z": z}
 
     # -- inference ----------------------------------------------------------
 
@@ -190,6 +210,7 @@ class ChoraleNet(nn.Module):
         z_scale: float = 1.0,
         temperature: float = 1.0,
         lower: Tensor | None = None,
+        phrase: Tensor | None = None,
     ) -> list[Tensor]:
         """Per-step token probabilities of each lower voice for soprano windows [B, T].
 
@@ -205,6 +226,8 @@ class ChoraleNet(nn.Module):
             Softmax temperature (logits / T); T <= 0 gives one-hot argmax distributions.
         lower : LongTensor [B, V, T], optional
             Known lower-voice tokens, ``MASK`` where unknown (None: all unknown).
+        phrase : LongTensor [B, T], optional
+            Phrase tokens (None: not known; ignored by a net without a phrase input).
 
         Returns
         -------
@@ -215,7 +238,7 @@ class ChoraleNet(nn.Module):
         if noise is not None:
             z = z + z_scale * noise.to(z)
         out = []
-        for logits in self.decode_logits(z, soprano, lower):
+        for logits in self.decode_logits(z, soprano, lower, phrase):
             if temperature <= 0:
                 out.append(F.one_hot(logits.argmax(-1), logits.shape[-1]).float())
             else:

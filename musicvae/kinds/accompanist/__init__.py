@@ -19,6 +19,7 @@ from typing import Any
 from musicvae.errors import ConfigError, DataError
 from musicvae.kinds.accompanist.config import AccompanistConfig, named_configs
 from musicvae.kinds.base import EvaluateOptions, Kind, TrainingData
+from musicvae.midi import chorale as codec
 
 #: The networks an accompanist config can name (``model.architecture``).
 ARCHITECTURES = ("minibach", "chorale-net")
@@ -61,8 +62,13 @@ class AccompanistKind(Kind):
                 raise ConfigError("chorale-net channels, layers and embed_size must be at least 1, kernel_size odd")
             if not 0 <= m.hide_all <= 1 or m.gibbs_steps < 0:
                 raise ConfigError("chorale-net hide_all must lie in [0, 1] and gibbs_steps be 0 or more")
+            if not 0 <= m.phrase_dropout <= 1:
+                raise ConfigError("chorale-net phrase_dropout must lie in [0, 1]")
             return {**common, "steps_per_bar": rep.steps_per_bar, "channels": m.channels, "layers": m.layers,
-                    "kernel_size": m.kernel_size, "embed_size": m.embed_size}
+                    "kernel_size": m.kernel_size, "embed_size": m.embed_size,
+                    "phrase_classes": codec.PHRASE_CLASSES if rep.phrases else 0}
+        if rep.phrases:
+            raise ConfigError("model.representation.phrases needs model.architecture = 'chorale-net'")
         if m.hidden_size < 1 or m.depth < 1 or m.rank < 0:
             raise ConfigError("accompanist hidden_size and depth must be at least 1, rank at least 0")
         if not 0 <= m.input_dropout < 1:
@@ -121,7 +127,8 @@ class AccompanistKind(Kind):
             raise DataError(f"dataset {recipe.name!r} has no {rep.bars}-bar training windows")
         def extras_of(model) -> dict:
             # The chorale memory: the training windows themselves (uint8, about 0.7 MB for Bach's).
-            return {"memory": torch.as_tensor(np.asarray(train, np.uint8))} if config.model.memory > 0 else {}
+            # Its four voices only: a fifth row (phrase tokens) is no part of a remembered harmonisation.
+            return {"memory": torch.as_tensor(np.asarray(train[:, :4], np.uint8))} if config.model.memory > 0 else {}
 
         return TrainingData(train, valid, counts={"train windows": len(train), "valid windows": len(valid)},
                             summary=f"{len(train)} train / {len(valid)} valid windows of {rep.bars} bars",

@@ -32,6 +32,9 @@ class ChoraleRepresentation:
         Window length in bars (MiniBach: 4, i.e. 64 steps).
     soprano, alto, tenor, bass : tuple of two ints
         Inclusive MIDI pitch range of each voice (Bach's written ranges by default).
+    phrases : bool
+        Each step's place in its phrase (:func:`musicvae.midi.chorale.phrase_tokens`, from the soprano's
+        fermatas) is an input of the model: its windows carry the phrase tokens as a fifth row.
     """
 
     HOLD: ClassVar[int] = codec.HOLD
@@ -44,6 +47,12 @@ class ChoraleRepresentation:
     alto: tuple[int, ...] = codec.VOICE_RANGES[1]
     tenor: tuple[int, ...] = codec.VOICE_RANGES[2]
     bass: tuple[int, ...] = codec.VOICE_RANGES[3]
+    phrases: bool = False
+
+    @property
+    def rows(self) -> int:
+        """Rows of a training window: the four voices, and the phrase tokens when they are an input."""
+        return 4 + int(self.phrases)
 
     @property
     def steps(self) -> int:
@@ -114,6 +123,9 @@ class AccompanistConfig:
     its training chorales: the instrument stores its training windows, and ``harmonize``
     mixes the lower voices of the nearest one (every in-range transposition) into the
     model's probabilities with that weight before the voice leading (0 = the model alone).
+    A chorale net whose representation has ``phrases`` sees each step's place in its phrase;
+    ``phrase_dropout`` of its training windows are shown "phrases unknown" instead, what a
+    melody without fermatas (a MIDI file) gives it.
     """
 
     representation: ChoraleRepresentation = ChoraleRepresentation()
@@ -134,6 +146,7 @@ class AccompanistConfig:
     hide_all: float = 0.5
     gibbs_steps: int = 0
     memory: float = 0.0
+    phrase_dropout: float = 0.25
 
 
 def named_configs() -> dict[str, InstrumentConfig]:
@@ -161,6 +174,9 @@ def named_configs() -> dict[str, InstrumentConfig]:
     )
     return {
         "chorale-net-small": net,
+        # The same net reading each step's place in its phrase (the soprano's fermatas): where a cadence falls.
+        "chorale-net-phrases-small": replace(net, model=replace(
+            net.model, representation=replace(net.model.representation, phrases=True))),
         "minibach-small": small,
         "minibach-small-ae": replace(small, model=replace(small.model, kl_weight=0.0)),
         "minibach": replace(

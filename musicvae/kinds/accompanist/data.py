@@ -9,7 +9,8 @@ Cache layout (``cache_root()/<name>-<hash12>/``, the hash covering the recipe
 and :data:`CODE_VERSION`):
 
 - ``chorales.npz``: ``pitches`` int8 [4, S] (every chorale's grid concatenated,
-  -1 = rest), ``onsets`` bool [4, S], ``offsets`` int64 [P + 1], ``piece_ids``
+  -1 = rest), ``onsets`` bool [4, S], ``fermatas`` bool [S] (a soprano note with a
+  fermata starts: the phrase ends), ``offsets`` int64 [P + 1], ``piece_ids``
   str [P], ``piece_split`` uint8 [P] (index into :data:`SPLITS`), ``status`` and
   ``detail`` str [P] (``"ok"`` or why a piece was skipped), ``stats`` int64 [P, 3]
   (notes, notes moved to the grid, pickup steps);
@@ -51,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     from musicvae.kinds.accompanist.config import ChoraleRepresentation
 
 #: Bump whenever extraction changes what a build produces: old caches then stop matching.
-CODE_VERSION = "chorale-1"
+CODE_VERSION = "chorale-2"  # 2: the soprano's fermatas
 #: The code version of the recipe hash inside :func:`chorale_hash`. It is melody's "melody-2" because
 #: chorale hashes were built on the melody recipe hash before each kind owned its code version; the same
 #: string keeps every built chorale cache's hash. Never bump it: bump :data:`CODE_VERSION` instead.
@@ -76,6 +77,8 @@ class ChoraleWindows:
     piece_ids : np.ndarray [P] str
     dropped : int
         Windows left out because a note lay outside its voice range.
+    phrase : np.ndarray [N, T] uint8
+        Each window's phrase tokens (:func:`musicvae.midi.chorale.phrase_tokens` of its chorale's fermatas).
     """
 
     windows: np.ndarray
@@ -83,6 +86,7 @@ class ChoraleWindows:
     start: np.ndarray
     piece_ids: np.ndarray
     dropped: int = 0
+    phrase: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -106,12 +110,15 @@ def list_chorales(recipe: RecipeConfig) -> list[str]:
 
 def extract_chorale(piece_id: str, *, steps_per_bar: int) -> dict:
     """One chorale on the grid, or why it was skipped ("excluded", "meter", "voices", "parse error")."""
-    result = {"id": piece_id, "status": "ok", "detail": "", "pitches": None, "onsets": None, "stats": [0, 0, 0]}
+    result = {"id": piece_id, "status": "ok", "detail": "", "pitches": None, "onsets": None, "fermatas": None,
+              "stats": [0, 0, 0]}
     if piece_id in codec.EXCLUDED_CHORALES:
         return {**result, "status": "excluded", "detail": "five voices"}
     try:
         score = codec.parse_corpus_chorale(piece_id)
         grid = codec.score_grid(score, steps_per_bar=steps_per_bar)
+        fermatas = np.zeros(grid.steps, bool)
+        fermatas[[f for f in codec.fermata_steps(score, steps_per_bar=steps_per_bar) if f < grid.steps]] = True
     except InputError as error:
         status = "meter" if "only 4/4" in str(error) else "voices"
         odd = [ts for ts in codec.time_signatures(score) if ts != "4/4"] if status == "meter" else []
@@ -124,6 +131,7 @@ def extract_chorale(piece_id: str, *, steps_per_bar: int) -> dict:
         **result,
         "pitches": grid.pitches.astype(np.int8),
         "onsets": grid.onsets,
+        "fermatas": fermatas,
         "stats": [notes, grid.off_grid, grid.pickup_steps],
     }
 
@@ -149,6 +157,7 @@ def _save_chunk(path: Path, results: list[dict]) -> None:
     arrays = {
         "pitches": np.concatenate([r["pitches"] for r in ok], axis=1) if ok else np.zeros((4, 0), np.int8),
         "onsets": np.concatenate([r["onsets"] for r in ok], axis=1) if ok else np.zeros((4, 0), bool),
+        "fermatas": np.concatenate([r["fermatas"] for r in ok]) if ok else np.zeros(0, bool),
         "lengths": np.array([r["pitches"].shape[1] if r["status"] == "ok" else 0 for r in results], np.int64),
         "piece_ids": np.array([r["id"] for r in results], dtype=str),
         "status": np.array([r["status"] for r in results], dtype=str),
@@ -165,6 +174,7 @@ def _assemble(chunk_files: list[Path], recipe: RecipeConfig) -> dict[str, np.nda
     return {
         "pitches": np.concatenate([p["pitches"] for p in parts], axis=1).astype(np.int8),
         "onsets": np.concatenate([p["onsets"] for p in parts], axis=1).astype(bool),
+        "fermatas": np.concatenate([p["fermatas"] for p in parts]).astype(bool),
         "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         "piece_ids": piece_ids,
         "piece_split": np.array([SPLITS.index(split_of(str(i), recipe.split)) for i in piece_ids], np.uint8),
@@ -290,25 +300,24 @@ def _split_windows(
     steps_per_bar: int = 16,
     ranges: Sequence[tuple[int, int]],
 ) -> ChoraleWindows:
-    windows, pieces, starts, dropped = [], [], [], 0
-    offsets = data["offsets"]
+    windows, pieces, starts, phrases, dropped = [], [], [], [], 0
+    steps = bars * steps_per_bar
     for p in np.flatnonzero((data["status"] == "ok") & (data["piece_split"] == SPLITS.index(split))):
-        a, b = int(offsets[p]), int(offsets[p + 1])
-        grid = codec.ChoraleGrid(pitches=data["pitches"][:, a:b].astype(np.int16), onsets=data["onsets"][:, a:b])
-        w, s, d = codec.grid_windows(
-            grid, ranges=ranges, window_steps=bars * steps_per_bar, hop_steps=hop_bars * steps_per_bar
-        )
+        grid = _grid_of(data, int(p))
+        w, s, d = codec.grid_windows(grid, ranges=ranges, window_steps=steps, hop_steps=hop_bars * steps_per_bar)
+        phrase = codec.phrase_tokens(grid.fermatas, grid.onsets[0] | (grid.pitches[0] < 0))
         windows.append(w)
         starts.append(s)
+        phrases.append(np.stack([phrase[a : a + steps] for a in s]) if len(s) else np.zeros((0, steps), np.uint8))
         pieces.append(np.full(len(w), p, np.int32))
         dropped += d
-    steps = bars * steps_per_bar
     return ChoraleWindows(
         windows=np.concatenate(windows) if windows else np.zeros((0, len(ranges), steps), np.uint8),
         piece=np.concatenate(pieces) if pieces else np.zeros(0, np.int32),
         start=np.concatenate(starts) if starts else np.zeros(0, np.int32),
         piece_ids=data["piece_ids"],
         dropped=dropped,
+        phrase=np.concatenate(phrases) if phrases else np.zeros((0, steps), np.uint8),
     )
 
 
@@ -365,7 +374,8 @@ def load_chorale_windows(
 def _grid_of(data: dict[str, np.ndarray], p: int) -> codec.ChoraleGrid:
     a, b = int(data["offsets"][p]), int(data["offsets"][p + 1])
     return codec.ChoraleGrid(pitches=data["pitches"][:, a:b].astype(np.int16), onsets=data["onsets"][:, a:b],
-                             pickup_steps=int(data["stats"][p, 2]))
+                             pickup_steps=int(data["stats"][p, 2]),
+                             fermatas=tuple(int(f) for f in np.flatnonzero(data["fermatas"][a:b])))
 
 
 def load_chorale_grids(
@@ -393,7 +403,8 @@ def training_windows(
 
     Returns
     -------
-    train, valid : np.ndarray [N, 4, representation.steps] uint8
+    train, valid : np.ndarray [N, representation.rows, representation.steps] uint8
+        The four voices' tokens, then (``representation.phrases``) the phrase tokens.
     report : str
         The build report when a build ran, else ``""``.
 
@@ -415,9 +426,16 @@ def training_windows(
         report = format_report(build_chorale_dataset(recipe, cache_dir=cache_dir, progress=progress))
         print(report)
     cut = {"bars": representation.bars, "ranges": representation.ranges, "cache_dir": cache_dir}
-    train = load_chorale_split(recipe, split="train", **cut).windows
-    valid = load_chorale_split(recipe, split="valid", **cut).windows
-    return train, valid, report
+    train, valid = (load_chorale_split(recipe, split=split, **cut) for split in ("train", "valid"))
+    if representation.phrases:
+        # The phrase tokens ride as a fifth row (:attr:`ChoraleRepresentation.rows`).
+        return with_phrase_row(train), with_phrase_row(valid), report
+    return train.windows, valid.windows, report
+
+
+def with_phrase_row(split: ChoraleWindows) -> np.ndarray:
+    """A split's windows [N, 4, T] with its phrase tokens as a fifth row: [N, 5, T] uint8."""
+    return np.concatenate([split.windows, split.phrase[:, None].astype(np.uint8)], axis=1)
 
 
 def format_report(report: dict) -> str:

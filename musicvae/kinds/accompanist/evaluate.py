@@ -161,12 +161,15 @@ def most_frequent_predictor(train: np.ndarray, *, ranges: Sequence[tuple[int, in
 
 
 def harmonize_grid(grid: codec.ChoraleGrid, predictor: Predictor, *, ranges: Sequence[tuple[int, int]],
-                   window_steps: int = 64, hop_steps: int = 16, voice_leading: bool = True) -> codec.ChoraleGrid:
-    """Bach's soprano of ``grid`` with the lower voices a predictor gives (argmax), as in ``harmonize``."""
+                   window_steps: int = 64, hop_steps: int = 16, voice_leading: bool = True,
+                   phrases: bool = False) -> codec.ChoraleGrid:
+    """Bach's soprano of ``grid`` with the lower voices a predictor gives (argmax), as in ``harmonize``;
+    ``phrases``: the predictor also reads the phrase tokens of the grid's fermatas."""
     low, high = ranges[0]
     soprano = codec.encode_voice(grid.pitches[0], grid.onsets[0], low=low, high=high)
+    phrase = _melody_of(grid).phrase() if phrases else None
     lower = harmonize_tokens(soprano, predictor, ranges=ranges, window_steps=window_steps, hop_steps=hop_steps,
-                             voice_leading=voice_leading)
+                             voice_leading=voice_leading, phrase=phrase)
     pitches, onsets = codec.decode_grid(lower, ranges=ranges[1:])
     return codec.ChoraleGrid(pitches=np.concatenate([grid.pitches[:1], pitches]),
                              onsets=np.concatenate([grid.onsets[:1], onsets]), pickup_steps=grid.pickup_steps)
@@ -209,7 +212,8 @@ def evaluate_accompanist(
         A harmonizer giving several harmonisations: the ``variations`` block reports how much they differ
         pairwise (:func:`~musicvae.kinds.accompanist.harmony.notes_differ`) beside each one's accuracy,
         voice leading and harmony.
-    phrase_ends : per chorale, the steps of its soprano fermatas, for the cadence measures.
+    phrase_ends : per chorale, the steps of its soprano fermatas, for the cadence measures (default: each
+        grid's ``fermatas``).
 
     Returns
     -------
@@ -220,20 +224,21 @@ def evaluate_accompanist(
         ``bach_reference`` and ``targets``.
     """
     augmented = codec.augment_windows(train_windows, ranges=ranges, max_shift=max_shift)
-    ends = list(phrase_ends) if phrase_ends is not None else [[] for _ in test_grids]
+    ends = list(phrase_ends) if phrase_ends is not None else [list(grid.fermatas) for grid in test_grids]
+    phrases = bool(getattr(model, "phrase_classes", 0))  # a chorale net that reads the fermatas
     first = "model_alone" if harmonizers else "model"
     # Each system harmonises a grid's soprano; Bach is the held-out chorale itself.
     systems: dict[str, Callable[[codec.ChoraleGrid], codec.ChoraleGrid]] = {}
     for name, harmonizer in (harmonizers or {}).items():
         systems[name] = lambda grid, h=harmonizer: h(_melody_of(grid)).grids[0]
-    for name, predictor, voice_leading in (
-        (first, model_predictor(model, transpositions=transpositions), True),
-        ("model_argmax", model_predictor(model, transpositions=transpositions), False),
-        ("nearest_neighbour", NearestNeighbour(augmented, ranges=ranges), False),
-        ("most_frequent", most_frequent_predictor(train_windows, ranges=ranges), False),
+    for name, predictor, voice_leading, reads in (
+        (first, model_predictor(model, transpositions=transpositions), True, phrases),
+        ("model_argmax", model_predictor(model, transpositions=transpositions), False, phrases),
+        ("nearest_neighbour", NearestNeighbour(augmented, ranges=ranges), False, False),
+        ("most_frequent", most_frequent_predictor(train_windows, ranges=ranges), False, False),
     ):
-        systems[name] = lambda grid, p=predictor, vl=voice_leading: harmonize_grid(
-            grid, p, ranges=ranges, window_steps=window_steps, hop_steps=hop_steps, voice_leading=vl)
+        systems[name] = lambda grid, p=predictor, vl=voice_leading, r=reads: harmonize_grid(
+            grid, p, ranges=ranges, window_steps=window_steps, hop_steps=hop_steps, voice_leading=vl, phrases=r)
     systems["bach"] = lambda grid: grid
     report: dict = {"chorales": len(test_grids), "train_windows": len(train_windows), "transpositions": transpositions,
                     "train_windows_transposed": len(augmented), "systems": {}}
@@ -258,7 +263,7 @@ def _melody_of(grid: codec.ChoraleGrid):
     from musicvae.harmonize import Melody
 
     return Melody(pitches=grid.pitches[0].astype(np.int16), onsets=grid.onsets[0] & (grid.pitches[0] >= 0),
-                  pickup_steps=grid.pickup_steps)
+                  pickup_steps=grid.pickup_steps, fermatas=tuple(grid.fermatas))
 
 
 def _score(outputs: Sequence[codec.ChoraleGrid], targets: Sequence[codec.ChoraleGrid],
@@ -364,18 +369,8 @@ def evaluate_instrument(
         instrument.model, test_grids=list(grids.values()), train_windows=train, ranges=rep.ranges,
         window_steps=rep.steps, hop_steps=rep.steps_per_bar, max_shift=config.train.transpose,
         transpositions=DEFAULT_TRANSPOSITIONS, harmonizers=harmonizers,
-        variations=melody_harmonizer(instrument, variations=3, seed=0),
-        phrase_ends=[_phrase_ends(piece, steps_per_bar=rep.steps_per_bar) for piece in grids],
-        progress=progress)
+        variations=melody_harmonizer(instrument, variations=3, seed=0), progress=progress)
     return {"instrument": instrument.name, "data": str(recipe), "split": split, "chorale_ids": list(grids), **report}
-
-
-def _phrase_ends(piece_id: str, *, steps_per_bar: int) -> list[int]:
-    """The soprano fermatas of a corpus chorale (empty for a piece music21 cannot give them for)."""
-    try:
-        return codec.fermata_steps(codec.parse_corpus_chorale(piece_id), steps_per_bar=steps_per_bar)
-    except Exception:  # noqa: BLE001 - a piece without a corpus score or voices has no phrase ends to score
-        return []
 
 
 def _per_voice(values: np.ndarray) -> dict:

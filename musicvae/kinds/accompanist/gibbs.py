@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from musicvae.midi import chorale as codec
-from musicvae.voicing import parallel_motion, soprano_windows, voice_leading_tokens
+from musicvae.voicing import parallel_motion, phrase_windows, soprano_windows, voice_leading_tokens
 
 #: Coconet's annealing of the hidden share: from ``MAX_HIDDEN`` down to ``MIN_HIDDEN`` over ``ANNEAL`` of the rounds.
 MAX_HIDDEN, MIN_HIDDEN, ANNEAL = 0.9, 0.1, 0.75
@@ -73,6 +73,7 @@ def conditional_probabilities(
     *,
     window_steps: int,
     hop_steps: int,
+    phrase: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Per-step probabilities of each lower voice given the soprano and the known notes, overlaps averaged.
 
@@ -83,6 +84,7 @@ def conditional_probabilities(
     known : np.ndarray [K, V, S] tokens, the voice's ``MASK`` where hidden
     current : np.ndarray [K, V, S] the whole current tokens (for re-articulating window starts)
     z : np.ndarray [K, Z] latents, one per harmonisation
+    phrase : np.ndarray [S] phrase tokens, optional (a net that reads phrases)
 
     Returns
     -------
@@ -96,9 +98,12 @@ def conditional_probabilities(
     batch_sop = np.repeat(sop_windows, k, axis=0)  # window-major, harmonisation-minor: [W * K, L]
     batch_lower = lower.reshape(w * k, voices, window_steps)
     batch_z = np.tile(np.asarray(z, np.float32), (w, 1))
+    extra = {} if phrase is None else {
+        "phrase": torch.as_tensor(np.repeat(phrase_windows(np.asarray(phrase, np.int64), starts, window_steps), k,
+                                            axis=0))}
     with torch.inference_mode():
         probs = model.probabilities(torch.as_tensor(batch_sop), lower=torch.as_tensor(batch_lower),
-                                    noise=torch.as_tensor(batch_z), z_scale=1.0, temperature=1.0)
+                                    noise=torch.as_tensor(batch_z), z_scale=1.0, temperature=1.0, **extra)
     total_steps = starts[-1] + window_steps
     count = np.zeros((total_steps, 1), np.float32)
     for s in starts:
@@ -127,6 +132,7 @@ def gibbs_harmonize(
     max_hidden: float = MAX_HIDDEN,
     settle: int = 0,
     rng: np.random.Generator,
+    phrase: np.ndarray | None = None,
 ) -> np.ndarray:
     """Refine harmonisations by block Gibbs sampling.
 
@@ -148,6 +154,8 @@ def gibbs_harmonize(
         odd notes are settled into the chords around them.
     rng : np.random.Generator
         Chooses the hidden blocks and the draws.
+    phrase : np.ndarray [S], optional
+        The melody's phrase tokens, for a net that reads them.
 
     Returns
     -------
@@ -163,7 +171,7 @@ def gibbs_harmonize(
         settling = round_ >= steps - settle
         known = np.where(hidden, masks, current)
         probs = conditional_probabilities(model, soprano, known, current, z, window_steps=window_steps,
-                                          hop_steps=hop_steps)
+                                          hop_steps=hop_steps, phrase=phrase)
         for i, t in enumerate(np.zeros_like(temperatures) if settling else temperatures):
             # The notes not hidden stay; the voice leading draws the hidden ones, kept notes around them included.
             tempered = [_tempered(p[i], t) for p in probs]
@@ -225,6 +233,7 @@ def pseudo_log_likelihood(
     hop_steps: int = 16,
     parts: int = 2,
     seed: int = 0,
+    phrase: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mean log probability per lower-voice token of each harmonisation, each token given the others.
 
@@ -250,7 +259,7 @@ def pseudo_log_likelihood(
     tiled = np.tile(lower, (parts, 1, 1))
     probs = conditional_probabilities(model, soprano, np.where(hidden, masks, tiled), tiled,
                                       np.tile(np.asarray(z, np.float32), (parts, 1)), window_steps=window_steps,
-                                      hop_steps=hop_steps)
+                                      hop_steps=hop_steps, phrase=phrase)
     total = np.zeros(parts * k)
     for v, p in enumerate(probs):
         chosen = np.take_along_axis(p, tiled[:, v, :, None], axis=-1)[..., 0]  # [parts * K, S]

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from musicvae.errors import InputError
 from musicvae.kinds.accompanist.config import AccompanistConfig, ChoraleRepresentation
-from musicvae.midi.chorale import FIRST_PITCH
+from musicvae.midi.chorale import FIRST_PITCH, PHRASE_CLASSES, PHRASE_UNKNOWN
 from musicvae.training.vae import Reconstruction, VAEModule
 
 
@@ -70,16 +70,18 @@ def frame_accuracy(pred: Tensor, target: Tensor) -> Tensor:
 
 
 def check_chorale_windows(windows: np.ndarray, name: str, *, representation: ChoraleRepresentation) -> np.ndarray:
-    """Check token windows [N, 4, T] against the representation; returns them as uint8."""
+    """Check token windows [N, rows, T] (four voices, then phrase tokens if the representation has
+    ``phrases``) against the representation; returns them as uint8."""
     windows = np.asarray(windows)
-    steps, classes = representation.steps, representation.num_classes
-    if windows.ndim != 3 or windows.shape[1:] != (4, steps):
-        raise InputError(f"{name} windows have shape {windows.shape}; the model needs [N, 4, {steps}]")
+    steps, classes, rows = representation.steps, representation.num_classes, representation.rows
+    if windows.ndim != 3 or windows.shape[1:] != (rows, steps):
+        raise InputError(f"{name} windows have shape {windows.shape}; the model needs [N, {rows}, {steps}]")
     if len(windows) == 0:
         raise InputError(f"no {name} windows: build the dataset first (musicvae data build bach-chorales)")
-    for v, c in enumerate(classes):
+    for v, c in enumerate(classes + ((PHRASE_CLASSES,) if representation.phrases else ())):
         if windows[:, v].min() < 0 or windows[:, v].max() >= c:
-            raise InputError(f"{name} windows hold tokens outside 0..{c - 1} in voice {v}")
+            what = f"voice {v}" if v < 4 else "the phrase row"
+            raise InputError(f"{name} windows hold tokens outside 0..{c - 1} in {what}")
     return windows.astype(np.uint8)
 
 
@@ -118,11 +120,18 @@ class AccompanistModule(VAEModule):
     progress_metrics = frozenset({"frame_accuracy"})
 
     def prepare_batch(self, batch: Tensor, *, training: bool) -> Tensor:
-        """uint8 windows [B, 4, T] (soprano, alto, tenor, bass) -> LongTensor [B, 4, T], transposed while training."""
+        """uint8 windows [B, rows, T] (soprano, alto, tenor, bass, then any phrase row) -> LongTensor, the voices
+        transposed while training (the phrase row never is), and ``phrase_dropout`` of the windows' phrase
+        rows set to "not known"."""
         windows = batch.long()
         if training:
-            windows = transpose_chorales(windows, self.config.train.transpose,
-                                         num_classes=self.config.model.representation.num_classes)
+            voices = transpose_chorales(windows[:, :4], self.config.train.transpose,
+                                        num_classes=self.config.model.representation.num_classes)
+            extra = windows[:, 4:]
+            if extra.shape[1]:
+                unknown = torch.rand(len(extra), device=extra.device) < self.config.model.phrase_dropout
+                extra = torch.where(unknown.view(-1, 1, 1), torch.full_like(extra, PHRASE_UNKNOWN), extra)
+            windows = torch.cat([voices, extra], dim=1)
         return windows
 
     def samples_z(self, *, training: bool) -> bool:
@@ -150,9 +159,11 @@ class AccompanistModule(VAEModule):
 
     def _chorale_net_reconstruction(self, batch: Tensor, *, generator: torch.Generator | None, sample_z: bool,
                                     training: bool) -> Reconstruction:
+        phrase = batch[:, 4] if batch.shape[1] > 4 else None
+        batch = batch[:, :4]
         hidden = hide_notes(batch[:, 1:], hide_all=self.config.model.hide_all, generator=generator) if training \
             else torch.ones_like(batch[:, 1:], dtype=torch.bool)
-        out = self.model(batch, known=~hidden, sample_z=sample_z, generator=generator)
+        out = self.model(batch, known=~hidden, phrase=phrase, sample_z=sample_z, generator=generator)
         # Scored on the hidden notes, scaled to the whole window (Coconet), so the loss is per window as the KL is.
         scale = hidden[0].numel() / hidden.flatten(1).sum(1).clamp(min=1)  # [B]: V * T over the hidden count
         recon = batch.new_zeros((), dtype=torch.float32)
@@ -162,7 +173,8 @@ class AccompanistModule(VAEModule):
         if training:
             return Reconstruction(out, recon, _accuracies(out["logits"], batch[:, 1:]))
         z = torch.zeros_like(out["mu"])
-        return Reconstruction(out, recon, _accuracies(self.model.decode_logits(z, batch[:, 0]), batch[:, 1:]))
+        return Reconstruction(out, recon, _accuracies(self.model.decode_logits(z, batch[:, 0], phrase=phrase),
+                                                      batch[:, 1:]))
 
 
 def hide_notes(lower: Tensor, *, hide_all: float, generator: torch.Generator | None = None) -> Tensor:
