@@ -159,3 +159,26 @@ def sustained(audio: np.ndarray, choice: LoopChoice | None, *, sample_rate: int,
     release = min(len(audio) - 1, max(entry, int(round(choice.key_up * sample_rate))))
     return SustainedNote(audio, loop=np.ascontiguousarray(loop, dtype=np.float32), entry=entry,
                          decay=float(decay), crossfade=x, release=release)
+
+
+def heard_key_up(audio: np.ndarray, key: float, *, sample_rate: int, window: int = 256, step: int = 64,
+                 drop_db: float = 12.0) -> float:
+    """Where a key-up at ``key`` seconds is heard in a note ``audio`` [n]: seconds at the first ``step``
+    past ``key - 0.1`` whose ``window``-sample level is ``drop_db`` under the note's sustain, the median
+    level over ``key - 0.3 .. key - 0.1`` (the end of the audio if it never drops that far).
+
+    The sustain is read before the key-up, not over a moving window before each step: a decoded note's
+    release starts to sound a few frames before its key (its spectrogram frames are 64 ms wide), which
+    took a moving reference down with it, and compared a 1-s note's release and a held note's against
+    different levels. The held-note tests and ``bench/bench_sustain.py`` measure lengths with it.
+    """
+    power = np.convolve(np.asarray(audio, np.float64) ** 2, np.ones(window) / window, mode="valid")[::step]
+    db = 10 * np.log10(power + 1e-12)
+    first, last = int((key - 0.3) * sample_rate / step), int((key - 0.1) * sample_rate / step)
+    if first < 0 or last >= len(db):
+        raise ValueError(f"a key-up at {key:g} s needs 0.3 s of the note before it and some after")
+    sustain = np.median(db[first:last])
+    below = np.flatnonzero(db[last:] < sustain - drop_db)
+    return (last + int(below[0])) * step / sample_rate + window / 2 / sample_rate if below.size else \
+        len(audio) / sample_rate
+

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from musicvae import blend
-from musicvae.audio.sustain import SustainedNote, choose_loop, sustained
+from musicvae.audio.sustain import SustainedNote, choose_loop, heard_key_up, sustained
 from musicvae.instrument import Instrument
 from musicvae.midi.reader import MidiNote
 from musicvae.realtime.synth import timbre_note_decoder
@@ -28,17 +28,8 @@ def level_db(audio: np.ndarray) -> np.ndarray:
     return 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
 
 
-def key_up(audio: np.ndarray, after: float) -> float:
-    """Seconds at the first 4-ms step past ``after`` whose 16-ms level is 12 dB under the median level of
-    the 0.2 s before it: where the key-up is heard."""
-    step = 64
-    power = np.convolve(audio.astype(np.float64) ** 2, np.ones(HOP) / HOP, mode="valid")[::step]
-    db = 10 * np.log10(power + 1e-12)
-    first, span = int(after * RATE / step), int(0.2 * RATE / step)
-    for i in range(max(first, span), len(db)):
-        if db[i] < np.median(db[i - span : i]) - 12:
-            return (i * step + HOP / 2) / RATE
-    return len(audio) / RATE
+def key_up(audio: np.ndarray, key: float) -> float:
+    return heard_key_up(audio, key, sample_rate=RATE)
 
 
 def flux(audio: np.ndarray) -> np.ndarray:
@@ -74,8 +65,9 @@ def test_held_notes_keep_pitch_loop_without_clicks_and_last_as_long_as_held(flut
         if morph == 0.0 and held > note.entry / RATE:
             # A flute sustains: it sounds to the key-up, which is heard within one hop of where it was
             # (its release is the decoded note's, heard as long after the key-up as in the note itself).
-            expected = held + key_up(note.audio, 0.6) - blend.hold_seconds(flute_guitar)
-            assert abs(key_up(audio, held - 0.3) - expected) <= HOP / RATE, (held, expected)
+            hold = blend.hold_seconds(flute_guitar)
+            expected = held + key_up(note.audio, hold) - hold
+            assert abs(key_up(audio, held) - expected) <= HOP / RATE, (held, expected)
             sustain = np.median(db[int(0.2 * RATE / HOP) : note.entry // HOP])
             assert np.median(db[note.entry // HOP : int(held * RATE / HOP) - 1]) > sustain - 6  # held at its level
         elif morph == 0.0:
@@ -104,3 +96,14 @@ def test_the_loop_continues_the_note_at_its_entry_and_at_every_wrap():
     slope = 2 * np.pi * 261.6 / RATE
     assert abs(note.loop[0] - decaying[e - 1]) < 1.5 * slope
     assert abs(note.loop[0] - note.loop[-1]) < 1.5 * slope
+
+
+def test_the_key_up_is_heard_where_the_level_falls_under_the_sustain():
+    t = np.arange(2 * RATE) / RATE
+    tone = np.sin(2 * np.pi * 440 * t) * np.where(t < 1.2, 1.0, np.exp(-(t - 1.2) * 40))  # -347 dB/s after 1.2 s
+    heard = heard_key_up(tone, 1.2, sample_rate=RATE)
+    # 12 dB under the sustain takes 12 / 347 s of the decay; the level is its window's, timed at its centre.
+    assert heard == pytest.approx(1.2 + 12 / 347.4, abs=64 / RATE)
+    assert heard_key_up(np.sin(2 * np.pi * 440 * t), 1.2, sample_rate=RATE) == 2.0  # never released
+    with pytest.raises(ValueError, match="0.3 s"):
+        heard_key_up(tone, 0.2, sample_rate=RATE)

@@ -21,6 +21,8 @@
   layered ones.
 - The classifier's confusion matrix on each family's mean latent decoded at
   every pitch, and a latent map (:mod:`.latent_map`) for the figure.
+- Held notes (:mod:`.held`): every sustaining family's notes held 3 s at every
+  other pitch, the key-up heard within one hop of where it should be.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ from musicvae.errors import DataError
 from musicvae.instrument import Instrument
 from musicvae.kinds.timbre.classifier import FamilyClassifier, note_features, softmax
 from musicvae.kinds.timbre.data import TimbreNotes
+from musicvae.kinds.timbre.held import TARGET_HOPS as HELD_TARGET_HOPS
+from musicvae.kinds.timbre.held import held_note_lengths
 from musicvae.kinds.timbre.report import format_timbre_metrics, summarise_pairs
 
 __all__ = ["MORPHS", "FamilyClassifier", "blend_grid", "blend_metrics", "evaluate_instrument", "evaluate_timbre",
            "format_timbre_metrics", "midpoint_coherence", "note_features", "pitch_errors_cents"]
 
 MORPHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Held notes are measured held this long (past a 1-s note's length, into its loop).
+HELD_SECONDS = 3.0
 #: Decoded notes count as in tune within this many cents of the asked pitch.
 PITCH_TOLERANCE_CENTS = 50.0
 #: A prior sample is "judged one family with confidence" beyond this probability.
@@ -388,6 +394,8 @@ def evaluate_timbre(
         "confident_share": float(np.mean(probs.max(axis=1) > CONFIDENT)),
         "family_shares": {f: float(np.mean(probs.argmax(axis=1) == k)) for k, f in enumerate(families)},
     }
+    say(f"held notes: every sustaining family held {HELD_SECONDS:g} s at every other pitch")
+    report["held"] = held_note_lengths(instrument, families, list(range(low, high + 1, 2)), held=HELD_SECONDS)
     vae = report["blend"]["vae"]
     lsd_target = TARGETS["unseen_lsd_db"] if len(families) == 2 else MANY_FAMILIES_LSD_DB
     # The worst pair for pitch and endpoints (each pair must blend in tune, between the right ends); rho's mean.
@@ -395,6 +403,9 @@ def evaluate_timbre(
                 "spearman_rho": vae["spearman_rho"]}
     report["targets"] = {name: [value, TARGETS[name], value >= TARGETS[name]] for name, value in measured.items()}
     report["targets"]["unseen_lsd_db"] = [unseen["lsd_db"], lsd_target, unseen["lsd_db"] <= lsd_target]
+    if report["held"]["notes"]:
+        worst = report["held"]["max_hops"]
+        report["targets"]["held_key_up_hops"] = [worst, HELD_TARGET_HOPS, worst <= HELD_TARGET_HOPS]
     report["seconds"] = round(time.perf_counter() - began, 1)
     say("done")
     return report

@@ -144,6 +144,14 @@ def format_timbre_metrics(report: dict) -> str:
     else:
         judged = (f"judged {families[0]} or {families[1]} with confidence {p['confident_share']:.1%} "
                   f"({families[1]} {shares[families[1]]:.1%})")
+    held = report.get("held", {})
+    if held.get("notes"):
+        w = held["worst"]
+        lines += ["", f"held notes ({held['notes']} of {', '.join(held['families'])}, "
+                  f"held {held['held_seconds']:g} s): "
+                  f"key-up heard within {held['median_hops']:.2f} hops of where it should be (median), "
+                  f"p95 {held['p95_hops']:.2f}, worst {w['hops']:+.2f} ({w['family']} {w['pitch']}); "
+                  f"{held['over_one_hop']} over one hop"]
     lines += [
         "",
         f"prior samples ({p['samples']}): pitch accuracy {p['pitch_accuracy']:.1%}, {judged}; the baselines have no "
