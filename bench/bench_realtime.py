@@ -24,7 +24,9 @@
   -> process exited) and ``run_live`` in this process (signal -> run stopped
   and its port closed, all notes off twice and flushed).
 
-Run: ``python bench/bench_realtime.py [--seconds 60] [--instrument flute-guitar] [--stops 100]``.
+The JACK server runs realtime (``jackd -R``) where this machine allows SCHED_FIFO (``--realtime auto``).
+
+Run: ``python bench/bench_realtime.py [--seconds 60] [--instrument flute-guitar] [--stops 100] [--realtime auto]``.
 """
 
 from __future__ import annotations
@@ -532,7 +534,9 @@ def bench_stop(stops: int, instrument_name: str = "melody-2bar", *, realtime: bo
                 timer.join()
         finally:
             signal.signal(signal.SIGINT, stray)
-        print(f"stop latency after SIGINT ({instrument_name}, 480 BPM, JACK dummy server), {stops} stops at random "
+        server = "realtime" if realtime else "not realtime"
+        print(f"stop latency after SIGINT ({instrument_name}, 480 BPM, JACK dummy server, {server}, load average "
+              f"{os.getloadavg()[0]:.1f}), {stops} stops at random "
               f"moments of playing (target {STOP_TARGET_S:g} s):")
         for label, values in (("musicvae live exited", exits), ("run_live stopped, port closed", inside)):
             v = np.asarray(values)
