@@ -22,3 +22,4 @@ def recipe(tmp_path_factory):
                     'collections = ["bach"]\nmax_files = 12\n[split]\nvalid = 0.2\ntest = 0.2\nsalt = "n"\n')
     chorale_data.build_chorale_dataset(path, cache_dir=folder / "cache", workers=1, progress=False)
     return path, folder / "cache"
+

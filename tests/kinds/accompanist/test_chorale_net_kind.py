@@ -7,27 +7,15 @@ import json
 
 import numpy as np
 import pytest
+from chorale_fixtures import train_tiny_net
 
 from musicvae.kinds.accompanist import data as chorale_data
 from musicvae.kinds.accompanist.harmony import notes_differ
 
-TINY = ["model.channels=16", "model.layers=2", "model.embed_size=8", "model.z_dim=4", "train.batch_size=8",
-        "model.gibbs_steps=3"]
-
 
 @pytest.fixture(scope="module")
 def trained(recipe, tmp_path_factory):
-    from musicvae.cli import main
-
-    path, cache = recipe
-    out = tmp_path_factory.mktemp("net") / "net"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MUSICVAE_CACHE", str(cache))
-        argv = ["train", str(out), "--config", "chorale-net-small", "--set", f"data={path}",
-                *(arg for o in TINY for arg in ("--set", o)), "--max-steps", "4",
-                "--run-dir", str(out.parent / "run"), "--threads", "1", "--quiet"]
-        assert main(argv) == 0
-    return out
+    return train_tiny_net(recipe, tmp_path_factory.mktemp("net") / "net", config="chorale-net-small", gibbs_steps=3)
 
 
 def test_the_validation_accuracy_is_logged_and_the_instrument_loads(trained):

@@ -9,12 +9,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from chorale_fixtures import train_tiny_net
 
 from musicvae.kinds.accompanist import data as chorale_data
 from musicvae.midi import chorale as codec
-
-TINY = ["model.channels=16", "model.layers=2", "model.embed_size=8", "model.z_dim=4", "train.batch_size=8",
-        "model.gibbs_steps=2"]
 
 
 def test_phrase_tokens_mark_the_fermata_and_count_down_to_it():
@@ -121,17 +119,8 @@ def test_a_musicxml_melody_keeps_its_fermatas_and_midi_has_none(tmp_path):
 
 @pytest.fixture(scope="module")
 def phrase_net(recipe, tmp_path_factory):
-    from musicvae.cli import main
-
-    path, cache = recipe
-    out = tmp_path_factory.mktemp("phrases") / "net"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MUSICVAE_CACHE", str(cache))
-        argv = ["train", str(out), "--config", "chorale-net-phrases-small", "--set", f"data={path}",
-                *(arg for o in TINY for arg in ("--set", o)), "--max-steps", "4",
-                "--run-dir", str(out.parent / "run"), "--threads", "1", "--quiet"]
-        assert main(argv) == 0
-    return out
+    return train_tiny_net(recipe, tmp_path_factory.mktemp("phrases") / "net", config="chorale-net-phrases-small",
+                          gibbs_steps=2)
 
 
 def test_a_phrase_net_trains_harmonises_from_its_fermatas_and_evaluates(phrase_net, recipe, tmp_path, monkeypatch,
