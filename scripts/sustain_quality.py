@@ -21,6 +21,7 @@ import librosa
 import numpy as np
 
 from musicvae import blend
+from musicvae.audio.sustain import heard_key_up
 from musicvae.instrument import Instrument
 from musicvae.midi.reader import MidiNote
 from musicvae.realtime.synth import timbre_note_decoder
@@ -33,17 +34,6 @@ HELD = (0.1, 1.0, 3.0, 8.0)
 def level_db(audio: np.ndarray, *, step: int = HOP, window: int = HOP) -> np.ndarray:
     power = np.convolve(audio.astype(np.float64) ** 2, np.ones(window) / window, mode="valid")[::step]
     return 10 * np.log10(power + 1e-12)
-
-
-def key_up(audio: np.ndarray, after: float, rate: int) -> float:
-    """Seconds where the 16-ms level first falls 12 dB under the median of the 0.2 s before it, past ``after``."""
-    step = 64
-    db = level_db(audio, step=step)
-    first, span = int(after * rate / step), int(0.2 * rate / step)
-    for i in range(max(first, span), len(db)):
-        if db[i] < np.median(db[i - span : i]) - 12:
-            return (i * step + HOP / 2) / rate
-    return len(audio) / rate
 
 
 def flux(audio: np.ndarray) -> np.ndarray:
@@ -80,8 +70,9 @@ def main() -> None:
                 if held > note.entry / rate:
                     flux_ratio.append(float(flux(audio)[note.entry // HOP : int(held * rate / HOP) - 2].max() / own))
                     if amount == 0.0:
-                        want = held + key_up(note.audio, 0.6, rate) - blend.hold_seconds(instrument)
-                        key_error.append(abs(key_up(audio, held - 0.3, rate) - want) * rate / HOP)
+                        hold = blend.hold_seconds(instrument)
+                        want = held + heard_key_up(note.audio, hold, sample_rate=rate) - hold
+                        key_error.append(abs(heard_key_up(audio, held, sample_rate=rate) - want) * rate / HOP)
                         if key_error[-1] > 1:
                             print(f"  key-up {key_error[-1]:.2f} hops off at MIDI {pitch}, held {held} s")
     print(f"{args.instrument}: {len(pitch_ok)} notes (blend 0, 0.5, 1; MIDI {low}..{high} every 6; held {HELD} s)")

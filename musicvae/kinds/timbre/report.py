@@ -98,7 +98,8 @@ def format_timbre_metrics(report: dict) -> str:
     many = len(families) > 2
     lines = ["targets (measured / target / met):"]
     for name, (value, target, ok) in report["targets"].items():
-        lines.append(f"  {name:18s} {value:8.3f}  {'<=' if name.endswith('db') else '>='} {target:<5g} "
+        at_most = name.endswith(("db", "hops"))  # a distance or an error: the target is a ceiling
+        lines.append(f"  {name:18s} {value:8.3f}  {'<=' if at_most else '>='} {target:<5g} "
                      f"{'yes' if ok else 'NO'}")
     if many:
         worst = b["vae"]["worst_pair"]
