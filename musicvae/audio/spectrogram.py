@@ -229,6 +229,9 @@ class Spectrogram:
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Audio [..., n_samples] of magnitudes [..., n_bins, n_frames] (mel when ``n_mels``, else linear)."""
+        magnitude = torch.as_tensor(magnitude)
+        # The shared plan lives where the window does; magnitudes elsewhere (a GPU) get a plan there per call.
+        shared = magnitude.device == self.window.device
         return griffin_lim(
             magnitude,
             n_fft=self.n_fft,
@@ -239,7 +242,8 @@ class Spectrogram:
             momentum=momentum,
             init=init,
             generator=generator,
-            plan=self.inversion_plan,
+            mel_basis=self.mel_basis if self.n_mels else None,
+            plan=self.inversion_plan if shared else None,
         )
 
 
@@ -369,8 +373,8 @@ def griffin_lim(
     mel_basis : Tensor [n_mels, n_fft // 2 + 1], optional
         Mel filters that made ``magnitude``.
     plan : GriffinLimPlan, optional
-        :func:`griffin_lim_plan` of the same settings, built once for many calls (then ``window`` and
-        ``mel_basis`` are the plan's).
+        :func:`griffin_lim_plan` of the same settings on the magnitude's device, built once for many
+        calls (then ``window`` and ``mel_basis`` are the plan's); None builds one here, on that device.
 
     Returns
     -------
@@ -378,12 +382,13 @@ def griffin_lim(
     """
     if init not in INITS:
         raise ValueError(f"unknown phase init {init!r}; choose one of {INITS}")
+    magnitude = torch.as_tensor(magnitude, dtype=torch.float32)
     if plan is None:
-        plan = griffin_lim_plan(n_fft=n_fft, hop_length=hop_length, length=length, window=window,
-                                mel_basis=mel_basis)
+        window = torch.hann_window(n_fft, periodic=True) if window is None else window
+        plan = griffin_lim_plan(n_fft=n_fft, hop_length=hop_length, length=length,
+                                window=window.to(magnitude.device), mel_basis=mel_basis)
     elif (plan.n_fft, plan.hop_length, plan.length) != (n_fft, hop_length, length):
         raise ValueError(f"the plan is for n_fft {plan.n_fft}, hop {plan.hop_length}, length {plan.length}")
-    magnitude = torch.as_tensor(magnitude, dtype=torch.float32)
     lead = magnitude.shape[:-2]
     frames, ola, mel = plan.frames, plan.ola, plan.project is not None
     if magnitude.shape[-1] != frames or magnitude.shape[-2] != plan.rows:
