@@ -85,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         max_minutes=args.max_minutes,
         resume=args.resume,
         seed=args.seed,
+        init_from=args.init_from,
     )
     if path is not None:  # None on DDP ranks > 0: rank 0 writes the instrument
         print(f"wrote {path} (evaluate it with: musicvae evaluate {path} --card)")
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=opt.OutputFolder(), help="checkpoints and logs (default: runs/NAME)")
     p.add_argument("--seed", type=opt.SEED, default=None, help="default: the config's train.seed")
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
+    p.add_argument("--init-from", type=opt.Text("an instrument"), default=None, metavar="INSTRUMENT",
+                   help="start from a trained instrument's weights wherever names and shapes match")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -117,6 +117,14 @@ def test_unknown_config_key_and_instrument(capsys, tmp_path):
     assert code == 2 and "unknown config key 'model.zdim'" in err and "z_dim" in err
     code, _, err = run(capsys, "sample", tmp_path / "nothing")
     assert code == 2 and "no instrument at" in err
+    # Starting weights of another kind, or none at all: one line, before any data is built or run folder made.
+    code, _, err = run(capsys, "train", tmp_path / "long", "--config", "16bar-hier-small", "--init-from",
+                       "bach-chorale-net", "--run-dir", tmp_path / "run")
+    assert code == 2 and "is an accompanist instrument, this is a melody one" in err and len(err.splitlines()) == 1
+    code, _, err = run(capsys, "train", tmp_path / "long", "--config", "16bar-hier-small", "--init-from",
+                       tmp_path / "nothing", "--run-dir", tmp_path / "run")
+    assert code == 2 and "no instrument at" in err
+    assert not (tmp_path / "long").exists() and not (tmp_path / "run").exists()
 
 
 def test_unwritable_output(capsys, tmp_path, instrument, tunes):

@@ -335,3 +335,40 @@ def test_every_kind_trains_through_the_shared_vae_module():
         assert module.hparams["config"] == to_dict(config)
     with pytest.raises(ConfigError, match="trains melody models"):
         SequenceVAEModule(config)  # the timbre config
+
+
+def test_a_16_bar_model_starts_from_a_2_bar_one_where_names_and_shapes_match(tmp_path):
+    from musicvae.builders import build_model
+    from musicvae.training.warm_start import warm_start
+
+    flat, long = tiny("2bar-small"), tiny("16bar-hier-small")
+    long = dataclasses.replace(long, model=dataclasses.replace(
+        long.model, z_dim=16, encoder_sizes=(48,), decoder_sizes=(64,), conductor_sizes=(16,)))
+    torch.manual_seed(0)
+    source = build_model(flat).state_dict()
+    torch.manual_seed(1)
+    model = build_model(long)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    started = warm_start(model, source)
+    after = model.state_dict()
+    # The encoder, posterior and bar decoder have the flat model's shapes (conductor as wide as z): copied.
+    assert {k for k in started.copied} == set(source) and started.copied_values < started.total_values
+    assert all(torch.equal(after[k], source[k]) for k in started.copied)
+    assert set(started.fresh) == {k for k in after if k.startswith("conductor")} and not started.reshaped
+    assert all(torch.equal(after[k], before[k]) for k in started.fresh)
+    assert "conductor.0.weight_hh_l0" in started.summary()
+    # A wider conductor: the bar decoder's shapes differ, so only the encoder and posterior carry over.
+    wide = build_model(dataclasses.replace(long, model=dataclasses.replace(long.model, conductor_sizes=(24,))))
+    partial = warm_start(wide, source)
+    assert "decoder.0.weight_ih_l0" in partial.reshaped and "encoder.0.weight_ih_l0" in partial.copied
+    with pytest.raises(InputError):  # nothing in common
+        warm_start(model, {"other.weight": torch.zeros(3)})
+
+    # Through the trainer: applied to a fresh run and reported, not to a resumed one (its checkpoint has it).
+    windows = melodies(8, steps=256)
+    _, summary = train_model(long, windows, windows[:4], out_dir=tmp_path, max_steps=2, progress=False, threads=1,
+                             init_from=source)
+    assert summary["warm_start"].startswith(f"{len(source)} of {len(after)} tensors")
+    _, resumed = train_model(long, windows, windows[:4], out_dir=tmp_path, max_steps=3, resume=True, progress=False,
+                             threads=1, init_from=source)
+    assert resumed["steps"] == 3 and "warm_start" not in resumed

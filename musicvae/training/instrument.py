@@ -24,6 +24,7 @@ def train_instrument(
     half: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    init_from: str | Path | None = None,
     **trainer_options: Any,
 ) -> Path | None:
     """Train ``config`` on its data and write the instrument to ``folder``.
@@ -44,6 +45,9 @@ def train_instrument(
         Progress bars (dataset build and training).
     log : callable(str)
         Where the one-line reports go.
+    init_from : str or Path, optional
+        A trained instrument of the same kind to start from (name or folder): its
+        tensors of the same names and shapes are copied in before the first step.
     **trainer_options
         Passed to :func:`musicvae.training.train_model` (``devices``, ``threads``, ``max_steps``, ``resume``...).
 
@@ -56,6 +60,8 @@ def train_instrument(
     ------
     DataError
         The recipe yields no training data.
+    InputError
+        ``init_from`` is of another kind, or none of its tensors fits.
     """
     from musicvae.card import training_card
     from musicvae.instrument import Instrument
@@ -64,12 +70,21 @@ def train_instrument(
 
     folder = Path(folder)
     kind = get_kind(config.kind)
+    start = None
+    if init_from is not None:  # before the data build, so a wrong name fails at once
+        source = Instrument.load(init_from)
+        if source.config.kind != config.kind:
+            raise InputError(f"--init-from {init_from} is {_article(source.config.kind)} instrument, "
+                             f"this is {_article(config.kind)} one")
+        start = source.model.state_dict()
     data = kind.training_data(config, progress=progress, log=log)
     log(f"training {folder.name}: {data.summary}")
     model, summary = train_model(config, data.train, data.valid, out_dir=Path(out_dir or Path("runs") / folder.name),
-                                 progress=progress, **trainer_options)
+                                 progress=progress, init_from=start, **trainer_options)
     if model is None:
         return None
+    if "warm_start" in summary:
+        log(f"started from {init_from}: {summary['warm_start']}")
     # A run that learnt nothing (a collapsed posterior) still writes its instrument, but says so.
     for line in kind.warnings(kind.training_check(model, data, config)):
         log(f"warning: {line}")
@@ -88,3 +103,7 @@ def _plot_curves(log_dir: Path, *, log: Callable[[str], None]) -> None:
         log(f"wrote {training_curves(log_dir / 'metrics.csv', log_dir / 'curves.png')}")
     except InputError:  # a run too short to have logged a value: nothing to draw, and no reason to fail it
         pass
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"

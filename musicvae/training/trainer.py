@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from musicvae.config import InstrumentConfig
 from musicvae.errors import ConfigError, InputError
 from musicvae.training.optim import decaying_adam, learning_rate_at  # noqa: F401 - still importable from here
+from musicvae.training.warm_start import warm_start
 
 #: Validation runs on at most this many windows (a fixed random subset), so it stays cheap.
 MAX_VAL_WINDOWS = 2048
@@ -189,6 +191,7 @@ def train_model(
     resume: bool = False,
     progress: bool = True,
     seed: int | None = None,
+    init_from: Mapping[str, Tensor] | None = None,
 ) -> tuple[nn.Module | None, dict[str, Any]]:
     """Train an instrument's model with Lightning, whatever its kind.
 
@@ -216,6 +219,10 @@ def train_model(
         Show a progress bar.
     seed : int, optional
         Default ``config.train.seed``.
+    init_from : mapping of str to Tensor, optional
+        Another model's ``state_dict()`` to start from: every tensor of the same name and
+        shape is copied in (:func:`~musicvae.training.warm_start.warm_start`). Not applied
+        when resuming, whose checkpoint already holds the weights it started from.
 
     Returns
     -------
@@ -225,7 +232,7 @@ def train_model(
     summary : dict
         ``steps``, ``minutes``, ``sequences_per_second``, ``val`` (final metrics
         of the returned model), checkpoint paths, ``threads``, ``world_size``,
-        ``stopped_by``.
+        ``stopped_by``, and ``warm_start`` (what ``init_from`` gave) when it was applied.
 
     Raises
     ------
@@ -256,6 +263,7 @@ def train_model(
     max_steps = train_cfg.max_steps if max_steps is None else max_steps
 
     module = kind.lightning_module(config)
+    started = warm_start(module.model, init_from) if init_from is not None and not resume else None
     clock = _RunClock(max_minutes, last_path)
     monitor, mode = kind.monitor
     best = ModelCheckpoint(
@@ -331,4 +339,6 @@ def train_model(
         "world_size": world,
         "stopped_by": "max_minutes" if clock.stopped_by_time else "max_steps",
     }
+    if started is not None:
+        summary["warm_start"] = started.summary()
     return model, summary

@@ -133,7 +133,10 @@ def named_configs() -> dict[str, InstrumentConfig]:
                 small.model,
                 representation=MelodyRepresentation(bars=16),
                 encoder_sizes=(256,),
-                conductor_sizes=(256,),
+                # As wide as the 2-bar model's z: its bar decoder then has the 2-bar decoder's
+                # shapes, and `train --init-from melody-2bar` starts it (and the encoder) from
+                # the trained flat model, so only the conductor learns from nothing.
+                conductor_sizes=(128,),
                 free_bits=32.0,
             ),
             train=small.train,
