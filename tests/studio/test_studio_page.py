@@ -17,6 +17,7 @@ from PIL import Image
 from studio_helpers import median_midi, played_audio, screenshot, wait_ready, write_tune
 
 from musicvae.cli import main
+from musicvae.studio.sound import MidiRenderer
 
 TWO_BARS = 4.0  # seconds of a 2-bar melody at 120 BPM
 
@@ -216,13 +217,22 @@ def test_harmonize_tab_shows_hears_and_downloads_four_voices(page, tmp_path):
     assert [n.pitch for n in midi.instruments[0].notes] == [72, 71, 72, 74, 76, 74, 72, 71, 69, 71, 72, 74, 72,
                                                             71, 72, 72]
     assert midi.get_end_time() - 0.1 <= len(audio) / rate <= midi.get_end_time() + 2.5
-    # What is heard holds the chorale's pitch classes: its chroma follows the four voices' note lengths.
+    # What is heard is this chorale: its chroma is that of the downloaded MIDI file rendered here through the
+    # same SoundFont, and it follows the four voices' note lengths. (The second is loose because a chroma also
+    # holds each note's overtones - an E's third harmonic counts as B - so it moves with the voicing.)
     chroma = librosa.feature.chroma_stft(y=audio, sr=rate).mean(axis=1)
+    renderer = MidiRenderer(sample_rate=rate)
+    try:
+        rendered = renderer.render(_download(page, downloads.nth(0)))
+    finally:
+        renderer.close()
+    expected = librosa.feature.chroma_stft(y=rendered, sr=rate).mean(axis=1)
+    assert np.corrcoef(chroma, expected)[0, 1] > 0.98, (chroma.round(2), expected.round(2))
     written = np.zeros(12)
     for track in midi.instruments:
         for n in track.notes:
             written[n.pitch % 12] += n.end - n.start
-    assert np.corrcoef(chroma, written)[0, 1] > 0.7, (chroma.round(2), written)
+    assert np.corrcoef(chroma, written)[0, 1] > 0.5, (chroma.round(2), written)
     score = converter.parse(_download(page, downloads.nth(1)), format="musicxml")
     assert [p.partName for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
 
