@@ -138,6 +138,11 @@ def named_configs() -> dict[str, InstrumentConfig]:
                 # the trained flat model, so only the conductor learns from nothing.
                 conductor_sizes=(128,),
                 free_bits=32.0,
+                # The 2-bar ramp left beta at 0.03 after 1,600 steps: a KL of 85 nats per window and
+                # prior samples far from the posteriors (feature overlap 0.53). At 0.999 beta reaches
+                # 0.17 by step 1,850; by step 2,190 the KL had fallen to 37 nats, the overlap risen to
+                # 0.66 (data ceiling 0.68) and validation accuracy still rose (0.742 to 0.749).
+                beta_rate=0.999,
             ),
             train=small.train,
         ),
