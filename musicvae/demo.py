@@ -11,7 +11,7 @@ DEMO_TUNES = ("examples/folk_a.mid", "examples/folk_b.mid")
 
 
 def run_demo(output: Path, *, seed: int = 0) -> list[Path]:
-    """Write a morph between two folk tunes and a few prior samples into ``output``.
+    """Write a morph between two folk tunes, a few prior samples (2 and 16 bars), timbre blends and a chorale.
 
     Returns
     -------
@@ -31,6 +31,11 @@ def run_demo(output: Path, *, seed: int = 0) -> list[Path]:
                            plot=output / "melody-morph.png")
     samples = generate.sample(melody, n=8, temperature=0.5, seed=seed)
     written += write_samples(samples, output / "melody-samples", representation=rep, plot=True)
+    # Whole 16-bar tunes from the hierarchical model: what it draws, not a morph of the 8-bar demo tunes,
+    # which it would pad with 8 bars of rests.
+    long = Instrument.load("melody-16bar")
+    written += write_samples(generate.sample(long, n=2, temperature=0.5, seed=seed), output / "melody-16bar-samples",
+                             representation=long.config.model.representation, plot=True)
     written += timbre_demo(output)
     written += chorale_demo(output, seed=seed)
     return written

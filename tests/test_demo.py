@@ -16,7 +16,7 @@ def test_demo_writes_playable_files_from_the_shipped_instruments(tmp_path, capsy
     written = sorted(line.removeprefix("wrote ") for line in capsys.readouterr().out.splitlines())
     # Exactly the files it reports, nothing half-written beside them.
     on_disk = sorted(str(p) for p in out.rglob("*") if p.is_file())
-    assert written == on_disk and len(written) == 33
+    assert written == on_disk and len(written) == 36
 
     # Melody morph: the whole morph plus one file per step (A, three in between, B), each with notes.
     morph = pretty_midi.PrettyMIDI(str(out / "melody-morph.mid"))
@@ -24,6 +24,9 @@ def test_demo_writes_playable_files_from_the_shipped_instruments(tmp_path, capsy
     assert len(steps) == 5 and sum(len(i.notes) for i in morph.instruments) > 20
     assert all(sum(len(i.notes) for i in pretty_midi.PrettyMIDI(str(s)).instruments) > 0 for s in steps)
     assert len(list((out / "melody-samples").glob("sample_*.mid"))) == 8
+    # The 16-bar model's tunes fill their 16 bars of 4/4 (32 s at 120 BPM; over 24 s means past bar 12), not two.
+    long = [pretty_midi.PrettyMIDI(str(p)) for p in sorted((out / "melody-16bar-samples").glob("sample_*.mid"))]
+    assert len(long) == 2 and all(16 <= len(t.instruments[0].notes) and t.get_end_time() > 24.0 for t in long)
 
     # Timbre: 16 kHz audio, never silent or clipped, and the morph changes the sound of the phrase.
     phrases = {}
