@@ -167,6 +167,30 @@ ONES = np.uint64(0x0101010101010101)
 
 
 @numba.njit(cache=True)
+def _differing_bytes(a: np.ndarray, b: np.ndarray) -> int:
+    """How many bytes of the uint64 words ``a`` and ``b`` [W] differ."""
+    differ = 0
+    for w in range(len(a)):
+        x = a[w] ^ b[w]
+        x |= x >> np.uint64(4)  # each byte's low bit: whether any of its bits differ
+        x |= x >> np.uint64(2)
+        x |= x >> np.uint64(1)
+        differ += ((x & ONES) * ONES) >> np.uint64(56)
+    return differ
+
+
+@numba.njit(cache=True)
+def row_distances(table: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """[Q, N] int32: for each query [Q, W] and row of ``table`` [N, W], the bytes they differ at
+    (``np.count_nonzero(rows != query, axis=1)`` over the bytes)."""
+    out = np.zeros((len(queries), len(table)), np.int32)
+    for q in range(len(queries)):
+        for i in range(len(table)):
+            out[q, i] = _differing_bytes(table[i], queries[q])
+    return out
+
+
+@numba.njit(cache=True)
 def nearest_rows(table: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """For each query [Q, W], the index of the first row of ``table`` [N, W] that differs from it at the fewest
     bytes (``np.count_nonzero(rows != query, axis=1).argmin()`` over the bytes): rows of int8 steps viewed as
@@ -176,13 +200,7 @@ def nearest_rows(table: np.ndarray, queries: np.ndarray) -> np.ndarray:
     for q in range(len(queries)):
         best = words * 8 + 1
         for i in range(rows):
-            differ = 0
-            for w in range(words):
-                x = table[i, w] ^ queries[q, w]
-                x |= x >> np.uint64(4)  # each byte's low bit: whether any of its bits differ
-                x |= x >> np.uint64(2)
-                x |= x >> np.uint64(1)
-                differ += ((x & ONES) * ONES) >> np.uint64(56)
+            differ = _differing_bytes(table[i], queries[q])
             if differ < best:
                 best = differ
                 out[q] = i

@@ -480,7 +480,10 @@ def melody_harmonizer(
     def predictor_for(k: int) -> Predictor:
         predictor = model_predictor(model, noise=noises[k], z_scale=z_scale, temperature=first_temperature,
                                     transpositions=transpositions)
-        return predictor if memory is None else mixed_predictor(predictor, memory, weight=config.memory)
+        if memory is None:
+            return predictor
+        return mixed_predictor(predictor, memory, weight=config.memory, twin_weight=config.memory_twin or None,
+                               hold_scale=config.hold_scale)
 
     def harmonizer(melody: Melody) -> Harmonization:
         return harmonize_melody(melody, predictor_for, ranges=rep.ranges, variations=variations,

@@ -11,8 +11,10 @@ from musicvae.builders import build_model
 from musicvae.config import get_config
 from musicvae.midi import chorale as codec
 from musicvae.voicing import (
+    TWIN_SCALE,
     NearestNeighbour,
     average_probabilities,
+    mixed_predictor,
     model_predictor,
     parallel_motion,
     voice_leading_tokens,
@@ -141,3 +143,77 @@ def test_nearest_neighbour_finds_the_first_window_differing_at_the_fewest_steps(
         expected = [np.count_nonzero(memory.soprano != q.astype(np.int8), axis=1).argmin() for q in pitches]
         found = memory.nearest(queries)
         assert found.tolist() == expected and found[0] == 3
+
+
+def _memory_of(sopranos: np.ndarray, altos: np.ndarray) -> NearestNeighbour:
+    """A memory of windows [N, 4, T]: the given soprano and alto tokens, tenor and bass holding one pitch."""
+    n, steps = sopranos.shape
+    train = np.zeros((n, 4, steps), np.uint8)
+    train[:, 0], train[:, 1] = sopranos, altos
+    train[:, 2:] = codec.FIRST_PITCH
+    return NearestNeighbour(train, ranges=codec.VOICE_RANGES)
+
+
+def test_the_vote_shares_each_step_among_the_windows_near_the_nearest():
+    steps, pitch = 16, codec.FIRST_PITCH
+    soprano = np.full(steps, pitch + 5)
+    far = soprano.copy()
+    far[:9] = pitch + 1  # 9 steps away from the query: outside any slack below 9
+    near = soprano.copy()
+    near[:2] = pitch + 2  # 2 steps away
+    memory = _memory_of(np.stack([soprano, soprano, near, far]),
+                        np.stack([np.full(steps, pitch + 3), np.full(steps, pitch + 4), np.full(steps, pitch + 6),
+                                  np.full(steps, pitch + 7)]))
+    probs, distance = memory.vote(soprano[None], slack=4, scale=2.0)
+    assert distance.tolist() == [0] and [p.shape for p in probs] == [
+        (1, steps, codec.num_classes(r)) for r in codec.VOICE_RANGES[1:]]
+    alto = probs[0][0]
+    np.testing.assert_allclose(alto.sum(-1), 1.0, rtol=1e-6)
+    # The two twins vote 1 each, the window 2 steps further exp(-2 / 2), the one 9 steps further not at all.
+    total = 2 + np.exp(-1.0)
+    np.testing.assert_allclose(alto[:, pitch + 3], 1 / total, rtol=1e-6)
+    np.testing.assert_allclose(alto[:, pitch + 4], 1 / total, rtol=1e-6)
+    np.testing.assert_allclose(alto[:, pitch + 6], np.exp(-1.0) / total, rtol=1e-6)
+    assert (alto[:, pitch + 7] == 0).all()
+    # With no slack only the twins vote; the distances are those of the nearest window.
+    probs, _ = memory.vote(soprano[None], slack=0)
+    np.testing.assert_allclose(probs[0][0][:, [pitch + 3, pitch + 4]], 0.5)
+    query = far.copy()
+    query[9:11] = pitch + 1  # 2 steps from ``far``, 11 from the twins
+    probs, distance = memory.vote(query[None], slack=0)
+    assert distance.tolist() == [2] and (probs[0][0][:, pitch + 7] == 1).all()
+
+
+def test_mixing_trusts_the_memory_more_where_its_soprano_is_a_twin_and_scales_hold():
+    steps, pitch = 8, codec.FIRST_PITCH
+    soprano = np.full(steps, pitch + 5)
+    memory = _memory_of(soprano[None], np.full((1, steps), pitch + 3))
+    classes = [codec.num_classes(r) for r in codec.VOICE_RANGES[1:]]
+
+    def uniform(windows, *, phrase=None):
+        return [np.full((len(windows), steps, c), 1.0 / c, np.float32) for c in classes]
+
+    stranger = soprano.copy()
+    stranger[:4] = pitch + 1  # the memory's only window is 4 steps away
+    mixed = mixed_predictor(uniform, memory, weight=0.1, twin_weight=0.5)(np.stack([soprano, stranger]))
+    alto = mixed[0][:, :, pitch + 3]
+    share = 1.0 / classes[0]
+    np.testing.assert_allclose(alto[0], 0.5 + 0.5 * share, rtol=1e-6)  # a twin: the twin's weight
+    w = 0.1 + 0.4 * np.exp(-4 / TWIN_SCALE)
+    np.testing.assert_allclose(alto[1], w + (1 - w) * share, rtol=1e-6)
+    # Hold at half its probability, every step renormalised; a constant weight without twin_weight.
+    held = mixed_predictor(uniform, memory, weight=0.1, hold_scale=0.5)(soprano[None])
+    for p in held:
+        np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-6)
+    hold = 0.9 / classes[0] * 0.5
+    np.testing.assert_allclose(held[0][0, :, codec.HOLD], hold / (1 - 0.9 / classes[0] + hold), rtol=1e-5)
+
+
+def test_row_distances_count_the_differing_steps_of_every_pair():
+    from musicvae._voicing_jit import row_distances
+
+    rng = np.random.default_rng(0)
+    table, queries = rng.integers(-1, 3, (50, 24)).astype(np.int8), rng.integers(-1, 3, (5, 24)).astype(np.int8)
+    expected = (table[None] != queries[:, None]).sum(-1)
+    found = row_distances(NearestNeighbour._packed(table), NearestNeighbour._packed(queries))
+    assert found.shape == (5, 50) and (found == expected).all()

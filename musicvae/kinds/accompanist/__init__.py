@@ -51,8 +51,10 @@ class AccompanistKind(Kind):
             raise ConfigError("accompanist steps and z_dim must be at least 1")
         if not 0 <= m.dropout < 1:
             raise ConfigError("accompanist dropout must lie in [0, 1)")
-        if not 0 <= m.memory < 1:
-            raise ConfigError("accompanist memory must lie in [0, 1)")
+        if not 0 <= m.memory < 1 or not 0 <= m.memory_twin < 1:
+            raise ConfigError("accompanist memory and memory_twin must lie in [0, 1)")
+        if not 0 < m.hold_scale <= 1:
+            raise ConfigError(f"accompanist hold_scale must lie in (0, 1], got {m.hold_scale:g}")
         common = {"soprano_classes": classes[0], "voice_classes": classes[1:], "steps": rep.steps, "z_dim": m.z_dim,
                   "dropout": m.dropout,
                   # kl_weight 0 is a deterministic autoencoder: z is the posterior mean.
