@@ -3,7 +3,8 @@
 A timbre model decodes fixed-length notes (flute-guitar: 1 s, the SoundFont key held
 0.75 s, then released). A key held longer plays the decoded note up to the loop's
 *entry*, loops a stretch of its sustain while the key is down, and on key-up crossfades
-into the decoded note at its own key-up: the release the model learnt. A key up before
+into the decoded note at its own key-up (moved within half a period to meet the loop in phase:
+:func:`release_start`): the release the model learnt. A key up before
 the entry ends as it always has (the synth's short fade).
 
 Why a loop of the decoded note, not overlapping chunks decoded one after another (the
@@ -60,7 +61,13 @@ class SustainedNote:
         Frames of the crossfade from the loop into the release (``audio[release:]``).
     release : int
         Frame of ``audio`` a key-up in the loop goes on from: the key-up of the note the model learnt, so
-        that its release is heard where the key went up (the loop fades out over the first ``crossfade``).
+        that its release is heard where the key went up (the loop fades out over the first ``crossfade``);
+        :func:`release_start` moves it by up to ``half`` frames to meet the loop in phase.
+    match : np.ndarray [len(loop) + 2 * half] float32, or None
+        How well the loop from each of its frames matches ``audio[release:]`` (normalised
+        cross-correlation over ``crossfade`` frames), wrapping, padded by ``half`` frames on each side.
+    half : int
+        Half the note's pitch period, in frames.
     """
 
     audio: np.ndarray
@@ -69,6 +76,8 @@ class SustainedNote:
     decay: float = 0.0
     crossfade: int = 1
     release: int = -1
+    match: np.ndarray | None = None
+    half: int = 0
 
     def __post_init__(self) -> None:
         if self.entry < 0:
@@ -157,8 +166,44 @@ def sustained(audio: np.ndarray, choice: LoopChoice | None, *, sample_rate: int,
     fade = (0.5 - 0.5 * np.cos(np.pi * (np.arange(x) + 0.5) / x)).astype(np.float32)
     loop[:x] = audio[entry : entry + x] * (1.0 - fade) + loop[:x] * fade
     release = min(len(audio) - 1, max(entry, int(round(choice.key_up * sample_rate))))
+    half = min(period // 2, len(loop) // 2, max(0, len(audio) - x - release), release - entry)
     return SustainedNote(audio, loop=np.ascontiguousarray(loop, dtype=np.float32), entry=entry,
-                         decay=float(decay), crossfade=x, release=release)
+                         decay=float(decay), crossfade=x, release=release,
+                         match=release_match(loop, audio[release : release + x], half), half=half)
+
+
+def release_match(loop: np.ndarray, release: np.ndarray, half: int) -> np.ndarray:
+    """[L + 2 * half] float32: the normalised cross-correlation of ``loop`` [L] from each of its frames
+    (wrapping) with ``release`` [x], the note from its key-up, padded by ``half`` frames each side (wrapping).
+
+    Worked out once per note, when it is decoded, so that a key-up (in the audio thread) only looks up
+    the best of ``2 * half + 1`` values (:func:`release_start`).
+    """
+    x, n = len(release), len(loop) + 2 * half
+    ring = np.concatenate([loop[len(loop) - half :], loop, loop[: half + x]]).astype(np.float64)
+    ref = np.asarray(release, np.float64)
+    # Each window's energy from a running sum of squares, the products by np.correlate: no [n, x] array.
+    energy = np.concatenate([[0.0], np.cumsum(ring**2)])
+    windows = energy[x : n + x] - energy[:n]
+    norms = np.sqrt(np.maximum(windows, 0.0) * (ref**2).sum()) + 1e-12
+    return (np.correlate(ring, ref, mode="valid")[:n] / norms).astype(np.float32)
+
+
+def release_start(note: SustainedNote, position: int) -> int:
+    """The frame of ``note.audio`` a key-up at ``position`` (a frame past the loop's entry) reads its release from.
+
+    ``note.release`` moved by at most ``note.half`` (half a pitch period) so that the loop, where the
+    key went up, and the release meet in phase: the loop's frame within half a period of the key's that
+    best matches the release (``note.match``) plays, in the crossfade, against ``audio[release]``. Why: the
+    key-up's equal-gain crossfade of the two out of phase cancels for a moment (flute-guitar's MIDI 84 fell
+    14 dB at the key and was heard 1.88 hops early; read 4-8 frames later, -0.12 hops), and an equal-power
+    one adds 3 dB to two in phase. Half a period holds every phase and moves the key-up by at most that.
+    """
+    if note.match is None or note.half == 0:
+        return note.release
+    p = (position - note.entry) % len(note.loop)
+    best = int(np.argmax(note.match[p : p + 2 * note.half + 1]))  # the loop's frame p - half + best
+    return note.release + note.half - best
 
 
 def heard_key_up(audio: np.ndarray, key: float, *, sample_rate: int, window: int = 256, step: int = 64,

@@ -29,12 +29,35 @@ class HeldNote(NamedTuple):
     decay: float
     crossfade: int
     release: int
+    match: Tensor
+    half: int
 
 
 def plain_note(audio: Tensor) -> HeldNote:
     """A note that cannot be held past its length (``SustainedNote(audio)``)."""
     n = audio.numel()
-    return HeldNote(audio, torch.zeros(0), n, 0.0, 1, n)
+    return HeldNote(audio, torch.zeros(0), n, 0.0, 1, n, torch.zeros(0), 0)
+
+
+def release_match(loop: Tensor, release: Tensor, half: int) -> Tensor:
+    """:func:`musicvae.audio.sustain.release_match`, by the same float64 arithmetic."""
+    x, n = release.numel(), loop.numel() + 2 * half
+    ring = torch.cat([loop[loop.numel() - half :], loop, loop[: half + x]]).double()
+    ref = release.double()
+    energy = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(ring**2, dim=0)])
+    windows = energy[x : n + x] - energy[:n]
+    norms = torch.sqrt(windows.clamp_min(0.0) * (ref**2).sum()) + 1e-12
+    products = torch.nn.functional.conv1d(ring.view(1, 1, -1), ref.view(1, 1, -1)).view(-1)[:n]
+    return (products / norms).float()
+
+
+def release_start(note: HeldNote, position: int) -> int:
+    """:func:`musicvae.audio.sustain.release_start`: where a key-up at ``position`` reads the release from."""
+    if note.half == 0 or note.match.numel() == 0:
+        return note.release
+    p = (position - note.entry) % note.loop.numel()
+    best = int(torch.argmax(note.match[p : p + 2 * note.half + 1]).item())
+    return note.release + note.half - best
 
 
 class SustainLoop(nn.Module):
@@ -122,7 +145,10 @@ class SustainLoop(nn.Module):
         flatten = torch.exp(decay * (entry - torch.arange(start, entry, dtype=torch.float64))).float()
         loop = audio[start:entry] * flatten
         loop[:x] = audio[entry : entry + x] * (1.0 - self.fade) + loop[:x] * self.fade
-        return HeldNote(audio, loop.contiguous(), entry, decay, x, self.release)
+        release = self.release
+        half = min(period // 2, loop.numel() // 2, max(0, audio.numel() - x - release), release - entry)
+        return HeldNote(audio, loop.contiguous(), entry, decay, x, release,
+                        release_match(loop, audio[release : release + x], half), half)
 
 
 def sustain_loop(instrument, *, out_rate: int, n_out: int) -> SustainLoop:
@@ -135,4 +161,4 @@ def sustain_loop(instrument, *, out_rate: int, n_out: int) -> SustainLoop:
                        hold_seconds=blend.hold_seconds(instrument), scale_db=spec.norm_scale_db)
 
 
-__all__ = ["HeldNote", "SustainLoop", "plain_note", "sustain_loop"]
+__all__ = ["HeldNote", "SustainLoop", "plain_note", "release_match", "release_start", "sustain_loop"]

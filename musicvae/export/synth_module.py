@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from musicvae.export.graphs.timbre import timbre_notes
-from musicvae.export.sustain_module import HeldNote, plain_note, sustain_loop
+from musicvae.export.sustain_module import HeldNote, plain_note, release_start, sustain_loop
 
 #: Samples per engine tick: the blend is read at each tick's first sample (musicvae.render.BLOCK).
 TICK = 256
@@ -218,6 +218,7 @@ def _synth_class(base: type) -> type:
             self.looped = [False for _ in range(n)]
             self.tail_at = [-1 for _ in range(n)]
             self.tail_gain = [1.0 for _ in range(n)]
+            self.tail_from = [0 for _ in range(n)]
             self.voice_note = [plain_note(torch.zeros(0)) for _ in range(n)]
             self.voice_target = [plain_note(torch.zeros(0)) for _ in range(n)]
             self.cache.clear()
@@ -299,6 +300,7 @@ def _synth_class(base: type) -> type:
                 # Held into the loop: the note's own release follows, crossfaded from the loop.
                 note = self.voice_note[i]
                 self.tail_at[i], self.tail_gain[i] = 0, math.exp(note.decay * (self.position[i] - note.entry))
+                self.tail_from[i] = release_start(note, self.position[i])
             self.released[i] = 0
 
         def _fade_out(self, i: int) -> None:
@@ -389,7 +391,7 @@ def _synth_class(base: type) -> type:
         def _render_tail(self, i: int, out: Tensor, start: int, stop: int) -> None:
             """A note let go while looping: its decoded release, the loop crossfading into it at first."""
             note, t = self.voice_note[i], self.tail_at[i]
-            release = note.audio[note.release :]
+            release = note.audio[self.tail_from[i] :]
             k = min(stop - start, release.numel() - t)
             if k <= 0:
                 self.active[i] = False

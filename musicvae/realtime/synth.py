@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from musicvae.audio.sustain import SustainedNote
+from musicvae.audio.sustain import SustainedNote, release_start
 from musicvae.errors import InputError
 from musicvae.realtime.note_cache import MORPH_STEPS, NoteCache, NoteKey, prefetch_keys
 from musicvae.realtime.params import ParamStore
@@ -33,7 +33,8 @@ class SynthEngine:
 
     A key held past its note's loop entry (a :class:`~musicvae.audio.sustain.SustainedNote`'s) loops
     the note's sustain for as long as it is held (the sustain pedal holds it too); its key-up then
-    crossfades over the note's ``crossfade`` frames into the decoded release (``audio[release:]``), at
+    crossfades over the note's ``crossfade`` frames into the decoded release (``audio[release:]``, its start
+    moved within half a period to meet the loop in phase: :func:`~musicvae.audio.sustain.release_start`), at
     the level the loop had decayed to. A key up before the entry fades out over ``release`` as ever, and
     so does every voice at an all-notes-off (a stop must end within ``release``).
 
@@ -88,6 +89,7 @@ class SynthEngine:
         self.looped = [False] * n  # held past its note's loop entry: it plays the loop until it ends
         self.tail = [-1] * n  # frames into the decoded release of a note let go while looping, else -1
         self.tail_gain = [1.0] * n  # the loop's decay gain when it was let go
+        self.tail_from = [0] * n  # the frame of its note its release is read from (release_start)
         self.target_key: list[NoteKey | None] = [None] * n
         self.faded = [0] * n
         self.pedal = False  # sustain pedal (CC 64) down: note-offs wait for it to come up
@@ -215,6 +217,7 @@ class SynthEngine:
             # Held into the loop: the note's own release follows, crossfaded from the loop.
             # A morph crossfade under way goes on in the loop's share of the release crossfade.
             self.tail[i], self.tail_gain[i] = 0, float(np.exp(note.decay * (self.position[i] - note.entry)))
+            self.tail_from[i] = release_start(note, self.position[i])
             self.released[i] = 0
         else:
             self.released[i] = 0
@@ -370,7 +373,7 @@ class SynthEngine:
     def _render_tail(self, i: int, out: np.ndarray, start: int, stop: int) -> None:
         """A note let go while looping: its decoded release, the loop crossfading into it at first."""
         note, t = self.buffer[i], self.tail[i]
-        release = note.audio[note.release :]
+        release = note.audio[self.tail_from[i] :]
         k = min(stop - start, len(release) - t)
         if k <= 0:
             self.active[i] = False

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from musicvae import blend
-from musicvae.audio.sustain import SustainedNote, choose_loop, heard_key_up, sustained
+from musicvae.audio.sustain import LoopChoice, SustainedNote, choose_loop, heard_key_up, release_start, sustained
 from musicvae.instrument import Instrument
 from musicvae.midi.reader import MidiNote
 from musicvae.realtime.synth import timbre_note_decoder
@@ -96,6 +96,31 @@ def test_the_loop_continues_the_note_at_its_entry_and_at_every_wrap():
     slope = 2 * np.pi * 261.6 / RATE
     assert abs(note.loop[0] - decaying[e - 1]) < 1.5 * slope
     assert abs(note.loop[0] - note.loop[-1]) < 1.5 * slope
+
+
+def test_a_key_up_reads_the_release_in_phase_with_the_loop_wherever_it_falls():
+    # 880 Hz: a period of 18.2 samples, so the loop's length is no whole number of periods and the release,
+    # read from where the key went up in the note the model learnt, meets the loop in every phase.
+    t = np.arange(RATE) / RATE
+    audio = np.sin(2 * np.pi * 880 * t).astype(np.float32)
+    note = sustained(audio, LoopChoice(start=0.1, entry=0.3, decay_db=0.0, key_up=0.4), sample_rate=RATE, pitch=81)
+    x, n = note.crossfade, len(note.loop)
+    assert note.half == 9 and len(note.match) == n + 2 * note.half
+
+    def phase_match(position: int, start: int) -> float:
+        loop = note.loop[(position - note.entry + np.arange(x)) % n].astype(np.float64)
+        release = audio[start : start + x].astype(np.float64)
+        return float(loop @ release / np.sqrt((loop @ loop) * (release @ release)))
+
+    positions = note.entry + np.arange(0, n, 37)
+    starts = [release_start(note, int(p)) for p in positions]
+    assert all(abs(s - note.release) <= note.half for s in starts)
+    # In phase to the nearest sample: at most half a sample off, cos(pi / 18.2) = 0.985.
+    assert min(phase_match(int(p), s) for p, s in zip(positions, starts)) > 0.98
+    # Read from the key-up as it was, the release is out of phase with the loop at some of these key-ups.
+    assert min(phase_match(int(p), note.release) for p in positions) < -0.9
+    # A note that cannot loop reads its release where it is.
+    assert release_start(SustainedNote(audio), 5000) == len(audio)
 
 
 def test_the_key_up_is_heard_where_the_level_falls_under_the_sustain():
